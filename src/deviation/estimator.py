@@ -1,0 +1,515 @@
+"""DevNet: the scikit-learn estimator of Deviation Networks (Pang, Shen and van den Hengel, KDD 2019)."""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import norm
+from sklearn.base import BaseEstimator
+from sklearn.metrics import average_precision_score
+from sklearn.utils import Tags, TargetTags
+from sklearn.utils.validation import validate_data
+
+from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
+from .loss import draw_reference
+from .mlp import forward_numpy, glorot_uniform_init
+from .sampling import balanced_batches
+from .training import TrainConfig, gather_rows, train_numpy, train_torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DevNet"]
+
+# Beyond this magnitude float32 arithmetic overflows in the first layer.
+_MAX_ABS_VALUE = 1e30
+_SCORE_CHUNK = 8192
+
+
+class DevNet(BaseEstimator):
+    """Deviation Networks: anomaly scores learned from a few labeled anomalies.
+
+    A ReLU network ``phi`` maps each row to a scalar score. Training pushes the
+    scores of unlabeled rows towards a reference drawn from a Gaussian prior
+    ``N(prior_mean, prior_std^2)`` and the scores of labeled anomalies at least
+    ``margin`` standard deviations above it (the deviation loss, paper eq. 7).
+    Scores are therefore on the z scale of the prior: with the default prior, a
+    score above 1.645 has a one-sided p-value below 0.05 (Proposition 4.1).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(20,)
+        Units of the ReLU hidden layers. ``()`` is the linear variant,
+        ``(1000, 250, 20)`` the deep one of the paper's ablation.
+    margin : float, default=5.0
+        The deviation ``a`` labeled anomalies must reach (``a`` in eq. 7).
+    prior_mean, prior_std : float, default=0.0, 1.0
+        Parameters of the Gaussian prior of the scores of normal rows.
+    n_reference : int, default=5000
+        Number of reference scores ``l`` drawn from the prior, once per fit.
+    epochs : int, default=50
+    batches_per_epoch : int, default=20
+        ``epochs * batches_per_epoch`` updates whatever the data size (1,000).
+    batch_size : int, default=512
+        Even; every batch is half labeled anomalies and half unlabeled rows,
+        drawn uniformly with replacement.
+    learning_rate : float, default=1e-3
+        RMSprop step size.
+    rho : float, default=0.9
+        RMSprop decay of the squared-gradient average (Keras ``rho``).
+    epsilon : float, default=1e-7
+        RMSprop epsilon, added outside the square root as in Keras.
+    l2 : float, default=0.01
+        Penalty ``l2 * sum(W**2)`` on each hidden kernel, added to the loss.
+    clipnorm : float or None, default=1.0
+        Clip the gradients to this global norm before each update.
+    restore_best : bool, default=True
+        Keep the weights of the epoch with the lowest mean training loss (as
+        the authors' code does); ``False`` keeps the last epoch's.
+    confidence : float, default=0.95
+        Confidence level of :meth:`predict`: a row is flagged when its score
+        exceeds the upper ``confidence`` quantile of the prior (1.645 with the
+        default prior).
+    engine : {"auto", "numpy", "torch"}, default="auto"
+        ``"numpy"`` is a lean hand-written training step (CPU only, several
+        times faster for these small networks); ``"torch"`` uses autograd on
+        any device. ``"auto"`` picks numpy on the CPU and torch on CUDA.
+    device : str, default="auto"
+        ``"auto"`` picks CUDA when present, else the CPU; or any torch device
+        string such as ``"cpu"`` or ``"cuda:0"``.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds weight initialisation, batch sampling and the reference draws.
+        The same integer gives identical scores; the global random state is
+        never touched.
+    verbose : bool, default=False
+        Log each epoch's mean loss through :mod:`logging` (logger
+        ``deviation.estimator``) at INFO level.
+
+    Attributes
+    ----------
+    coefs_ : list of ndarray
+        Kernels of shape (in, out) of each layer, output layer last (float32).
+    intercepts_ : list of ndarray
+        Biases of each layer (float32).
+    reference_mean_, reference_std_ : float
+        ``mu_R`` and ``sigma_R`` of the reference draws used in training.
+    threshold_ : float
+        Score above which :meth:`predict` flags a row.
+    loss_curve_ : list of float
+        Mean training loss (deviation loss plus L2) of each epoch.
+    best_epoch_ : int
+        Index of the epoch whose weights were kept.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` in ``fit`` was a DataFrame with string column names.
+    n_labeled_anomalies_, n_unlabeled_ : int
+        Rows with ``y == 1`` and ``y == 0`` seen in ``fit``.
+    device_, engine_ : str
+        Where and how the model was trained.
+
+    Notes
+    -----
+    Conventions differ from scikit-learn's unsupervised outlier detectors
+    (``IsolationForest`` and friends), on purpose, to match the labels ``y``:
+    here ``decision_function`` is *higher for more anomalous* rows and
+    ``predict`` returns 1 for anomalies and 0 for normal rows, where those
+    detectors return lower scores and -1 for outliers. To use DevNet where the
+    other convention is expected, take ``-decision_function(X)`` and
+    ``1 - 2 * predict(X)``.
+
+    ``X`` must be numeric and finite: missing values are rejected here and
+    imputed by :class:`deviation.preprocess.Preprocessor` when it is used in
+    front of the estimator (as the command line does).
+
+    Examples
+    --------
+    >>> from deviation import DevNet, load_thyroid
+    >>> X, y = load_thyroid(return_X_y=True)
+    >>> model = DevNet(random_state=0).fit(X, y)
+    >>> scores = model.decision_function(X)
+    >>> round(model.threshold_, 3)
+    1.645
+    >>> bool(scores[y == 1].mean() > scores[y == 0].mean())
+    True
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] = (20,),
+        *,
+        margin: float = 5.0,
+        prior_mean: float = 0.0,
+        prior_std: float = 1.0,
+        n_reference: int = 5000,
+        epochs: int = 50,
+        batches_per_epoch: int = 20,
+        batch_size: int = 512,
+        learning_rate: float = 1e-3,
+        rho: float = 0.9,
+        epsilon: float = 1e-7,
+        l2: float = 0.01,
+        clipnorm: float | None = 1.0,
+        restore_best: bool = True,
+        confidence: float = 0.95,
+        engine: str = "auto",
+        device: str = "auto",
+        random_state: int | np.random.Generator | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.margin = margin
+        self.prior_mean = prior_mean
+        self.prior_std = prior_std
+        self.n_reference = n_reference
+        self.epochs = epochs
+        self.batches_per_epoch = batches_per_epoch
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.rho = rho
+        self.epsilon = epsilon
+        self.l2 = l2
+        self.clipnorm = clipnorm
+        self.restore_best = restore_best
+        self.confidence = confidence
+        self.engine = engine
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        epoch_callback: Callable[[int, float], None] | None = None,
+    ) -> "DevNet":
+        """Train the scoring network.
+
+        Parameters
+        ----------
+        X : array-like, pandas DataFrame or scipy.sparse matrix of shape (n_samples, n_features)
+            Numeric, finite features. Sparse input stays sparse; only the rows
+            of each batch are made dense.
+        y : array-like of shape (n_samples,)
+            1 for a labeled anomaly, 0 for an unlabeled row. At least one of each.
+        epoch_callback : callable, optional
+            Called as ``epoch_callback(epoch, mean_loss)`` after each epoch
+            (the command line uses it for its progress bar).
+
+        Returns
+        -------
+        self : DevNet
+        """
+        self._validate_params()
+        X = self._validate_X(X, reset=True)
+        y = _validate_y(y, X.shape[0])
+        anomaly_idx = np.flatnonzero(y == 1)
+        unlabeled_idx = np.flatnonzero(y == 0)
+        if len(anomaly_idx) == 0:
+            raise DataError(
+                "y has no labeled anomaly (no row with y == 1); DevNet needs at least one. "
+                "Mark the known anomalies with 1."
+            )
+        if len(unlabeled_idx) == 0:
+            raise DataError(
+                "y has no unlabeled row (no row with y == 0); DevNet needs unlabeled data "
+                "to learn what normal looks like. Mark the rows you have not labeled with 0."
+            )
+
+        self.device_, self.engine_ = self._resolve_device_engine()
+        rng = _make_rng(self.random_state)
+        hidden = tuple(int(h) for h in self.hidden_layer_sizes)
+        coefs, intercepts = glorot_uniform_init(rng, X.shape[1], hidden)
+        mu_r, sigma_r = draw_reference(rng, self.n_reference, self.prior_mean, self.prior_std)
+        n_steps = self.epochs * self.batches_per_epoch
+        rows, labels = balanced_batches(rng, unlabeled_idx, anomaly_idx, n_steps, self.batch_size)
+
+        config = TrainConfig(
+            margin=float(self.margin),
+            l2=float(self.l2),
+            learning_rate=float(self.learning_rate),
+            rho=float(self.rho),
+            epsilon=float(self.epsilon),
+            clipnorm=None if self.clipnorm is None else float(self.clipnorm),
+            epochs=int(self.epochs),
+            batches_per_epoch=int(self.batches_per_epoch),
+            restore_best=bool(self.restore_best),
+        )
+        callback = self._epoch_logger(epoch_callback)
+        logger.debug(
+            "fit: %d rows (%d labeled anomalies), %d features, engine=%s, device=%s",
+            X.shape[0], len(anomaly_idx), X.shape[1], self.engine_, self.device_,
+        )
+        if self.engine_ == "numpy":
+            result = train_numpy(X, rows, labels, coefs, intercepts, mu_r, sigma_r, config, callback)
+        else:
+            result = train_torch(
+                X, rows, labels, coefs, intercepts, mu_r, sigma_r, config, self.device_, callback
+            )
+
+        self.coefs_ = result.coefs
+        self.intercepts_ = result.intercepts
+        self.loss_curve_ = result.loss_curve
+        self.best_epoch_ = result.best_epoch
+        self.reference_mean_ = mu_r
+        self.reference_std_ = sigma_r
+        self.n_labeled_anomalies_ = int(len(anomaly_idx))
+        self.n_unlabeled_ = int(len(unlabeled_idx))
+        self.threshold_ = self._threshold()
+        return self
+
+    # -------------------------------------------------------------- scoring
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Deviation scores: higher is more anomalous, on the z scale of the prior.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        self._check_fitted()
+        X = self._validate_X(X, reset=False)
+        return self._score_validated(X)
+
+    def p_values(self, X: Any) -> np.ndarray:
+        """Probability of a score at least this high under the prior (one-sided upper tail).
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            ``P(S >= score)`` for ``S ~ N(prior_mean, prior_std^2)``.
+        """
+        return self.p_values_from_scores(self.decision_function(X))
+
+    def p_values_from_scores(self, scores: np.ndarray) -> np.ndarray:
+        """The p-values of scores already computed by :meth:`decision_function`."""
+        return norm.sf(np.asarray(scores, dtype=np.float64), loc=self.prior_mean, scale=self.prior_std)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for rows whose score exceeds ``threshold_`` (anomalies), else 0.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int
+        """
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    def score(self, X: Any, y: Any) -> float:
+        """Average precision (AUC-PR) of the scores against the labels ``y``.
+
+        This is the paper's main metric and what ``GridSearchCV`` maximises by default.
+        """
+        scores = self.decision_function(X)
+        y = _validate_y(y, len(scores))
+        return float(average_precision_score(y, scores))
+
+    # -------------------------------------------------------------- helpers
+    def _score_validated(self, X: np.ndarray | sp.csr_matrix) -> np.ndarray:
+        out = np.empty(X.shape[0], dtype=np.float64)
+        for start in range(0, X.shape[0], _SCORE_CHUNK):
+            stop = min(start + _SCORE_CHUNK, X.shape[0])
+            chunk = gather_rows(X, np.arange(start, stop))
+            out[start:stop] = forward_numpy(chunk, self.coefs_, self.intercepts_)
+        return out
+
+    def _threshold(self) -> float:
+        return float(norm.ppf(self.confidence, loc=self.prior_mean, scale=self.prior_std))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coefs_"):
+            raise NotFittedError(
+                "This DevNet instance is not fitted yet. Call 'fit' with training data "
+                "before using it to score."
+            )
+
+    def _epoch_logger(
+        self, epoch_callback: Callable[[int, float], None] | None
+    ) -> Callable[[int, float], None]:
+        level = logging.INFO if self.verbose else logging.DEBUG
+
+        def callback(epoch: int, loss: float) -> None:
+            logger.log(level, "epoch %d/%d: loss %.5f", epoch + 1, self.epochs, loss)
+            if epoch_callback is not None:
+                epoch_callback(epoch, loss)
+
+        return callback
+
+    def _resolve_device_engine(self) -> tuple[str, str]:
+        device = self.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        engine = self.engine
+        if engine == "auto":
+            engine = "numpy" if device == "cpu" else "torch"
+        if engine == "numpy" and device != "cpu":
+            raise ParameterError(
+                f"The 'engine' parameter of DevNet is 'numpy', which runs on the CPU only, but "
+                f"device is {device!r}. Use engine='torch' (or 'auto') on an accelerator."
+            )
+        if engine == "torch" and device != "cpu":
+            import torch
+
+            try:
+                torch.empty(1, device=device)
+            except (RuntimeError, AssertionError) as exc:
+                raise ParameterError(
+                    f"The 'device' parameter of DevNet is {device!r}, which torch cannot use "
+                    f"here ({exc}). Use device='cpu' or 'auto'."
+                ) from None
+        return device, engine
+
+    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray | sp.csr_matrix:
+        if X is None:
+            raise DataError("X is None; pass a 2-D array, DataFrame or sparse matrix of features.")
+        try:
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                accept_sparse="csr",
+                dtype=[np.float64, np.float32],
+                ensure_all_finite=True,
+                ensure_min_samples=1 if not reset else 2,
+            )
+        except ValueError as exc:
+            msg = str(exc).strip().splitlines()[0]
+            if not reset and ("features" in msg or "feature names" in msg):
+                raise FeatureMismatchError(
+                    f"{msg} Score data with the same columns the model was trained on."
+                ) from None
+            if "could not convert" in msg or "dtype" in msg.lower() and "object" in msg:
+                raise DataError(
+                    f"X is not numeric ({msg}). Encode categorical columns first, e.g. with "
+                    "deviation.preprocess.Preprocessor."
+                ) from None
+            if "NaN" in msg or "infinity" in msg:
+                raise DataError(
+                    f"{msg} DevNet needs finite values: impute missing values (e.g. with "
+                    "deviation.preprocess.Preprocessor) and drop infinite ones."
+                ) from None
+            raise DataError(msg) from None
+        values = X.data if sp.issparse(X) else X
+        if values.size and np.abs(values).max() > _MAX_ABS_VALUE:
+            raise DataError(
+                f"X holds values of magnitude above {_MAX_ABS_VALUE:g}, too large for the "
+                "network's float32 arithmetic. Scale the features first (e.g. min-max)."
+            )
+        return X
+
+    def _validate_params(self) -> None:
+        def fail(name: str, expected: str) -> None:
+            raise ParameterError(
+                f"The {name!r} parameter of DevNet must be {expected}. "
+                f"Got {getattr(self, name)!r} instead."
+            )
+
+        def is_real(v: Any) -> bool:
+            return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+        h = self.hidden_layer_sizes
+        if isinstance(h, (str, bytes)) or not isinstance(h, Sequence) or not all(
+            is_int(u) and u > 0 for u in h
+        ):
+            fail("hidden_layer_sizes", "a tuple of positive ints, e.g. (20,) or () for linear")
+        for name in ("margin", "prior_std", "learning_rate", "epsilon"):
+            v = getattr(self, name)
+            if not (is_real(v) and v > 0):
+                fail(name, "a float > 0")
+        if not is_real(self.prior_mean):
+            fail("prior_mean", "a finite float")
+        if not (is_real(self.l2) and self.l2 >= 0):
+            fail("l2", "a float >= 0")
+        if not (is_real(self.rho) and 0 <= self.rho < 1):
+            fail("rho", "a float in [0, 1)")
+        if not (is_real(self.confidence) and 0 < self.confidence < 1):
+            fail("confidence", "a float in (0, 1)")
+        if self.clipnorm is not None and not (is_real(self.clipnorm) and self.clipnorm > 0):
+            fail("clipnorm", "a float > 0 or None")
+        for name, low in (("epochs", 1), ("batches_per_epoch", 1), ("n_reference", 2)):
+            v = getattr(self, name)
+            if not (is_int(v) and v >= low):
+                fail(name, f"an int >= {low}")
+        if not (is_int(self.batch_size) and self.batch_size >= 2 and self.batch_size % 2 == 0):
+            fail("batch_size", "an even int >= 2 (half labeled anomalies, half unlabeled rows)")
+        if not isinstance(self.restore_best, (bool, np.bool_)):
+            fail("restore_best", "a bool")
+        if self.engine not in ("auto", "numpy", "torch"):
+            fail("engine", "one of {'auto', 'numpy', 'torch'}")
+        if not isinstance(self.device, str) or not self.device:
+            fail("device", "'auto' or a torch device string such as 'cpu' or 'cuda'")
+        rs = self.random_state
+        if not (rs is None or is_int(rs) and rs >= 0 or isinstance(
+            rs, (np.random.Generator, np.random.RandomState)
+        )):
+            fail("random_state", "None, an int >= 0 or a numpy.random.Generator")
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags = TargetTags(required=True, one_d_labels=True, single_output=True)
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _make_rng(random_state: Any) -> np.random.Generator:
+    if isinstance(random_state, np.random.RandomState):
+        # A legacy RandomState is consumed like sklearn does; it seeds our own Generator.
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    return np.random.default_rng(random_state)
+
+
+def _validate_y(y: Any, n_samples: int) -> np.ndarray:
+    if y is None:
+        raise DataError(
+            "DevNet requires y to be passed, but the target y is None. Pass labels: "
+            "1 for a labeled anomaly, 0 for an unlabeled row."
+        )
+    if sp.issparse(y):
+        raise DataError("y must be a 1-D array of 0/1 labels, not a sparse matrix.")
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(f"y must be 1-D (one label per row); got shape {arr.shape}.")
+    if arr.shape[0] != n_samples:
+        raise DataError(
+            f"X and y have different lengths: X has {n_samples} rows, y has {arr.shape[0]}. "
+            "Pass one label per row."
+        )
+    if arr.dtype == bool:
+        return arr.astype(np.int8)
+    try:
+        num = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        bad = list(dict.fromkeys(arr.tolist()))[:5]
+        raise DataError(
+            f"y must hold 0 (unlabeled) and 1 (labeled anomaly) only; found values such as {bad}."
+        ) from None
+    ok = (num == 0) | (num == 1)
+    if not ok.all():
+        bad = list(dict.fromkeys(arr[~ok].tolist()))[:5]
+        raise DataError(
+            f"y must hold 0 (unlabeled) and 1 (labeled anomaly) only; found {bad}. "
+            "Map your labels to 1 for known anomalies and 0 for everything else."
+        )
+    return num.astype(np.int8)

@@ -1,0 +1,58 @@
+"""Exceptions raised by deviation.
+
+The tree::
+
+    DeviationError (Exception)
+     +-- DataError (DeviationError, ValueError)         bad features, labels or files
+     |    +-- FeatureMismatchError (DataError)          wrong columns at scoring time
+     +-- ParameterError (DeviationError, ValueError)    an estimator parameter out of range
+     +-- ModelFileError (DeviationError, ValueError)    a model file that cannot be trusted or read
+     +-- NotFittedError (DeviationError, sklearn.exceptions.NotFittedError)
+     +-- MissingDependencyError (DeviationError, ImportError)  an optional extra is not installed
+
+Every exception subclasses the built-in type a Python user would catch
+(``ValueError``, ``ImportError``), and the scikit-learn one where it exists, so
+code written for scikit-learn keeps working.
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+__all__ = [
+    "DataError",
+    "DeviationError",
+    "FeatureMismatchError",
+    "MissingDependencyError",
+    "ModelFileError",
+    "NotFittedError",
+    "ParameterError",
+]
+
+
+class DeviationError(Exception):
+    """Base class of every error raised on purpose by deviation."""
+
+
+class DataError(DeviationError, ValueError):
+    """Input data (features, labels or a data file) cannot be used as given."""
+
+
+class FeatureMismatchError(DataError):
+    """The data to score does not have the features the model was trained on."""
+
+
+class ParameterError(DeviationError, ValueError):
+    """An estimator parameter has an invalid type or value."""
+
+
+class ModelFileError(DeviationError, ValueError):
+    """A model file is truncated, tampered with, foreign or from a newer format."""
+
+
+class NotFittedError(DeviationError, _SklearnNotFittedError):
+    """The estimator is used before ``fit`` was called."""
+
+
+class MissingDependencyError(DeviationError, ImportError):
+    """An optional dependency (an extra such as ``deviation[plot]``) is missing."""

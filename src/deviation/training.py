@@ -1,0 +1,208 @@
+"""The training loop of DevNet (Algorithm 1), in two engines that do the same thing.
+
+``numpy``
+    A lean hand-written forward and backward pass of the ReLU MLP with the
+    RMSprop update and global-norm clipping written out. Per-step autograd and
+    optimizer overhead (about 0.6 ms in torch) dominates a 512 x 20 network, so
+    this engine is several times faster on a CPU. ``tests/test_training.py``
+    checks its gradients against torch autograd.
+``torch``
+    torch autograd with ``torch.optim.RMSprop``; used on accelerators.
+
+Both follow the authors' Keras code: RMSprop (lr 1e-3, rho 0.9, eps 1e-7, the
+epsilon added outside the square root), gradients clipped to a global norm of
+1, an L2 penalty ``l2 * sum(W**2)`` on hidden kernels added to the loss, and the
+weights of the epoch with the lowest mean training loss kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from .mlp import FlatParams, mlp_gradients
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TrainConfig", "TrainResult", "gather_rows", "train_numpy", "train_torch"]
+
+EpochCallback = Callable[[int, float], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of one fit (validated by the estimator)."""
+
+    margin: float = 5.0
+    l2: float = 0.01
+    learning_rate: float = 1e-3
+    rho: float = 0.9
+    epsilon: float = 1e-7
+    clipnorm: float | None = 1.0
+    epochs: int = 50
+    batches_per_epoch: int = 20
+    restore_best: bool = True
+
+
+@dataclass
+class TrainResult:
+    """Weights kept at the end of training and the per-epoch mean losses."""
+
+    coefs: list[np.ndarray]
+    intercepts: list[np.ndarray]
+    loss_curve: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def gather_rows(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Dense float32 copy of ``X[rows]``; a sparse ``X`` is densified only for these rows."""
+    if sp.issparse(X):
+        return X[rows].toarray().astype(np.float32, copy=False)
+    return np.asarray(X[rows], dtype=np.float32)
+
+
+class _BestKeeper:
+    """Tracks per-epoch mean losses and a copy of the best epoch's weights."""
+
+    def __init__(self, restore_best: bool) -> None:
+        self.restore_best = restore_best
+        self.curve: list[float] = []
+        self.best_loss = np.inf
+        self.best_epoch = 0
+        self.best: tuple[list[np.ndarray], list[np.ndarray]] | None = None
+
+    def end_epoch(self, epoch: int, loss: float, snapshot: Callable[[], tuple]) -> None:
+        self.curve.append(loss)
+        logger.debug("epoch %d: loss %.5f", epoch + 1, loss)
+        if not self.restore_best or loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            self.best = snapshot()
+
+
+def train_numpy(
+    X: np.ndarray | sp.csr_matrix,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    coefs: list[np.ndarray],
+    intercepts: list[np.ndarray],
+    mu_r: float,
+    sigma_r: float,
+    config: TrainConfig,
+    epoch_callback: EpochCallback | None = None,
+) -> TrainResult:
+    """Train with the hand-written NumPy step (CPU).
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n, D)
+    rows : ndarray of shape (epochs * batches_per_epoch, B)
+        Row indices of every batch, drawn up front.
+    labels : ndarray of shape (B,)
+        The labels of each batch's positions.
+    coefs, intercepts : list of ndarray
+        Initial weights (float32); updated in place.
+    mu_r, sigma_r : float
+        Reference mean and standard deviation.
+    config : TrainConfig
+    epoch_callback : callable, optional
+        Called as ``epoch_callback(epoch, mean_loss)`` after each epoch.
+
+    Returns
+    -------
+    TrainResult
+    """
+    net = FlatParams(coefs, intercepts)
+    out = (net.grad_coefs, net.grad_intercepts)
+    sq_avg = np.zeros_like(net.flat)
+    step = np.empty_like(net.flat)
+    lr, rho, eps = config.learning_rate, config.rho, config.epsilon
+    keeper = _BestKeeper(config.restore_best)
+    labels = labels.astype(np.float32)
+    for epoch in range(config.epochs):
+        total = 0.0
+        for j in range(config.batches_per_epoch):
+            Xb = gather_rows(X, rows[epoch * config.batches_per_epoch + j])
+            total += mlp_gradients(
+                Xb, labels, net.coefs, net.intercepts, mu_r, sigma_r, config.margin, config.l2, out
+            )[0]
+            g = net.grad
+            if config.clipnorm is not None:
+                norm = float(np.sqrt(np.vdot(g, g)))
+                if norm > config.clipnorm:
+                    g *= np.float32(config.clipnorm / norm)
+            # RMSprop as Keras: v = rho v + (1 - rho) g^2;  w -= lr g / (sqrt(v) + eps)
+            sq_avg *= rho
+            np.multiply(g, g, out=step)
+            step *= 1.0 - rho
+            sq_avg += step
+            np.sqrt(sq_avg, out=step)
+            step += eps
+            np.divide(g, step, out=step)
+            step *= lr
+            net.flat -= step
+        keeper.end_epoch(epoch, total / config.batches_per_epoch, net.copy_weights)
+        if epoch_callback is not None:
+            epoch_callback(epoch, keeper.curve[-1])
+    best_coefs, best_intercepts = keeper.best  # type: ignore[misc]
+    return TrainResult(best_coefs, best_intercepts, keeper.curve, keeper.best_epoch)
+
+
+def train_torch(
+    X: np.ndarray | sp.csr_matrix,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    coefs: list[np.ndarray],
+    intercepts: list[np.ndarray],
+    mu_r: float,
+    sigma_r: float,
+    config: TrainConfig,
+    device: str = "cpu",
+    epoch_callback: EpochCallback | None = None,
+) -> TrainResult:
+    """Train with torch autograd and ``torch.optim.RMSprop`` (any device).
+
+    Same parameters as :func:`train_numpy`, plus ``device``.
+    """
+    import torch
+
+    from .loss import deviation_loss
+    from .network import ScoringMLP
+
+    n_features = coefs[0].shape[0]
+    hidden = [c.shape[1] for c in coefs[:-1]]
+    model = ScoringMLP(n_features, hidden)
+    model.load_numpy(coefs, intercepts)
+    model.to(device)
+    optimizer = torch.optim.RMSprop(
+        model.parameters(), lr=config.learning_rate, alpha=config.rho, eps=config.epsilon
+    )
+    y = torch.from_numpy(labels.astype(np.float32)).to(device)
+    params = list(model.parameters())
+    keeper = _BestKeeper(config.restore_best)
+    for epoch in range(config.epochs):
+        total = 0.0
+        for j in range(config.batches_per_epoch):
+            xb = torch.from_numpy(gather_rows(X, rows[epoch * config.batches_per_epoch + j]))
+            xb = xb.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = deviation_loss(model(xb), y, mu_r, sigma_r, config.margin)
+            for W in model.hidden_kernels():
+                loss = loss + config.l2 * W.pow(2).sum()
+            loss.backward()
+            if config.clipnorm is not None:
+                # Keras clipnorm: g * c / max(norm, c) over the global norm (no 1e-6 as in torch).
+                norm = torch.sqrt(sum(p.grad.pow(2).sum() for p in params))
+                if float(norm) > config.clipnorm:
+                    for p in params:
+                        p.grad.mul_(config.clipnorm / norm)
+            optimizer.step()
+            total += loss.item()
+        keeper.end_epoch(epoch, total / config.batches_per_epoch, model.to_numpy)
+        if epoch_callback is not None:
+            epoch_callback(epoch, keeper.curve[-1])
+    best_coefs, best_intercepts = keeper.best  # type: ignore[misc]
+    return TrainResult(best_coefs, best_intercepts, keeper.curve, keeper.best_epoch)
