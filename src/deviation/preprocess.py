@@ -1,0 +1,1451 @@
+"""Preprocessing of tabular data for DevNet.
+
+DevNet (Pang et al., KDD 2019, Appendix A.1) replaces missing values by the
+feature mean, one-hot encodes categorical features and min-max scales the data.
+:class:`Preprocessor` does exactly that with scikit-learn's own transformers
+(``SimpleImputer``, ``OneHotEncoder``, ``MinMaxScaler`` and friends) and adds:
+
+* other scalings (``"standard"``, ``"quantile"``, ``"none"``),
+* sparse input that stays sparse (max-abs scaling instead of min-max),
+* column matching by name for DataFrames, with clear errors,
+* a JSON-only fitted state (:meth:`Preprocessor.to_state` /
+  :meth:`Preprocessor.from_state`): no pickle anywhere.
+
+See ``docs/preprocessing.md`` for the behaviour in detail.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import sklearn
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.impute import SimpleImputer
+from sklearn.preprocessing import (
+    MaxAbsScaler,
+    MinMaxScaler,
+    OneHotEncoder,
+    QuantileTransformer,
+    StandardScaler,
+)
+
+from deviation.exceptions import (
+    DataError,
+    FeatureMismatchError,
+    ModelFileError,
+    NotFittedError,
+    ParameterError,
+)
+
+__all__ = ["MISSING_CATEGORY_LABEL", "STATE_FORMAT", "Preprocessor"]
+
+logger = logging.getLogger(__name__)
+
+#: Version of the dictionary written by :meth:`Preprocessor.to_state`.
+STATE_FORMAT = 1
+
+#: Label of the "missing" level of a categorical column in ``feature_names_out_``.
+MISSING_CATEGORY_LABEL = "<missing>"
+
+_SCALINGS = ("minmax", "standard", "quantile", "none")
+_INPUT_KINDS = ("dataframe", "array", "sparse")
+_MAX_LISTED = 10
+
+# Fitted attributes of each scikit-learn scaler that are saved in the state.
+_SCALER_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "minmax": ("min_", "scale_", "data_min_", "data_max_", "data_range_", "n_samples_seen_"),
+    "standard": ("mean_", "var_", "scale_", "n_samples_seen_"),
+    "maxabs": ("max_abs_", "scale_", "n_samples_seen_"),
+    "quantile": ("quantiles_", "references_", "n_quantiles_"),
+}
+# Attributes that hold counts (ints), not float statistics.
+_COUNT_ATTRIBUTES = frozenset({"n_samples_seen_", "n_quantiles_"})
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _list_names(names: Sequence[Any], limit: int = _MAX_LISTED) -> str:
+    """Format at most ``limit`` names for an error message.
+
+    Parameters
+    ----------
+    names : sequence
+        The names (or indices) to show.
+    limit : int, default=10
+        How many to show before summarising the rest.
+
+    Returns
+    -------
+    str
+        Something like ``['a', 'b'] and 3 more``.
+    """
+    names = list(names)
+    shown = repr([n for n in names[:limit]])
+    if len(names) > limit:
+        shown += f" and {len(names) - limit} more"
+    return shown
+
+
+def _is_numeric_dtype(dtype: Any) -> bool:
+    """Tell whether a pandas/numpy dtype converts to float64 without parsing.
+
+    Parameters
+    ----------
+    dtype : dtype
+        A numpy dtype or a pandas extension dtype.
+
+    Returns
+    -------
+    bool
+        True for bool, integer and real floating dtypes (numpy or pandas
+        nullable), False otherwise (complex included).
+    """
+    if isinstance(dtype, pd.CategoricalDtype):
+        return False
+    if pd.api.types.is_bool_dtype(dtype):
+        return True
+    return bool(pd.api.types.is_numeric_dtype(dtype)) and not pd.api.types.is_complex_dtype(dtype)
+
+
+def _is_auto_categorical_dtype(dtype: Any) -> bool:
+    """Tell whether ``categorical="auto"`` treats a DataFrame column as categorical.
+
+    Parameters
+    ----------
+    dtype : dtype
+        The column's dtype.
+
+    Returns
+    -------
+    bool
+        True for object, string and category dtypes.
+    """
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+    )
+
+
+def _to_object_array(column: pd.Series | np.ndarray) -> np.ndarray:
+    """Return the values of a column as a 1-D object array."""
+    if isinstance(column, pd.Series):
+        return column.to_numpy(dtype=object)
+    return np.asarray(column, dtype=object)
+
+
+def _to_float_column(column: pd.Series | np.ndarray, name: str, hint: str) -> np.ndarray:
+    """Convert one column to float64, missing values becoming NaN.
+
+    Parameters
+    ----------
+    column : pandas.Series or numpy.ndarray
+        The values of one column.
+    name : str
+        The column's name, used in error messages.
+    hint : str
+        Appended to the error message when the column holds strings.
+
+    Returns
+    -------
+    numpy.ndarray
+        A float64 array. Values beyond the float64 range become ``inf`` (the
+        caller rejects them and names the column).
+
+    Raises
+    ------
+    DataError
+        If the column holds strings or objects that are not real numbers.
+    """
+    dtype = column.dtype
+    if _is_numeric_dtype(dtype):
+        with np.errstate(over="ignore", invalid="ignore"):
+            if isinstance(column, pd.Series):
+                return column.to_numpy(dtype=np.float64, na_value=np.nan)
+            return np.asarray(column, dtype=np.float64)
+    if pd.api.types.is_complex_dtype(dtype):
+        raise DataError(f"Column {name!r} holds complex numbers (dtype {dtype}); only real numbers are supported.")
+
+    values = _to_object_array(column)
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    work = values.copy()
+    work[missing] = np.nan
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if any(isinstance(v, (str, bytes)) for v in work[~missing]):
+                raise TypeError("strings")
+            return work.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    # Find the first offending value to name it.
+    for row, value in enumerate(values):
+        if missing[row]:
+            continue
+        if isinstance(value, (str, bytes)):
+            raise DataError(
+                f"Column {name!r} must be numeric but contains strings "
+                f"(e.g. {value!r} at row {row}){hint}"
+            )
+        if isinstance(value, numbers.Real):
+            try:
+                float(value)
+            except OverflowError:
+                raise DataError(
+                    f"Column {name!r} contains a value too large for float64 (row {row}); "
+                    "replace or drop it."
+                ) from None
+            continue
+        raise DataError(
+            f"Column {name!r} must be numeric but contains a value of type "
+            f"{type(value).__name__} (e.g. {value!r} at row {row}){hint}"
+        )
+    raise DataError(f"Column {name!r} (dtype {dtype}) cannot be converted to numbers{hint}")
+
+
+def _category_label(value: Any) -> str:
+    """Return the string a categorical value is encoded as.
+
+    Every non-missing categorical value is turned into a string so that mixed
+    columns (``1`` and ``"1"``, ``1`` and ``1.0``) are encoded consistently and
+    the categories can be saved as JSON.
+
+    Parameters
+    ----------
+    value : object
+        A non-missing value.
+
+    Returns
+    -------
+    str
+        ``True``/``False`` for booleans, the integer for integral numbers
+        (``1.0`` gives ``"1"``), ``repr(float)`` for other reals and
+        ``str(value)`` otherwise.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        if f.is_integer() and abs(f) < 2.0**53:
+            return str(int(f))
+        return repr(f)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    return str(value)
+
+
+def _to_category_column(column: pd.Series | np.ndarray) -> np.ndarray:
+    """Convert one column to an object array of strings, missing values as NaN.
+
+    Parameters
+    ----------
+    column : pandas.Series or numpy.ndarray
+        The values of one categorical column.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array; each entry is a ``str`` or ``np.nan`` (missing).
+    """
+    values = _to_object_array(column)
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    out = np.empty(len(values), dtype=object)
+    out[missing] = np.nan
+    present = values[~missing]
+    labels = np.empty(len(present), dtype=object)
+    labels[:] = [v if type(v) is str else _category_label(v) for v in present]
+    out[~missing] = labels
+    return out
+
+
+def _is_missing_category(value: Any) -> bool:
+    """Tell whether a category (as stored by ``OneHotEncoder``) is the missing level."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _json_value(value: Any, what: str) -> Any:
+    """Convert a fitted scikit-learn attribute to JSON types, exactly.
+
+    Parameters
+    ----------
+    value : None, scalar or numpy.ndarray
+        The attribute's value.
+    what : str
+        Its name, for the error message.
+
+    Returns
+    -------
+    None, int, float or (nested) list
+        Floats are Python floats (``float()`` of float32/float64 is exact, and
+        ``json`` writes them with ``repr``, which round-trips exactly).
+
+    Raises
+    ------
+    DataError
+        If a float is NaN or infinite (not representable in strict JSON).
+    """
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.dtype.kind in "iub":
+        return arr.tolist() if arr.ndim else int(arr)
+    if arr.dtype.kind != "f":
+        raise DataError(f"Cannot save fitted attribute {what} of dtype {arr.dtype}.")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"Fitted attribute {what} holds non-finite values; cannot save it as JSON.")
+    as_float64 = arr.astype(np.float64)
+    return as_float64.tolist() if arr.ndim else float(as_float64)
+
+
+def _finite_float_array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Read a float64 array from the state, checking its shape.
+
+    Parameters
+    ----------
+    value : list
+        The (nested) list from the state.
+    what : str
+        Its name, for the error message.
+    shape : tuple of int
+        Expected shape; ``-1`` accepts any length on that axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        The float64 array.
+
+    Raises
+    ------
+    ModelFileError
+        If the value is not a list of numbers of the expected shape.
+    """
+    if not isinstance(value, list):
+        raise ModelFileError(f"Preprocessor state: {what} must be a list, got {type(value).__name__}.")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"Preprocessor state: {what} is not a list of numbers ({exc}).") from None
+    if arr.ndim != len(shape) or any(s != -1 and s != a for s, a in zip(shape, arr.shape)):
+        raise ModelFileError(f"Preprocessor state: {what} has shape {arr.shape}, expected {shape}.")
+    return arr
+
+
+def _check_finite_attributes(estimator: Any, names: Sequence[str], columns: Sequence[str]) -> None:
+    """Raise DataError if a fitted float statistic overflowed.
+
+    Parameters
+    ----------
+    estimator : object
+        A fitted scikit-learn transformer.
+    names : sequence of str
+        Attribute names to check.
+    columns : sequence of str
+        The input column of each feature of ``estimator``.
+    """
+    for attr in names:
+        if attr in _COUNT_ATTRIBUTES:
+            continue
+        value = getattr(estimator, attr, None)
+        if value is None:
+            continue
+        arr = np.asarray(value, dtype=np.float64)
+        if np.all(np.isfinite(arr)):
+            continue
+        bad_mask = ~np.isfinite(arr)
+        if arr.ndim == 2:
+            bad_mask = bad_mask.any(axis=0)
+        if arr.ndim == 0 or bad_mask.shape[0] != len(columns):
+            bad: list[str] = list(columns)
+        else:
+            bad = [columns[i] for i in np.flatnonzero(bad_mask)]
+        raise DataError(
+            f"Columns {_list_names(bad)} hold values too large to compute their statistics "
+            f"({attr} overflowed float64); rescale or drop them."
+        )
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+class Preprocessor(TransformerMixin, BaseEstimator):
+    """Impute, one-hot encode and scale tabular data for DevNet.
+
+    The preprocessing of DevNet (Pang et al., KDD 2019, Appendix A.1): missing
+    numeric values are replaced by the training mean of their column,
+    categorical columns are one-hot encoded and the data is min-max scaled.
+    Everything is done with scikit-learn's transformers; the fitted state is
+    saved as plain JSON with :meth:`to_state` (no pickle).
+
+    Parameters
+    ----------
+    scaling : {"minmax", "standard", "quantile", "none"}, default="minmax"
+        How numeric columns are scaled after imputation.
+
+        - ``"minmax"``: ``MinMaxScaler`` to [0, 1] on the training data (the
+          paper's choice). Scoring data outside the training range goes
+          outside [0, 1]: it is *not* clipped. Sparse input uses
+          ``MaxAbsScaler`` instead (equal to min-max for non-negative data
+          whose column minimum is 0; keeps zeros zero).
+        - ``"standard"``: ``StandardScaler`` (``with_mean=False`` for sparse
+          input).
+        - ``"quantile"``: ``QuantileTransformer(output_distribution="normal")``
+          on the continuous columns only; binary columns (non-missing training
+          values all in {0, 1}) are left untouched. Not available for sparse
+          input (raises :class:`~deviation.exceptions.ParameterError`).
+        - ``"none"``: no scaling.
+
+        One-hot columns are never scaled: they stay 0/1 whatever the scaling.
+    categorical : "auto" or list of str, default="auto"
+        Which DataFrame columns are one-hot encoded. ``"auto"``: columns of
+        object, string or category dtype (bool columns are numeric 0/1). A list
+        names them explicitly; every other column must then be numeric.
+        Arrays and sparse matrices are all-numeric: only ``"auto"`` or an
+        empty list is accepted for them.
+    max_categories : int or None, default=None
+        Safety limit: fitting raises :class:`~deviation.exceptions.DataError`
+        if a categorical column has more distinct levels (the missing level
+        included) than this. ``None`` means no limit.
+    n_quantiles : int, default=1000
+        Number of quantiles of ``"quantile"`` scaling (capped at the number of
+        training rows).
+    subsample : int or None, default=100_000
+        Maximum number of rows used to estimate the quantiles of
+        ``"quantile"`` scaling (``None``: all rows).
+    random_state : int, numpy.random.RandomState or None, default=None
+        Seed of the row subsampling of ``"quantile"`` scaling.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of input columns seen in :meth:`fit`.
+    feature_names_in_ : numpy.ndarray of str
+        Names of the input columns. DataFrame column names (converted with
+        ``str``), or ``x0, x1, ...`` for arrays and sparse matrices.
+    input_kind_ : {"dataframe", "array", "sparse"}
+        The kind of data :meth:`fit` was given.
+    numeric_features_ : list of str
+        Input columns treated as numbers (imputed and scaled).
+    categorical_features_ : list of str
+        Input columns that are one-hot encoded.
+    binary_features_ : list of str
+        Numeric columns whose non-missing training values are all in {0, 1}
+        (left untouched by ``"quantile"`` scaling). Empty for sparse input.
+    all_missing_features_ : list of str
+        Numeric columns without any value in the training data; they are
+        filled with 0.
+    feature_names_out_ : numpy.ndarray of str
+        Names of the output columns, in output order: numeric columns keep
+        their name, one-hot columns are named ``column=value`` (the missing
+        level is ``column=<missing>``). Input column order is preserved and
+        each one-hot block takes the place of its column.
+    n_features_out_ : int
+        Number of output columns.
+    output_to_input_ : list of int
+        For each output column, the index (into ``feature_names_in_``) of the
+        input column it comes from. Use it to sum attributions of one-hot
+        columns back onto their original column.
+    imputer_ : sklearn.impute.SimpleImputer or None
+        Mean imputer of the numeric columns (``None`` for sparse input or
+        without numeric columns).
+    scaler_ : MinMaxScaler, StandardScaler, QuantileTransformer, MaxAbsScaler or None
+        The fitted scaler (``None`` for ``scaling="none"`` or when nothing is
+        to be scaled).
+    encoder_ : sklearn.preprocessing.OneHotEncoder or None
+        The one-hot encoder of the categorical columns (``None`` without them).
+
+    See Also
+    --------
+    sklearn.impute.SimpleImputer, sklearn.preprocessing.OneHotEncoder,
+    sklearn.preprocessing.MinMaxScaler
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"age": [20.0, None, 40.0], "color": ["red", "blue", "red"]})
+    >>> pre = Preprocessor().fit(X)
+    >>> list(pre.feature_names_out_)
+    ['age', 'color=blue', 'color=red']
+    >>> pre.transform(X).tolist()
+    [[0.0, 0.0, 1.0], [0.5, 1.0, 0.0], [1.0, 0.0, 1.0]]
+    """
+
+    def __init__(
+        self,
+        scaling: str = "minmax",
+        categorical: str | Sequence[str] = "auto",
+        max_categories: int | None = None,
+        n_quantiles: int = 1000,
+        subsample: int | None = 100_000,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.scaling = scaling
+        self.categorical = categorical
+        self.max_categories = max_categories
+        self.n_quantiles = n_quantiles
+        self.subsample = subsample
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ parameters
+
+    def _validate_params(self) -> list[str] | None:
+        """Check the constructor parameters.
+
+        Returns
+        -------
+        list of str or None
+            The explicit categorical column names, or ``None`` for ``"auto"``.
+
+        Raises
+        ------
+        ParameterError
+            If a parameter has a wrong type or value.
+        """
+        if not isinstance(self.scaling, str) or self.scaling not in _SCALINGS:
+            allowed = "{" + ", ".join(repr(s) for s in _SCALINGS) + "}"
+            raise ParameterError(
+                f"The 'scaling' parameter of Preprocessor must be one of {allowed}. "
+                f"Got {self.scaling!r} instead."
+            )
+        explicit: list[str] | None
+        if isinstance(self.categorical, str):
+            if self.categorical != "auto":
+                raise ParameterError(
+                    "The 'categorical' parameter of Preprocessor must be 'auto' or a list of "
+                    f"column names. Got {self.categorical!r} instead."
+                )
+            explicit = None
+        elif isinstance(self.categorical, (Sequence, np.ndarray, pd.Index)):
+            explicit = [str(c) for c in self.categorical]
+            if len(set(explicit)) != len(explicit):
+                raise ParameterError(
+                    "The 'categorical' parameter of Preprocessor lists a column twice: "
+                    f"{self.categorical!r}."
+                )
+        else:
+            raise ParameterError(
+                "The 'categorical' parameter of Preprocessor must be 'auto' or a list of "
+                f"column names. Got {self.categorical!r} instead."
+            )
+        if self.max_categories is not None and (
+            not isinstance(self.max_categories, numbers.Integral)
+            or isinstance(self.max_categories, bool)
+            or self.max_categories < 1
+        ):
+            raise ParameterError(
+                "The 'max_categories' parameter of Preprocessor must be None or an int >= 1. "
+                f"Got {self.max_categories!r} instead."
+            )
+        if (
+            not isinstance(self.n_quantiles, numbers.Integral)
+            or isinstance(self.n_quantiles, bool)
+            or self.n_quantiles < 2
+        ):
+            raise ParameterError(
+                "The 'n_quantiles' parameter of Preprocessor must be an int >= 2. "
+                f"Got {self.n_quantiles!r} instead."
+            )
+        if self.subsample is not None:
+            if (
+                not isinstance(self.subsample, numbers.Integral)
+                or isinstance(self.subsample, bool)
+                or self.subsample < 1
+            ):
+                raise ParameterError(
+                    "The 'subsample' parameter of Preprocessor must be None or an int >= 1. "
+                    f"Got {self.subsample!r} instead."
+                )
+            if self.n_quantiles > self.subsample:
+                raise ParameterError(
+                    f"The 'n_quantiles' parameter of Preprocessor ({self.n_quantiles}) cannot be "
+                    f"greater than 'subsample' ({self.subsample})."
+                )
+        if not (
+            self.random_state is None
+            or (isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool))
+            or isinstance(self.random_state, np.random.RandomState)
+        ):
+            raise ParameterError(
+                "The 'random_state' parameter of Preprocessor must be None, an int or a "
+                f"numpy.random.RandomState. Got {self.random_state!r} instead."
+            )
+        return explicit
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X: Any, y: Any = None) -> Preprocessor:
+        """Learn the imputation values, categories and scaling of ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame, array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Training data. A DataFrame may mix numeric and string columns;
+            arrays must be numeric; sparse matrices must not store NaN.
+        y : None
+            Ignored; present for scikit-learn compatibility.
+
+        Returns
+        -------
+        Preprocessor
+            The fitted preprocessor (``self``).
+
+        Raises
+        ------
+        ParameterError
+            If a parameter is invalid, or ``scaling="quantile"`` with sparse input.
+        DataError
+            If ``X`` is empty, holds infinite values, values beyond the float64
+            range, strings in numeric columns, NaN in a sparse matrix, or a
+            categorical column with more than ``max_categories`` levels.
+        """
+        explicit = self._validate_params()
+        if sp.issparse(X):
+            if explicit:
+                raise ParameterError(
+                    "The 'categorical' parameter of Preprocessor names columns, but X is a sparse "
+                    "matrix, which is all-numeric; pass a pandas DataFrame to one-hot encode columns."
+                )
+            self._fit_sparse(X)
+        elif isinstance(X, pd.DataFrame):
+            self._fit_frame(X, explicit)
+        else:
+            if explicit:
+                raise ParameterError(
+                    "The 'categorical' parameter of Preprocessor names columns, but X is an array, "
+                    "which is all-numeric; pass a pandas DataFrame to one-hot encode columns."
+                )
+            self._fit_array(X)
+        logger.debug(
+            "Preprocessor fitted on %s input: %d columns in, %d columns out (scaling=%r)",
+            self.input_kind_,
+            self.n_features_in_,
+            self.n_features_out_,
+            self.scaling,
+        )
+        return self
+
+    def _fit_frame(self, X: pd.DataFrame, explicit: list[str] | None) -> None:
+        """Fit on a DataFrame."""
+        names = [str(c) for c in X.columns]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise DataError(f"X has duplicate column names: {_list_names(dupes)}.")
+        if explicit is not None:
+            unknown = [c for c in explicit if c not in set(names)]
+            if unknown:
+                raise ParameterError(
+                    "The 'categorical' parameter of Preprocessor names columns that are not in X: "
+                    f"{_list_names(unknown)}."
+                )
+            cat_set = set(explicit)
+            is_cat = [n in cat_set for n in names]
+        else:
+            is_cat = []
+            for name, dtype in zip(names, X.dtypes):
+                if _is_auto_categorical_dtype(dtype):
+                    is_cat.append(True)
+                elif _is_numeric_dtype(dtype):
+                    is_cat.append(False)
+                else:
+                    raise DataError(
+                        f"Column {name!r} has unsupported dtype {dtype}; convert it to numbers or "
+                        "strings (or list it in the 'categorical' parameter)."
+                    )
+        columns = [X.iloc[:, j] for j in range(X.shape[1])]
+        self._fit_dense(columns, names, is_cat, "dataframe")
+
+    def _fit_array(self, X: Any) -> None:
+        """Fit on a numeric array-like."""
+        arr = self._as_2d_array(X)
+        names = [f"x{j}" for j in range(arr.shape[1])]
+        self._fit_dense(arr, names, [False] * arr.shape[1], "array")
+
+    def _fit_dense(
+        self,
+        columns: Sequence[pd.Series] | np.ndarray,
+        names: list[str],
+        is_cat: list[bool],
+        kind: str,
+    ) -> None:
+        """Fit imputer, scaler and encoder on dense columns.
+
+        Parameters
+        ----------
+        columns : list of pandas.Series or 2-D numpy.ndarray
+            The input columns in order.
+        names : list of str
+            Their names.
+        is_cat : list of bool
+            Whether each column is categorical.
+        kind : {"dataframe", "array"}
+            The kind of input.
+        """
+        n_features = len(names)
+        n_samples = len(columns[0]) if isinstance(columns, list) and n_features else np.shape(columns)[0]
+        if n_features == 0:
+            raise DataError("X has no columns.")
+        if n_samples == 0:
+            raise DataError("X has no rows; at least one row is needed to fit Preprocessor.")
+
+        num_idx = [j for j in range(n_features) if not is_cat[j]]
+        cat_idx = [j for j in range(n_features) if is_cat[j]]
+        hint = (
+            "; list it in the 'categorical' parameter to one-hot encode it."
+            if kind == "dataframe"
+            else "; numpy arrays must be numeric (use a pandas DataFrame for string columns)."
+        )
+        num = self._numeric_block(columns, names, num_idx, hint)
+        cat = self._categorical_block(columns, cat_idx)
+
+        self.input_kind_ = kind
+        self.n_features_in_ = n_features
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.numeric_features_ = [names[j] for j in num_idx]
+        self.categorical_features_ = [names[j] for j in cat_idx]
+
+        # ---- numeric columns: mean imputation, then scaling.
+        self.imputer_: SimpleImputer | None = None
+        self.scaler_: Any = None
+        self.binary_features_ = []
+        self.all_missing_features_ = []
+        if num_idx:
+            observed = ~np.isnan(num)
+            all_missing = ~observed.any(axis=0)
+            self.all_missing_features_ = [self.numeric_features_[k] for k in np.flatnonzero(all_missing)]
+            if self.all_missing_features_:
+                logger.warning(
+                    "Columns %s have no value in the training data; they are filled with 0.",
+                    _list_names(self.all_missing_features_),
+                )
+            binary = np.array(
+                [bool(np.all(np.isin(num[observed[:, k], k], (0.0, 1.0)))) for k in range(num.shape[1])]
+            )
+            self.binary_features_ = [self.numeric_features_[k] for k in np.flatnonzero(binary)]
+            self.imputer_ = SimpleImputer(strategy="mean", keep_empty_features=True)
+            self.imputer_.fit(num)
+            _check_finite_attributes(self.imputer_, ("statistics_",), self.numeric_features_)
+            self._set_scaled_columns()
+            if self.scaling != "none" and self._scaled_idx.size:
+                imputed = self.imputer_.transform(num)[:, self._scaled_idx]
+                self.scaler_ = self._new_dense_scaler(n_samples)
+                self.scaler_.fit(imputed)
+                scaled_names = [self.numeric_features_[k] for k in self._scaled_idx]
+                _check_finite_attributes(self.scaler_, _SCALER_ATTRIBUTES[self._scaler_kind()], scaled_names)
+        else:
+            self._set_scaled_columns()
+
+        # ---- categorical columns: one-hot encoding, missing values are a level.
+        self.encoder_: OneHotEncoder | None = None
+        if cat_idx:
+            self.encoder_ = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
+            self.encoder_.fit(cat)
+            if self.max_categories is not None:
+                too_many = [
+                    f"{self.categorical_features_[k]} ({len(c)} levels)"
+                    for k, c in enumerate(self.encoder_.categories_)
+                    if len(c) > self.max_categories
+                ]
+                if too_many:
+                    raise DataError(
+                        f"Categorical columns {_list_names(too_many)} have more than "
+                        f"max_categories={self.max_categories} distinct values; drop them or raise "
+                        "max_categories."
+                    )
+        self._build_output_layout()
+
+    def _fit_sparse(self, X: Any) -> None:
+        """Fit on a scipy.sparse matrix (no imputation, no one-hot encoding)."""
+        if self.scaling == "quantile":
+            raise ParameterError(
+                "The 'scaling' parameter of Preprocessor cannot be 'quantile' for sparse input: "
+                "scikit-learn's QuantileTransformer maps only the stored entries of a sparse "
+                "matrix and leaves implicit zeros at 0, which is not the quantile transform of "
+                "the data. Densify X (X.toarray()) or use scaling='minmax', 'standard' or 'none'."
+            )
+        n_samples, n_features = X.shape
+        if n_features == 0:
+            raise DataError("X has no columns.")
+        if n_samples == 0:
+            raise DataError("X has no rows; at least one row is needed to fit Preprocessor.")
+        names = [f"x{j}" for j in range(n_features)]
+        self.input_kind_ = "sparse"
+        self.n_features_in_ = n_features
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.numeric_features_ = list(names)
+        self.categorical_features_ = []
+        self.binary_features_ = []
+        self.all_missing_features_ = []
+        self.imputer_ = None
+        self.encoder_ = None
+        self._set_scaled_columns()
+        Xc = self._checked_csr(X)
+        self.scaler_ = None
+        if self.scaling == "minmax":
+            if Xc.data.size and Xc.data.min() < 0:
+                logger.warning(
+                    "Sparse input has negative values: max-abs scaling (used for sparse "
+                    "'minmax') maps them to [-1, 0), not to [0, 1]."
+                )
+            self.scaler_ = MaxAbsScaler().fit(Xc)
+        elif self.scaling == "standard":
+            self.scaler_ = StandardScaler(with_mean=False).fit(Xc)
+        if self.scaler_ is not None:
+            _check_finite_attributes(self.scaler_, _SCALER_ATTRIBUTES[self._scaler_kind()], names)
+        self._build_output_layout()
+
+    # ------------------------------------------------------------------ fitted layout
+
+    def _scaler_kind(self) -> str:
+        """Name of the scikit-learn scaler used for this input kind and scaling."""
+        if self.input_kind_ == "sparse" and self.scaling == "minmax":
+            return "maxabs"
+        return self.scaling
+
+    def _new_dense_scaler(self, n_samples: int) -> Any:
+        """Create the unfitted scikit-learn scaler for dense data."""
+        if self.scaling == "minmax":
+            return MinMaxScaler(feature_range=(0.0, 1.0), clip=False)
+        if self.scaling == "standard":
+            return StandardScaler()
+        return QuantileTransformer(
+            n_quantiles=min(int(self.n_quantiles), n_samples),
+            output_distribution="normal",
+            subsample=self.subsample,
+            random_state=self.random_state,
+        )
+
+    def _set_scaled_columns(self) -> None:
+        """Compute which numeric columns go through the scaler."""
+        n_num = len(self.numeric_features_)
+        if self.scaling == "none":
+            self._scaled_idx = np.zeros(0, dtype=np.intp)
+        elif self.scaling == "quantile":
+            binary = set(self.binary_features_)
+            self._scaled_idx = np.array(
+                [k for k, name in enumerate(self.numeric_features_) if name not in binary], dtype=np.intp
+            )
+        else:
+            self._scaled_idx = np.arange(n_num, dtype=np.intp)
+
+    def _build_output_layout(self) -> None:
+        """Compute output names, the output-to-input map and block positions."""
+        names = list(self.feature_names_in_)
+        numeric = set(self.numeric_features_)
+        categories = self.encoder_.categories_ if self.encoder_ is not None else []
+        out_names: list[str] = []
+        out_src: list[int] = []
+        num_pos: list[int] = []
+        cat_pos: list[int] = []
+        k_cat = 0
+        self._num_idx = np.array([j for j, n in enumerate(names) if n in numeric], dtype=np.intp)
+        self._cat_idx = np.array([j for j, n in enumerate(names) if n not in numeric], dtype=np.intp)
+        for j, name in enumerate(names):
+            if name in numeric:
+                num_pos.append(len(out_names))
+                out_names.append(name)
+                out_src.append(j)
+            else:
+                for value in categories[k_cat]:
+                    label = MISSING_CATEGORY_LABEL if _is_missing_category(value) else str(value)
+                    cat_pos.append(len(out_names))
+                    out_names.append(f"{name}={label}")
+                    out_src.append(j)
+                k_cat += 1
+        self._num_pos = np.array(num_pos, dtype=np.intp)
+        self._cat_pos = np.array(cat_pos, dtype=np.intp)
+        self.feature_names_out_ = np.asarray(out_names, dtype=object)
+        self.n_features_out_ = len(out_names)
+        self.output_to_input_ = out_src
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Tell scikit-learn whether :meth:`fit` has been called."""
+        return hasattr(self, "output_to_input_")
+
+    def _check_fitted(self) -> None:
+        """Raise NotFittedError before :meth:`fit`."""
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                "This Preprocessor instance is not fitted yet. Call 'fit' with appropriate "
+                "arguments before using this estimator."
+            )
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored unless given, in which case it must equal
+            ``feature_names_in_``.
+
+        Returns
+        -------
+        numpy.ndarray of str
+            ``feature_names_out_``.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        FeatureMismatchError
+            If ``input_features`` differs from ``feature_names_in_``.
+        """
+        self._check_fitted()
+        if input_features is not None and [str(f) for f in input_features] != list(self.feature_names_in_):
+            raise FeatureMismatchError("input_features is not equal to feature_names_in_.")
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+    # ------------------------------------------------------------------ input conversion
+
+    @staticmethod
+    def _as_2d_array(X: Any) -> np.ndarray:
+        """Turn an array-like into a 2-D numpy array, rejecting other shapes."""
+        if isinstance(X, pd.Series):
+            raise DataError("X is a pandas Series; pass a 2-D DataFrame (X.to_frame()) or array.")
+        try:
+            arr = np.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"X cannot be converted to an array: {exc}") from None
+        if arr.ndim != 2:
+            raise DataError(f"X must be 2-D (n_samples, n_features); got an array of shape {arr.shape}.")
+        if arr.dtype.kind in "USV":
+            raise DataError(
+                f"X is a numpy array of dtype {arr.dtype}; numpy arrays must be numeric "
+                "(use a pandas DataFrame to one-hot encode string columns)."
+            )
+        return arr
+
+    def _numeric_block(
+        self,
+        columns: Sequence[pd.Series] | np.ndarray,
+        names: Sequence[str],
+        idx: Sequence[int],
+        hint: str,
+    ) -> np.ndarray:
+        """Build the float64 matrix of the numeric columns, rejecting infinities.
+
+        Parameters
+        ----------
+        columns : list of pandas.Series or 2-D numpy.ndarray
+            All input columns, in fitted order.
+        names : sequence of str
+            Their names (for messages).
+        idx : sequence of int
+            Indices of the numeric columns.
+        hint : str
+            Added to the message when a numeric column holds strings.
+
+        Returns
+        -------
+        numpy.ndarray
+            Array of shape (n_samples, len(idx)), float64, NaN for missing.
+
+        Raises
+        ------
+        DataError
+            If a column holds strings, non-numbers, infinities or values beyond
+            the float64 range.
+        """
+        idx = list(idx)
+        if isinstance(columns, np.ndarray) and _is_numeric_dtype(columns.dtype):
+            with np.errstate(over="ignore", invalid="ignore"):
+                num = np.array(columns[:, idx], dtype=np.float64)
+        else:
+            n = len(columns[0]) if not isinstance(columns, np.ndarray) else columns.shape[0]
+            num = np.empty((n, len(idx)), dtype=np.float64)
+            for k, j in enumerate(idx):
+                col = columns[:, j] if isinstance(columns, np.ndarray) else columns[j]
+                num[:, k] = _to_float_column(col, names[j], hint)
+        infinite = np.isinf(num).any(axis=0)
+        if infinite.any():
+            bad = [names[idx[k]] for k in np.flatnonzero(infinite)]
+            raise DataError(
+                f"Columns {_list_names(bad)} contain infinite values or values beyond the float64 "
+                "range; replace or drop them."
+            )
+        return num
+
+    @staticmethod
+    def _categorical_block(columns: Sequence[pd.Series] | np.ndarray, idx: Sequence[int]) -> np.ndarray:
+        """Build the object matrix (strings, NaN for missing) of the categorical columns."""
+        idx = list(idx)
+        n = len(columns[0]) if not isinstance(columns, np.ndarray) else columns.shape[0]
+        cat = np.empty((n, len(idx)), dtype=object)
+        for k, j in enumerate(idx):
+            col = columns[:, j] if isinstance(columns, np.ndarray) else columns[j]
+            cat[:, k] = _to_category_column(col)
+        return cat
+
+    def _frame_columns(self, X: pd.DataFrame) -> tuple[list[pd.Series], list[str]]:
+        """Pick the fitted columns of a DataFrame (by name, or by position).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Data to transform.
+
+        Returns
+        -------
+        columns : list of pandas.Series
+            One Series per fitted input column, in fitted order.
+        names : list of str
+            Names to use in messages.
+
+        Raises
+        ------
+        FeatureMismatchError
+            If a fitted column is missing (by name), or the column count differs
+            (by position, when fitted on an array or sparse matrix).
+        DataError
+            If a fitted column name appears more than once in ``X``.
+        """
+        given = [str(c) for c in X.columns]
+        if self.input_kind_ != "dataframe":
+            if len(given) != self.n_features_in_:
+                raise FeatureMismatchError(
+                    f"X has {len(given)} columns, but Preprocessor was fitted on "
+                    f"{self.n_features_in_} columns."
+                )
+            logger.debug("Preprocessor was fitted without column names; using DataFrame columns by position.")
+            return [X.iloc[:, j] for j in range(len(given))], given
+        positions: dict[str, list[int]] = {}
+        for pos, name in enumerate(given):
+            positions.setdefault(name, []).append(pos)
+        wanted = list(self.feature_names_in_)
+        missing = [name for name in wanted if name not in positions]
+        if missing:
+            raise FeatureMismatchError(
+                f"X is missing {len(missing)} column(s) that Preprocessor was fitted on: "
+                f"{_list_names(missing)}."
+            )
+        duplicated = [name for name in wanted if len(positions[name]) > 1]
+        if duplicated:
+            raise DataError(f"X has duplicate columns: {_list_names(duplicated)}.")
+        extra = [name for name in given if name not in set(wanted)]
+        if extra:
+            logger.debug("Ignoring %d extra column(s) not seen at fit time: %s", len(extra), _list_names(extra))
+        return [X.iloc[:, positions[name][0]] for name in wanted], wanted
+
+    def _dense_input(self, X: Any) -> tuple[Sequence[pd.Series] | np.ndarray, list[str]]:
+        """Columns of a dense input (DataFrame or array-like) in fitted order."""
+        if isinstance(X, pd.DataFrame):
+            return self._frame_columns(X)
+        if self.categorical_features_ and not isinstance(X, pd.Series):
+            # Fitted on a DataFrame with string columns: an object array may hold them.
+            arr = np.asarray(X, dtype=object)
+            if arr.ndim != 2:
+                raise DataError(f"X must be 2-D (n_samples, n_features); got an array of shape {arr.shape}.")
+        else:
+            arr = self._as_2d_array(X)
+        if arr.shape[1] != self.n_features_in_:
+            raise FeatureMismatchError(
+                f"X has {arr.shape[1]} columns, but Preprocessor was fitted on {self.n_features_in_} columns."
+            )
+        if self.input_kind_ == "dataframe":
+            logger.debug("Preprocessor was fitted on a DataFrame; using array columns by position.")
+        return arr, list(self.feature_names_in_)
+
+    def _checked_csr(self, X: Any) -> sp.csr_matrix | sp.csr_array:
+        """Copy a sparse matrix to float64 CSR, rejecting NaN and infinities."""
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                Xc = X.tocsr(copy=True).astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"Sparse X cannot be converted to float64: {exc}") from None
+        if Xc.shape[1] != self.n_features_in_:
+            raise FeatureMismatchError(
+                f"X has {Xc.shape[1]} columns, but Preprocessor was fitted on {self.n_features_in_} columns."
+            )
+        names = list(self.feature_names_in_)
+        nan = np.isnan(Xc.data)
+        if nan.any():
+            bad = [names[j] for j in np.unique(Xc.indices[nan])]
+            raise DataError(
+                f"Sparse X stores NaN in columns {_list_names(bad)}; missing values are not imputed "
+                "for sparse input. Fill them, or pass a dense array or DataFrame."
+            )
+        inf = np.isinf(Xc.data)
+        if inf.any():
+            bad = [names[j] for j in np.unique(Xc.indices[inf])]
+            raise DataError(
+                f"Columns {_list_names(bad)} contain infinite values or values beyond the float64 "
+                "range; replace or drop them."
+            )
+        return Xc
+
+    # ------------------------------------------------------------------ transform
+
+    def transform(self, X: Any) -> np.ndarray | sp.csr_matrix | sp.csr_array:
+        """Impute, encode and scale ``X`` with the statistics learned in :meth:`fit`.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame, array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Data to transform. DataFrame columns are matched by name (any
+            order, extra columns ignored) when the preprocessor was fitted on a
+            DataFrame; arrays must have the fitted number of columns.
+
+        Returns
+        -------
+        numpy.ndarray or scipy.sparse CSR matrix of shape (n_samples, n_features_out_)
+            float32. Sparse (CSR, same scipy class family as ``X``) if and only
+            if ``X`` is sparse.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        FeatureMismatchError
+            If a fitted column is missing, or the number of columns differs.
+        DataError
+            If a numeric column holds strings, infinite values or values beyond
+            the float64 range, a sparse matrix stores NaN (for a preprocessor
+            fitted on sparse data), or a transformed value exceeds the float32
+            range.
+        """
+        self._check_fitted()
+        if sp.issparse(X):
+            if self.input_kind_ == "sparse":
+                return self._transform_sparse(X)
+            logger.info("Densifying sparse X: Preprocessor was fitted on dense data.")
+            with np.errstate(over="ignore", invalid="ignore"):
+                dense = X.toarray().astype(np.float64)
+            out = self._transform_dense(dense, list(self.feature_names_in_))
+            return sp.csr_array(out) if isinstance(X, sp.sparray) else sp.csr_matrix(out)
+        columns, names = self._dense_input(X)
+        if self.input_kind_ == "sparse":
+            num = self._numeric_block(columns, names, range(len(names)), ".")
+            if np.isnan(num).any():
+                bad = [names[j] for j in np.flatnonzero(np.isnan(num).any(axis=0))]
+                raise DataError(
+                    f"X has missing values in columns {_list_names(bad)}, but Preprocessor was fitted "
+                    "on sparse data, for which missing values are not imputed."
+                )
+            return self._transform_sparse(sp.csr_matrix(num)).toarray()
+        return self._transform_dense(columns, names)
+
+    def _transform_dense(self, columns: Sequence[pd.Series] | np.ndarray, names: list[str]) -> np.ndarray:
+        """Transform dense columns given in fitted order."""
+        n = len(columns[0]) if not isinstance(columns, np.ndarray) else columns.shape[0]
+        num = self._numeric_block(
+            columns, names, self._num_idx, " (it was numeric in the training data)."
+        )
+        cat = self._categorical_block(columns, self._cat_idx)
+        out = np.zeros((n, self.n_features_out_), dtype=np.float64)
+        if n == 0:
+            return out.astype(np.float32)
+        if self.imputer_ is not None:
+            num = self.imputer_.transform(num)
+            if self.scaler_ is not None:
+                num[:, self._scaled_idx] = self.scaler_.transform(num[:, self._scaled_idx])
+            out[:, self._num_pos] = num
+        if self.encoder_ is not None:
+            if logger.isEnabledFor(logging.DEBUG):
+                self._log_unseen_categories(cat)
+            out[:, self._cat_pos] = self.encoder_.transform(cat)
+        return self._to_float32(out)
+
+    def _transform_sparse(self, X: Any) -> sp.csr_matrix | sp.csr_array:
+        """Transform a sparse matrix with a preprocessor fitted on sparse data."""
+        Xc = self._checked_csr(X)
+        if self.scaler_ is not None and Xc.shape[0] > 0:
+            Xc = self.scaler_.transform(Xc)
+        Xc = Xc.tocsr()
+        with np.errstate(over="ignore"):
+            out = Xc.astype(np.float32)
+        if not np.all(np.isfinite(out.data)):
+            bad = [self.feature_names_in_[j] for j in np.unique(out.indices[~np.isfinite(out.data)])]
+            raise DataError(
+                f"Transformed values of columns {_list_names(bad)} exceed the float32 range; the data "
+                "is far outside the training range."
+            )
+        return out
+
+    def _to_float32(self, out: np.ndarray) -> np.ndarray:
+        """Cast the float64 output to float32, refusing overflow to infinity."""
+        with np.errstate(over="ignore"):
+            out32 = out.astype(np.float32)
+        finite = np.isfinite(out32)
+        if not finite.all():
+            bad_out = np.flatnonzero(~finite.all(axis=0))
+            bad = list(dict.fromkeys(self.feature_names_in_[self.output_to_input_[k]] for k in bad_out))
+            raise DataError(
+                f"Transformed values of columns {_list_names(bad)} exceed the float32 range; the data "
+                "is far outside the training range."
+            )
+        return out32
+
+    def _log_unseen_categories(self, cat: np.ndarray) -> None:
+        """Log (at debug level) how many values of each column were unseen at fit time."""
+        assert self.encoder_ is not None
+        for k, categories in enumerate(self.encoder_.categories_):
+            known = {MISSING_CATEGORY_LABEL if _is_missing_category(c) else c for c in categories}
+            unseen = sum(
+                1 for v in cat[:, k] if (MISSING_CATEGORY_LABEL if _is_missing_category(v) else v) not in known
+            )
+            if unseen:
+                logger.debug(
+                    "Column %r: %d value(s) not seen at fit time are encoded as all zeros.",
+                    self.categorical_features_[k],
+                    unseen,
+                )
+
+    # ------------------------------------------------------------------ JSON state
+
+    def to_state(self) -> dict[str, Any]:
+        """Return the fitted state as a JSON-serialisable dictionary.
+
+        The dictionary holds only JSON types (dict, list, str, int, float,
+        bool, None); floats are exact (``json.dumps`` writes them with
+        ``repr``, which round-trips). Pass it to :meth:`from_state` to rebuild
+        a preprocessor whose :meth:`transform` output is bit-identical.
+
+        Returns
+        -------
+        dict
+            The state, with ``"format": 1``.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        self._check_fitted()
+        random_state = self.random_state
+        if not (random_state is None or isinstance(random_state, numbers.Integral)):
+            random_state = None  # only used during fit; a RandomState cannot be saved as JSON
+        params = {
+            "scaling": self.scaling,
+            "categorical": "auto" if isinstance(self.categorical, str) else [str(c) for c in self.categorical],
+            "max_categories": None if self.max_categories is None else int(self.max_categories),
+            "n_quantiles": int(self.n_quantiles),
+            "subsample": None if self.subsample is None else int(self.subsample),
+            "random_state": None if random_state is None else int(random_state),
+        }
+        imputer = None
+        if self.imputer_ is not None:
+            imputer = {"statistics": _json_value(self.imputer_.statistics_, "statistics_")}
+        scaler = None
+        if self.scaler_ is not None:
+            kind = self._scaler_kind()
+            scaler = {"kind": kind}
+            for attr in _SCALER_ATTRIBUTES[kind]:
+                value = getattr(self.scaler_, attr)
+                if attr in _COUNT_ATTRIBUTES:
+                    # sklearn may keep counts as floats (sparse StandardScaler) or per feature.
+                    counts = np.asarray(value)
+                    scaler[attr.rstrip("_")] = (
+                        [int(c) for c in counts.ravel()] if counts.ndim else int(counts)
+                    )
+                else:
+                    scaler[attr.rstrip("_")] = _json_value(value, attr)
+            if kind == "standard":
+                scaler["with_mean"] = bool(self.scaler_.with_mean)
+        encoder = None
+        if self.encoder_ is not None:
+            encoder = {
+                "categories": [
+                    [None if _is_missing_category(c) else str(c) for c in cats]
+                    for cats in self.encoder_.categories_
+                ]
+            }
+        return {
+            "format": STATE_FORMAT,
+            "estimator": "deviation.preprocess.Preprocessor",
+            "sklearn_version": sklearn.__version__,
+            "params": params,
+            "input_kind": self.input_kind_,
+            "feature_names_in": [str(n) for n in self.feature_names_in_],
+            "numeric_features": list(self.numeric_features_),
+            "categorical_features": list(self.categorical_features_),
+            "binary_features": list(self.binary_features_),
+            "all_missing_features": list(self.all_missing_features_),
+            "imputer": imputer,
+            "scaler": scaler,
+            "encoder": encoder,
+            "feature_names_out": [str(n) for n in self.feature_names_out_],
+            "output_to_input": [int(j) for j in self.output_to_input_],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Preprocessor:
+        """Rebuild a fitted preprocessor from :meth:`to_state` output.
+
+        Fresh scikit-learn transformers are created and their fitted
+        attributes are set from the state, so :meth:`transform` gives
+        bit-identical output to the preprocessor that was saved.
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary from :meth:`to_state` (possibly after a JSON round trip).
+
+        Returns
+        -------
+        Preprocessor
+            A fitted preprocessor.
+
+        Raises
+        ------
+        ModelFileError
+            If the state is not a dictionary, comes from a newer or unknown
+            format, or is inconsistent.
+        """
+        if not isinstance(state, dict):
+            raise ModelFileError(f"Preprocessor state must be a dict, got {type(state).__name__}.")
+        fmt = state.get("format")
+        if not isinstance(fmt, int) or isinstance(fmt, bool):
+            raise ModelFileError(f"Preprocessor state has no valid 'format' key (got {fmt!r}).")
+        if fmt > STATE_FORMAT:
+            raise ModelFileError(
+                f"Preprocessor state has format {fmt}, newer than the supported format {STATE_FORMAT}; "
+                "upgrade deviation."
+            )
+        if fmt != STATE_FORMAT:
+            raise ModelFileError(f"Preprocessor state has unknown format {fmt!r}.")
+        try:
+            return cls._from_state_v1(state)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise ModelFileError(f"Preprocessor state is invalid: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _from_state_v1(cls, state: dict[str, Any]) -> Preprocessor:
+        """Rebuild from a format-1 state (see :meth:`from_state`)."""
+        params = state["params"]
+        pre = cls(**params)
+        pre._validate_params()
+        kind = state["input_kind"]
+        if kind not in _INPUT_KINDS:
+            raise ModelFileError(f"Preprocessor state: unknown input_kind {kind!r}.")
+        names = [str(n) for n in state["feature_names_in"]]
+        numeric = [str(n) for n in state["numeric_features"]]
+        categorical = [str(n) for n in state["categorical_features"]]
+        if sorted(numeric + categorical) != sorted(names) or len(set(names)) != len(names):
+            raise ModelFileError("Preprocessor state: numeric and categorical features do not partition the inputs.")
+        if [n for n in names if n in set(numeric)] != numeric or [n for n in names if n in set(categorical)] != categorical:
+            raise ModelFileError("Preprocessor state: feature lists are not in input order.")
+        pre.input_kind_ = kind
+        pre.n_features_in_ = len(names)
+        pre.feature_names_in_ = np.asarray(names, dtype=object)
+        pre.numeric_features_ = numeric
+        pre.categorical_features_ = categorical
+        pre.binary_features_ = [str(n) for n in state["binary_features"]]
+        pre.all_missing_features_ = [str(n) for n in state.get("all_missing_features", [])]
+        if not set(pre.binary_features_) <= set(numeric):
+            raise ModelFileError("Preprocessor state: binary_features are not numeric features.")
+        pre._set_scaled_columns()
+        n_num = len(numeric)
+        n_scaled = int(pre._scaled_idx.size)
+
+        pre.imputer_ = None
+        if state["imputer"] is not None:
+            stats = _finite_float_array(state["imputer"]["statistics"], "imputer statistics", (n_num,))
+            imputer = SimpleImputer(strategy="mean", keep_empty_features=True)
+            imputer.fit(np.zeros((1, n_num)))
+            imputer.statistics_ = stats
+            pre.imputer_ = imputer
+        elif kind != "sparse" and n_num:
+            raise ModelFileError("Preprocessor state: numeric features but no imputer.")
+
+        pre.scaler_ = None
+        scaler_state = state["scaler"]
+        if scaler_state is not None:
+            scaler_kind = scaler_state["kind"]
+            expected_kind = pre._scaler_kind()
+            if scaler_kind != expected_kind or pre.scaling == "none":
+                raise ModelFileError(
+                    f"Preprocessor state: scaler kind {scaler_kind!r} does not match scaling {pre.scaling!r}."
+                )
+            pre.scaler_ = cls._restore_scaler(scaler_state, n_scaled, pre)
+        elif pre.scaling != "none" and n_scaled:
+            raise ModelFileError("Preprocessor state: scaling is set but the scaler is missing.")
+
+        pre.encoder_ = None
+        if state["encoder"] is not None:
+            cats_state = state["encoder"]["categories"]
+            if not isinstance(cats_state, list) or len(cats_state) != len(categorical):
+                raise ModelFileError("Preprocessor state: one list of categories per categorical feature expected.")
+            categories = []
+            for cats in cats_state:
+                if not isinstance(cats, list) or not cats or not all(c is None or isinstance(c, str) for c in cats):
+                    raise ModelFileError("Preprocessor state: categories must be non-empty lists of strings or null.")
+                arr = np.empty(len(cats), dtype=object)
+                arr[:] = [np.nan if c is None else c for c in cats]
+                categories.append(arr)
+            encoder = OneHotEncoder(
+                categories=categories, handle_unknown="ignore", sparse_output=False, dtype=np.float64
+            )
+            dummy = np.empty((1, len(categories)), dtype=object)
+            dummy[0, :] = [c[0] for c in categories]
+            encoder.fit(dummy)
+            pre.encoder_ = encoder
+        elif categorical:
+            raise ModelFileError("Preprocessor state: categorical features but no encoder.")
+
+        pre._build_output_layout()
+        if "feature_names_out" in state and list(state["feature_names_out"]) != list(pre.feature_names_out_):
+            raise ModelFileError("Preprocessor state: feature_names_out does not match the fitted columns.")
+        if "output_to_input" in state and list(state["output_to_input"]) != list(pre.output_to_input_):
+            raise ModelFileError("Preprocessor state: output_to_input does not match the fitted columns.")
+        return pre
+
+    @staticmethod
+    def _restore_scaler(scaler_state: dict[str, Any], n_features: int, pre: Preprocessor) -> Any:
+        """Create a scikit-learn scaler and set its fitted attributes from the state.
+
+        The scaler is first fitted on dummy data of the right width so that
+        scikit-learn's own private attributes exist, then every fitted
+        attribute that :meth:`transform` uses is overwritten.
+        """
+        kind = scaler_state["kind"]
+        if kind == "minmax":
+            scaler: Any = MinMaxScaler(feature_range=(0.0, 1.0), clip=False)
+            scaler.fit(np.zeros((2, n_features)))
+        elif kind == "standard":
+            scaler = StandardScaler(with_mean=bool(scaler_state.get("with_mean", True)))
+            scaler.fit(np.zeros((2, n_features)))
+        elif kind == "maxabs":
+            scaler = MaxAbsScaler()
+            scaler.fit(np.zeros((2, n_features)))
+        elif kind == "quantile":
+            n_q = scaler_state["n_quantiles"]
+            if not isinstance(n_q, int) or n_q < 1:
+                raise ModelFileError(f"Preprocessor state: invalid n_quantiles {n_q!r}.")
+            scaler = QuantileTransformer(
+                n_quantiles=n_q,
+                output_distribution="normal",
+                subsample=pre.subsample,
+                random_state=pre.random_state,
+            )
+            scaler.fit(np.repeat(np.arange(n_q, dtype=np.float64)[:, None], n_features, axis=1))
+        else:
+            raise ModelFileError(f"Preprocessor state: unknown scaler kind {kind!r}.")
+        for attr in _SCALER_ATTRIBUTES[kind]:
+            value = scaler_state[attr.rstrip("_")]
+            if attr in _COUNT_ATTRIBUTES:
+                if isinstance(value, list):
+                    value = np.asarray(value, dtype=np.int64)
+                elif not isinstance(value, int) or isinstance(value, bool):
+                    raise ModelFileError(f"Preprocessor state: scaler {attr} must be an int.")
+            elif value is None:
+                pass
+            elif attr == "quantiles_":
+                value = _finite_float_array(value, f"scaler {attr}", (scaler.n_quantiles_, n_features))
+            elif attr == "references_":
+                value = _finite_float_array(value, f"scaler {attr}", (scaler.n_quantiles_,))
+            else:
+                value = _finite_float_array(value, f"scaler {attr}", (n_features,))
+            setattr(scaler, attr, value)
+        return scaler
