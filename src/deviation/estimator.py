@@ -390,7 +390,7 @@ class DevNet(BaseEstimator):
                 ensure_min_samples=1 if not reset else 2,
             )
         except ValueError as exc:
-            msg = str(exc).strip().splitlines()[0]
+            msg = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
             if not reset and ("features" in msg or "feature names" in msg):
                 raise FeatureMismatchError(
                     f"{msg} Score data with the same columns the model was trained on."
@@ -503,13 +503,15 @@ def _validate_y(y: Any, n_samples: int) -> np.ndarray:
     except (TypeError, ValueError):
         bad = list(dict.fromkeys(arr.tolist()))[:5]
         raise DataError(
-            f"y must hold 0 (unlabeled) and 1 (labeled anomaly) only; found values such as {bad}."
+            f"Unknown label type: y must hold 0 (unlabeled) and 1 (labeled anomaly) only; "
+            f"found values such as {bad}."
         ) from None
     ok = (num == 0) | (num == 1)
     if not ok.all():
         bad = list(dict.fromkeys(arr[~ok].tolist()))[:5]
+        kind = "Unknown label type: " if arr.dtype == object else ""
         raise DataError(
-            f"y must hold 0 (unlabeled) and 1 (labeled anomaly) only; found {bad}. "
+            f"{kind}y must hold 0 (unlabeled) and 1 (labeled anomaly) only; found {bad}. "
             "Map your labels to 1 for known anomalies and 0 for everything else."
         )
     return num.astype(np.int8)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 __all__ = ["ScoringMLP"]
 
@@ -33,8 +34,11 @@ class ScoringMLP(nn.Module):
     def __init__(self, n_features: int, hidden_layer_sizes: Sequence[int]) -> None:
         super().__init__()
         sizes = [n_features, *hidden_layer_sizes]
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.out = nn.Linear(sizes[-1], 1)
+        # skip_init: no draw from torch's global RNG; weights come from load_numpy
+        self.hidden = nn.ModuleList(
+            skip_init(nn.Linear, a, b) for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        self.out = skip_init(nn.Linear, sizes[-1], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, D) -> scores (B,)
