@@ -108,7 +108,7 @@ _SUPPORTED_TEXT = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: comparing DataFrames field by field is ambiguous
 class Table:
     """A data set read from a file.
 
