@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import numbers
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -353,9 +355,7 @@ class DevNet(BaseEstimator):
     def _resolve_device_engine(self) -> tuple[str, str]:
         device = self.device
         if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = "cuda" if _cuda_available() else "cpu"
         engine = self.engine
         if engine == "auto":
             engine = "numpy" if device == "cpu" else "torch"
@@ -469,6 +469,15 @@ class DevNet(BaseEstimator):
         tags.target_tags = TargetTags(required=True, one_d_labels=True, single_output=True)
         tags.input_tags.sparse = True
         return tags
+
+
+def _cuda_available() -> bool:
+    # Importing torch costs over a second; without an NVIDIA device node CUDA cannot work.
+    if "torch" not in sys.modules and not glob.glob("/dev/nvidia[0-9]*"):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _make_rng(random_state: Any) -> np.random.Generator:
