@@ -330,8 +330,24 @@ class DevNet(BaseEstimator):
             out[start:stop] = forward_numpy(chunk, self.coefs_, self.intercepts_)
         return out
 
+    def threshold_for(self, confidence: float) -> float:
+        """The score above which a row is anomalous at ``confidence`` (one-sided, under the prior).
+
+        Parameters
+        ----------
+        confidence : float in (0, 1)
+
+        Returns
+        -------
+        float
+            ``prior_mean + prior_std * z_confidence``; 1.645 for 0.95 with the default prior.
+        """
+        if not (isinstance(confidence, numbers.Real) and 0 < confidence < 1):
+            raise ParameterError(f"confidence must be a float in (0, 1). Got {confidence!r} instead.")
+        return float(norm.ppf(confidence, loc=self.prior_mean, scale=self.prior_std))
+
     def _threshold(self) -> float:
-        return float(norm.ppf(self.confidence, loc=self.prior_mean, scale=self.prior_std))
+        return self.threshold_for(self.confidence)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "coefs_"):

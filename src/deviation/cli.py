@@ -1,0 +1,351 @@
+"""The ``deviation`` command: thin glue over readers, preprocessing, DevNet, model files and plots.
+
+Exit codes: 0 success, 1 a data or model problem (one-line message, no
+traceback unless ``--debug``), 2 a usage error. Output files are written
+atomically, so a failed command never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .exceptions import DeviationError
+
+logger = logging.getLogger("deviation.cli")
+
+_OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
+_PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+_SCORE_CHUNK = 65536
+
+
+class UsageError(Exception):
+    """A command-line usage problem (exit code 2)."""
+
+
+# ---------------------------------------------------------------- helpers
+def _progress(args: argparse.Namespace, total: int, desc: str, unit: str) -> Any:
+    """A tqdm bar on a terminal; a no-op when piped or with --quiet."""
+    from tqdm.auto import tqdm
+
+    disable = args.quiet or not sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, leave=False, file=sys.stderr)
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(message, file=sys.stderr)
+
+
+def _check_output(path: str, suffixes: Sequence[str], what: str) -> Path:
+    out = Path(path)
+    if not any(out.name.lower().endswith(s) for s in suffixes):
+        raise UsageError(f"{what} {path!r} must end in one of {', '.join(suffixes)}")
+    if not out.parent.exists():
+        raise DeviationError(f"cannot write {path}: directory {str(out.parent)!r} does not exist")
+    return out
+
+
+def _read(path: str, label: str | None, args: argparse.Namespace) -> Any:
+    from .io import read_table
+
+    return read_table(
+        path,
+        label=label,
+        id_column=getattr(args, "id_column", None),
+        anomaly_value=getattr(args, "anomaly_value", None),
+    )
+
+
+def _score_in_chunks(model: Any, X: Any, args: argparse.Namespace) -> np.ndarray:
+    n = X.shape[0]
+    scores = np.empty(n, dtype=np.float64)
+    take = (lambda a, b: X.iloc[a:b]) if hasattr(X, "iloc") else (lambda a, b: X[a:b])
+    with _progress(args, n, "scoring", "rows") as bar:
+        for start in range(0, n, _SCORE_CHUNK):
+            stop = min(start + _SCORE_CHUNK, n)
+            scores[start:stop] = model.decision_function(take(start, stop))
+            bar.update(stop - start)
+    return scores
+
+
+def _devnet(model: Any) -> Any:
+    return model.steps[-1][1] if hasattr(model, "steps") else model
+
+
+# --------------------------------------------------------------- commands
+def cmd_fit(args: argparse.Namespace) -> int:
+    from sklearn.pipeline import Pipeline
+
+    from .estimator import DevNet
+    from .persistence import save
+    from .preprocess import Preprocessor
+
+    out = _check_output(args.output, (".model", ".zip", ".devnet"), "model file")
+    table = _read(args.data, args.label, args)
+    if table.y is None:
+        raise DeviationError(f"{args.data}: no labels read; name the label column with --label")
+    devnet = DevNet(
+        hidden_layer_sizes=tuple(args.hidden),
+        margin=args.margin,
+        epochs=args.epochs,
+        batches_per_epoch=args.batches_per_epoch,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        l2=args.l2,
+        confidence=args.confidence,
+        device=args.device,
+        random_state=args.seed,
+    )
+    model = Pipeline([("preprocessor", Preprocessor(scaling=args.scaling)), ("devnet", devnet)])
+    start = time.perf_counter()
+    with _progress(args, args.epochs, "training", "epoch") as bar:
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update(1)
+
+        model.fit(table.X, table.y, devnet__epoch_callback=on_epoch)
+    seconds = time.perf_counter() - start
+    metadata = {
+        "data": Path(args.data).name,
+        "label_column": args.label,
+        "anomaly_value": args.anomaly_value,
+        "id_column": args.id_column,
+        "n_rows": int(table.X.shape[0]),
+        "n_labeled_anomalies": int(table.y.sum()),
+        "n_unlabeled": int(len(table.y) - table.y.sum()),
+        "fit_seconds": round(seconds, 3),
+    }
+    save(model, out, metadata=metadata)
+    _say(
+        args,
+        f"trained on {metadata['n_rows']} rows ({metadata['n_labeled_anomalies']} labeled anomalies) "
+        f"in {seconds:.1f} s; model written to {out}",
+    )
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .io import write_table
+    from .persistence import load
+
+    out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
+    model = load(args.model)
+    devnet = _devnet(model)
+    table = _read(args.data, None, args)
+    scores = _score_in_chunks(model, table.X, args)
+    confidence = devnet.confidence if args.confidence is None else args.confidence
+    threshold = devnet.threshold_for(confidence)
+    frame = pd.DataFrame(
+        {
+            "score": scores,
+            "p_value": devnet.p_values_from_scores(scores),
+            "is_anomaly": (scores > threshold).astype(np.int8),
+        }
+    )
+    if table.ids is not None:
+        frame.insert(0, table.ids.name, table.ids.to_numpy())
+    write_table(frame, out)
+    _say(args, f"scored {len(frame)} rows, {int(frame['is_anomaly'].sum())} above the threshold "
+               f"{threshold:.3f} (confidence {confidence}); written to {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from .persistence import load
+
+    plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
+    model = load(args.model)
+    devnet = _devnet(model)
+    table = _read(args.data, args.label, args)
+    y = table.y
+    if y is None or y.min() == y.max():
+        raise DeviationError(
+            f"{args.data}: evaluation needs both anomalies (1) and normal rows (0) in column {args.label!r}"
+        )
+    scores = _score_in_chunks(model, table.X, args)
+    n_anom = int(y.sum())
+    top = np.argsort(-scores, kind="stable")[:n_anom]
+    result = {
+        "rows": int(len(y)),
+        "anomalies": n_anom,
+        "auc_roc": float(roc_auc_score(y, scores)),
+        "auc_pr": float(average_precision_score(y, scores)),
+        "precision_at_n": float(y[top].mean()),
+        "flagged": int((scores > devnet.threshold_).sum()),
+        "threshold": float(devnet.threshold_),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"rows                 {result['rows']}")
+        print(f"anomalies            {result['anomalies']}")
+        print(f"AUC-ROC              {result['auc_roc']:.4f}")
+        print(f"AUC-PR               {result['auc_pr']:.4f}")
+        print(f"precision@{n_anom:<10} {result['precision_at_n']:.4f}")
+        print(f"flagged (> {result['threshold']:.3f})  {result['flagged']}")
+    if plot_path is not None:
+        from .plots import plot_roc_pr, plot_score_distribution, save_figure
+
+        fig = plot_score_distribution(
+            scores, y, threshold=devnet.threshold_, prior_mean=devnet.prior_mean,
+            prior_std=devnet.prior_std, title=f"{Path(args.data).name}: scores against the prior",
+        )
+        save_figure(fig, plot_path)
+        curves = plot_path.with_name(plot_path.stem + "-curves" + plot_path.suffix)
+        save_figure(plot_roc_pr(y, scores, title=Path(args.data).name), curves)
+        _say(args, f"plots written to {plot_path} and {curves}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .persistence import read_model_info
+
+    info = read_model_info(args.model)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    meta = info.get("metadata") or {}
+    params = info.get("params", {})
+    print(f"model file      {args.model}")
+    print(f"format          {info.get('format')} v{info.get('format_version')}, written {info.get('created')}")
+    versions = info.get("versions", {})
+    print("written by      " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if meta:
+        print(f"trained on      {meta.get('data')} ({meta.get('n_rows')} rows, "
+              f"{meta.get('n_labeled_anomalies')} labeled anomalies, label column {meta.get('label_column')!r})")
+    names = info.get("feature_names_in")
+    if names:
+        shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")
+        print(f"features        {len(names)}: {shown}")
+    if info.get("preprocessor"):
+        print(f"preprocessing   scaling={info['preprocessor'].get('params', {}).get('scaling', '?')}")
+    print("parameters      " + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
+    fitted = info.get("fitted", {})
+    for key in ("threshold_", "best_epoch_", "reference_mean_", "reference_std_"):
+        if key in fitted:
+            print(f"{key:<15} {fitted[key]}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .bench.demo import run_demo
+
+    run_demo(args.runs, args.seed)
+    return 0
+
+
+# ----------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``deviation`` command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+    parser = argparse.ArgumentParser(
+        prog="deviation",
+        description="Anomaly detection with Deviation Networks (DevNet) from a few labeled anomalies.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"deviation {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = sub.add_parser("fit", parents=[common], help="train a model on a data file",
+                         description="Train DevNet on DATA. Label column: 1 = known anomaly, 0 or empty = unlabeled.")
+    fit.add_argument("data", metavar="DATA")
+    fit.add_argument("--label", required=True, help="label column (1 = known anomaly, 0 or empty = unlabeled)")
+    fit.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
+    fit.add_argument("--id-column", help="a row identifier column, excluded from the features")
+    fit.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.model)")
+    fit.add_argument("--scaling", choices=["minmax", "standard", "quantile", "none"], default="minmax")
+    fit.add_argument("--hidden", type=int, nargs="*", default=[20], metavar="N",
+                     help="hidden layer sizes (default 20; none for the linear variant)")
+    fit.add_argument("--epochs", type=_positive_int, default=50)
+    fit.add_argument("--batches-per-epoch", type=_positive_int, default=20)
+    fit.add_argument("--batch-size", type=_positive_int, default=512)
+    fit.add_argument("--learning-rate", type=float, default=1e-3)
+    fit.add_argument("--margin", type=float, default=5.0)
+    fit.add_argument("--l2", type=float, default=0.01)
+    fit.add_argument("--confidence", type=float, default=0.95)
+    fit.add_argument("--device", default="auto")
+    fit.add_argument("--seed", type=int, default=None, help="random seed (same seed, same model)")
+    fit.set_defaults(func=cmd_fit)
+
+    score = sub.add_parser("score", parents=[common], help="score a data file with a model")
+    score.add_argument("model", metavar="MODEL")
+    score.add_argument("data", metavar="DATA")
+    score.add_argument("-o", "--output", required=True, metavar="OUT", help="CSV or Parquet file to write")
+    score.add_argument("--id-column", help="column copied to the output to identify rows")
+    score.add_argument("--confidence", type=float, default=None,
+                       help="confidence level of is_anomaly (default: the model's, 0.95)")
+    score.set_defaults(func=cmd_score)
+
+    evaluate = sub.add_parser("evaluate", parents=[common], help="AUC-ROC, AUC-PR and precision@n on labeled data")
+    evaluate.add_argument("model", metavar="MODEL")
+    evaluate.add_argument("data", metavar="DATA")
+    evaluate.add_argument("--label", required=True, help="true label column (1 = anomaly)")
+    evaluate.add_argument("--anomaly-value", help="value of the label column that marks an anomaly")
+    evaluate.add_argument("--id-column", help="a row identifier column, excluded from the features")
+    evaluate.add_argument("--plot", metavar="FILE.png", help="also draw the score distribution and the curves")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    info = sub.add_parser("info", parents=[common], help="what a model was trained on and how")
+    info.add_argument("model", metavar="MODEL")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=cmd_info)
+
+    demo = sub.add_parser("demo", parents=[common], help="DevNet on the bundled thyroid data, paper protocol")
+    demo.add_argument("--runs", type=_positive_int, default=10)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``deviation`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "score" and args.confidence is not None and not 0 < args.confidence < 1:
+        parser.error("--confidence must be in (0, 1)")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        parser.error(str(exc))
+    except (DeviationError, OSError, ValueError, ImportError) as exc:
+        if args.debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"deviation: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("deviation: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

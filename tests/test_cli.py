@@ -1,0 +1,177 @@
+"""End-to-end tests of the ``deviation`` command, run in a subprocess on real data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import dump_svmlight_file
+
+from deviation import load_thyroid
+from deviation.datasets import thyroid_path
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FAST = ["--epochs", "5", "--batches-per-epoch", "10", "--seed", "0"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("deviation")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "deviation"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    shutil.copy(thyroid_path(), d / "thyroid.csv")
+    return d
+
+
+@pytest.fixture(scope="module")
+def model(workdir):
+    r = run("fit", str(workdir / "thyroid.csv"), "--label", "class", "-o", str(workdir / "t.model"), *FAST)
+    assert r.returncode == 0, r.stderr
+    return workdir / "t.model"
+
+
+def test_fit_score_evaluate_info_on_thyroid_csv(workdir, model):
+    assert model.exists()
+    out = workdir / "scores.csv"
+    r = run("score", str(model), str(workdir / "thyroid.csv"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["score", "p_value", "is_anomaly"]
+    assert len(scores) == 7200
+    np.testing.assert_array_equal(scores["is_anomaly"], (scores["score"] > 1.6448536).astype(int))
+    y = load_thyroid(return_X_y=True)[1]
+    assert scores["score"][y == 1].mean() > scores["score"][y == 0].mean() + 1.0
+
+    r = run("evaluate", str(model), str(workdir / "thyroid.csv"), "--label", "class", "--json",
+            "--plot", str(workdir / "eval.png"))
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads(r.stdout)
+    assert metrics["anomalies"] == 534 and metrics["rows"] == 7200
+    assert 0.6 < metrics["auc_roc"] <= 1 and metrics["auc_pr"] > 0.15
+    for png in (workdir / "eval.png", workdir / "eval-curves.png"):
+        assert png.read_bytes()[:8] == PNG_SIGNATURE
+        import matplotlib.image
+
+        assert matplotlib.image.imread(png).ndim == 3
+
+    r = run("evaluate", str(model), str(workdir / "thyroid.csv"), "--label", "class")
+    assert "AUC-ROC" in r.stdout and "precision@534" in r.stdout
+
+    r = run("info", str(model))
+    assert r.returncode == 0, r.stderr
+    assert "thyroid.csv" in r.stdout and "'class'" in r.stdout and "hidden_layer_sizes" in r.stdout
+
+
+def test_same_seed_same_model_scores(workdir, model):
+    again = workdir / "again.model"
+    r = run("fit", str(workdir / "thyroid.csv"), "--label", "class", "-o", str(again), *FAST)
+    assert r.returncode == 0, r.stderr
+    a, b = workdir / "a.csv", workdir / "b.csv"
+    run("score", str(model), str(workdir / "thyroid.csv"), "-o", str(a))
+    run("score", str(again), str(workdir / "thyroid.csv"), "-o", str(b))
+    pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
+
+
+def test_parquet_with_id_column_and_categorical(workdir):
+    frame = pd.read_csv(workdir / "thyroid.csv")
+    frame.insert(0, "record", [f"r{i}" for i in range(len(frame))])
+    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "north", "south")
+    frame.to_parquet(workdir / "thyroid.parquet")
+    model = workdir / "pq.model"
+    r = run("fit", str(workdir / "thyroid.parquet"), "--label", "class", "--id-column", "record",
+            "--scaling", "quantile", "-o", str(model), *FAST)
+    assert r.returncode == 0, r.stderr
+    # scoring data: columns in another order, no label column
+    shuffled = frame.drop(columns="class").sample(frac=1.0, axis=1, random_state=0)
+    shuffled.to_parquet(workdir / "to_score.parquet")
+    out = workdir / "scored.parquet"
+    r = run("score", str(model), str(workdir / "to_score.parquet"), "--id-column", "record", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    scored = pd.read_parquet(out)
+    assert list(scored.columns) == ["record", "score", "p_value", "is_anomaly"]
+    assert scored["record"].iloc[5] == "r5"
+    # a missing column at scoring time is a data error
+    shuffled.drop(columns="Dim_3=0").to_parquet(workdir / "missing.parquet")
+    r = run("score", str(model), str(workdir / "missing.parquet"), "-o", str(workdir / "never.csv"))
+    assert r.returncode == 1 and "Dim_3=0" in r.stderr
+    assert not (workdir / "never.csv").exists()
+
+
+def test_libsvm_sparse_file(workdir):
+    X, y = load_thyroid(return_X_y=True)
+    dump_svmlight_file(X, y, workdir / "thyroid.libsvm", zero_based=True)
+    model = workdir / "svm.model"
+    r = run("fit", str(workdir / "thyroid.libsvm"), "--label", "y", "-o", str(model), *FAST)
+    assert r.returncode == 0, r.stderr
+    r = run("evaluate", str(model), str(workdir / "thyroid.libsvm"), "--label", "y", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["auc_roc"] > 0.6
+
+
+@pytest.mark.parametrize(
+    "content,fragment",
+    [
+        ("", "empty"),
+        ("a,b,class\n", "no data rows"),
+        ("a,b,label\n1,2,0\n3,4,1\n", "class"),
+        ("a,b,class\n1,2,0\n3,4,yes\n", "yes"),
+    ],
+)
+def test_bad_data_files_exit_1_with_one_line(workdir, content, fragment):
+    bad = workdir / "bad.csv"
+    bad.write_text(content)
+    out = workdir / "bad.model"
+    r = run("fit", str(bad), "--label", "class", "-o", str(out), *FAST)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("deviation: error:"), r.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_bad_model_files_exit_1_and_leave_no_output(workdir, model):
+    data = model.read_bytes()
+    truncated = workdir / "truncated.model"
+    truncated.write_bytes(data[: len(data) // 2])
+    changed = workdir / "changed.model"
+    flipped = bytearray(data)
+    flipped[len(data) // 3] ^= 0xFF
+    changed.write_bytes(bytes(flipped))
+    for bad in (truncated, changed, workdir / "thyroid.csv", workdir / "nowhere.model"):
+        out = workdir / "out.csv"
+        r = run("score", str(bad), str(workdir / "thyroid.csv"), "-o", str(out))
+        assert r.returncode == 1, (bad, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+        assert not out.exists()
+
+
+def test_output_in_missing_directory_and_usage_errors(workdir, model):
+    r = run("score", str(model), str(workdir / "thyroid.csv"), "-o", str(workdir / "no" / "such" / "out.csv"))
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    r = run("fit", str(workdir / "thyroid.csv"), "-o", str(workdir / "x.model"))
+    assert r.returncode == 2 and "--label" in r.stderr
+    r = run("score", str(model), str(workdir / "thyroid.csv"), "-o", str(workdir / "out.xlsx"))
+    assert r.returncode == 2
+    r = run("frobnicate")
+    assert r.returncode == 2
+    r = run("score", str(model), str(workdir / "thyroid.csv"), "-o", str(workdir / "o.csv"), "--debug",
+            "--confidence", "0.99")
+    assert r.returncode == 0
+
+
+def test_debug_shows_the_traceback(workdir):
+    r = run("fit", str(workdir / "nothing.csv"), "--label", "class", "-o", str(workdir / "x.model"), "--debug")
+    assert r.returncode != 0 and "Traceback" in r.stderr
