@@ -127,6 +127,8 @@ def test_libsvm_sparse_file(workdir):
         ("a,b,class\n", "no data rows"),
         ("a,b,label\n1,2,0\n3,4,1\n", "class"),
         ("a,b,class\n1,2,0\n3,4,yes\n", "yes"),
+        ("a,b,class\n" + "".join(f"{i},{i % 3},{int(i < 3)}\n" for i in range(40)) + "oops,1,0\n",
+         "non-numeric values such as 'oops'"),
     ],
 )
 def test_bad_data_files_exit_1_with_one_line(workdir, content, fragment):

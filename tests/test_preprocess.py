@@ -544,3 +544,14 @@ def test_works_in_a_pipeline() -> None:
     X = _mixed_frame()
     pipe = Pipeline([("pre", Preprocessor())])
     np.testing.assert_array_equal(pipe.fit_transform(X), Preprocessor().fit(X).transform(X))
+
+
+def test_text_in_an_otherwise_numeric_column_is_refused_unless_declared_categorical():
+    frame = pd.DataFrame({"amount": [str(v) for v in range(30)] + ["abc"], "other": np.arange(31.0)})
+    with pytest.raises(DataError, match="'amount' is numeric but holds non-numeric values such as 'abc'"):
+        Preprocessor().fit(frame)
+    out = Preprocessor(categorical=["amount"]).fit_transform(frame)
+    assert out.shape == (31, 31 + 1)
+    # a real text column (no numbers) is one-hot encoded as usual
+    text = pd.DataFrame({"site": ["a", "b"] * 10, "x": np.arange(20.0)})
+    assert Preprocessor().fit_transform(text).shape == (20, 3)

@@ -106,7 +106,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         device=args.device,
         random_state=args.seed,
     )
-    model = Pipeline([("preprocessor", Preprocessor(scaling=args.scaling)), ("devnet", devnet)])
+    preprocessor = Preprocessor(scaling=args.scaling, categorical=args.categorical or "auto")
+    model = Pipeline([("preprocessor", preprocessor), ("devnet", devnet)])
     start = time.perf_counter()
     with _progress(args, args.epochs, "training", "epoch") as bar:
         def on_epoch(epoch: int, loss: float) -> None:
@@ -277,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
     fit.add_argument("--id-column", help="a row identifier column, excluded from the features")
     fit.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.model)")
-    fit.add_argument("--scaling", choices=["minmax", "standard", "quantile", "none"], default="minmax")
+    fit.add_argument("--scaling", choices=["minmax", "standard", "quantile", "none"], default="minmax",
+                     help="feature scaling (default minmax, as in the paper)")
+    fit.add_argument("--categorical", action="append", metavar="COL",
+                     help="treat COL as categorical (repeatable; default: text columns)")
     fit.add_argument("--hidden", type=int, nargs="*", default=[20], metavar="N",
                      help="hidden layer sizes (default 20; none for the linear variant)")
     fit.add_argument("--epochs", type=_positive_int, default=50)

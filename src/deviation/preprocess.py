@@ -135,6 +135,32 @@ def _is_auto_categorical_dtype(dtype: Any) -> bool:
     )
 
 
+def _refuse_mostly_numeric(column: pd.Series, name: str) -> None:
+    """Refuse a text column whose values are nearly all numbers: a typo, not a category.
+
+    Parameters
+    ----------
+    column : pandas.Series
+        A column that ``categorical="auto"`` would one-hot encode.
+    name : str
+        Its name, for the message.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return  # declared categorical (e.g. an ARFF nominal attribute)
+    values = column.dropna()
+    if len(values) < 10:
+        return
+    parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+    bad = parsed.isna()
+    if 0 < bad.sum() <= 0.1 * len(values):
+        first = values[bad].iloc[0]
+        raise DataError(
+            f"Column {name!r} is numeric but holds non-numeric values such as {first!r} "
+            f"(row {values.index[bad][0]!r}); fix or blank them, or list the column as categorical "
+            "(Preprocessor(categorical=[...]); --categorical on the command line)."
+        )
+
+
 def _to_object_array(column: pd.Series | np.ndarray) -> np.ndarray:
     """Return the values of a column as a 1-D object array."""
     if isinstance(column, pd.Series):
@@ -653,6 +679,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             is_cat = []
             for name, dtype in zip(names, X.dtypes):
                 if _is_auto_categorical_dtype(dtype):
+                    _refuse_mostly_numeric(X[name], name)
                     is_cat.append(True)
                 elif _is_numeric_dtype(dtype):
                     is_cat.append(False)
