@@ -18,7 +18,7 @@ weights of the epoch with the lowest mean training loss kept.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
