@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TextIO
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .protocol import evaluate_scores, paper_split
 PAPER_THYROID = {"auc_roc": (0.783, 0.003), "auc_pr": (0.274, 0.011)}
 
 
-def run_demo(runs: int = 10, seed: int = 0, out=sys.stdout) -> dict[str, np.ndarray]:
+def run_demo(runs: int = 10, seed: int = 0, out: TextIO | None = None) -> dict[str, np.ndarray]:
     """Run the protocol ``runs`` times and write a small report to ``out``.
 
     Returns
@@ -29,6 +30,7 @@ def run_demo(runs: int = 10, seed: int = 0, out=sys.stdout) -> dict[str, np.ndar
     dict
         ``auc_roc``, ``auc_pr`` and ``seconds`` (fit plus scoring) per run.
     """
+    out = sys.stdout if out is None else out
     X, y = load_thyroid(return_X_y=True)
     results: dict[str, list[float]] = {"auc_roc": [], "auc_pr": [], "seconds": []}
     print("DevNet on thyroid (7,200 x 21, 534 anomalies): paper protocol, "
