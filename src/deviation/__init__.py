@@ -13,6 +13,7 @@ from .exceptions import (
     NotFittedError,
     ParameterError,
 )
+from .persistence import load, save
 
 __version__ = "0.1.0"
 
@@ -26,5 +27,7 @@ __all__ = [
     "NotFittedError",
     "ParameterError",
     "__version__",
+    "load",
     "load_thyroid",
+    "save",
 ]
