@@ -18,7 +18,7 @@ from deviation import load_thyroid
 from deviation.datasets import thyroid_path
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FAST = ["--epochs", "5", "--batches-per-epoch", "10", "--seed", "0"]
+FAST = ["--epochs", "20", "--batches-per-epoch", "20", "--seed", "0"]
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -111,7 +111,7 @@ def test_parquet_with_id_column_and_categorical(workdir):
 
 def test_libsvm_sparse_file(workdir):
     X, y = load_thyroid(return_X_y=True)
-    dump_svmlight_file(X, y, workdir / "thyroid.libsvm", zero_based=True)
+    dump_svmlight_file(X, y, str(workdir / "thyroid.libsvm"), zero_based=True)
     model = workdir / "svm.model"
     r = run("fit", str(workdir / "thyroid.libsvm"), "--label", "y", "-o", str(model), *FAST)
     assert r.returncode == 0, r.stderr
