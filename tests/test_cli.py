@@ -177,3 +177,35 @@ def test_output_in_missing_directory_and_usage_errors(workdir, model):
 def test_debug_shows_the_traceback(workdir):
     r = run("fit", str(workdir / "nothing.csv"), "--label", "class", "-o", str(workdir / "x.model"), "--debug")
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_progress_bar_on_a_terminal_and_not_when_piped_or_quiet(workdir):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    exe = Path(sys.executable).with_name("deviation")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "deviation"]
+    args = ["fit", str(workdir / "thyroid.csv"), "--label", "class", "-o", str(workdir / "p.model"), *FAST]
+    master, slave = pty.openpty()
+    # a real terminal has a size; tqdm draws nothing on a 0-column one
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.run([*cmd, *args], stdout=subprocess.PIPE, stderr=slave, timeout=300)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"training" in b"".join(chunks) and b"epoch" in b"".join(chunks)
+    piped = run(*args)
+    assert "training:" not in piped.stderr and "epoch/s" not in piped.stderr
+    quiet = run(*args, "--quiet")
+    assert quiet.stderr == ""
