@@ -13,7 +13,9 @@ from .exceptions import (
     NotFittedError,
     ParameterError,
 )
-from .persistence import load, save
+from .io import Table, read_table, write_table
+from .persistence import load, read_model_info, save
+from .preprocess import Preprocessor
 
 __version__ = "0.1.0"
 
@@ -26,8 +28,13 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "ParameterError",
+    "Preprocessor",
+    "Table",
     "__version__",
     "load",
     "load_thyroid",
+    "read_model_info",
+    "read_table",
     "save",
+    "write_table",
 ]
