@@ -303,7 +303,7 @@ def test_file_layout(model_bytes):
             )
         assert zf.comment.startswith(b"deviation-model sha256=")
     assert manifest["format"] == "deviation-model" and manifest["format_version"] == 1
-    assert sorted(tensors) == ["coef_0", "coef_1", "intercept_0", "intercept_1"]
+    assert sorted(tensors) == ["baseline", "coef_0", "coef_1", "intercept_0", "intercept_1"]
     assert all(t.dtype == np.float32 for t in tensors.values())
     assert model_bytes[-64:] == hashlib.sha256(model_bytes[:-64]).hexdigest().encode()
 
@@ -639,3 +639,11 @@ def test_public_api():
     assert deviation.save is save and deviation.load is load
     assert {"save", "load"} <= set(deviation.__all__)
     assert deviation.__all__ == sorted(deviation.__all__)
+
+
+def test_baseline_round_trips_and_equals_the_unlabeled_mean(tmp_path):
+    X, y = load_thyroid(return_X_y=True)
+    model = DevNet(epochs=2, batches_per_epoch=3, random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.baseline_, X[y == 0].mean(axis=0), rtol=1e-6)
+    path = save(model, tmp_path / "b.model")
+    np.testing.assert_array_equal(load(path).baseline_, model.baseline_)

@@ -112,6 +112,9 @@ class DevNet(BaseEstimator):
         Rows with ``y == 1`` and ``y == 0`` seen in ``fit``.
     device_, engine_ : str
         Where and how the model was trained.
+    baseline_ : ndarray of shape (n_features_in_,), float32
+        Mean of the unlabeled training rows: the default reference point of
+        :func:`deviation.explain.explain`.
 
     Notes
     -----
@@ -254,6 +257,7 @@ class DevNet(BaseEstimator):
                 X, rows, labels, coefs, intercepts, mu_r, sigma_r, config, self.device_, callback
             )
 
+        self.baseline_ = _column_means(X, unlabeled_idx)
         self.coefs_ = result.coefs
         self.intercepts_ = result.intercepts
         self.loss_curve_ = result.loss_curve
@@ -485,6 +489,15 @@ class DevNet(BaseEstimator):
         tags.target_tags = TargetTags(required=True, one_d_labels=True, single_output=True)
         tags.input_tags.sparse = True
         return tags
+
+
+def _column_means(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Float32 column means of ``X[rows]``, in chunks so a dense copy of all rows is never made."""
+    total = np.zeros(X.shape[1], dtype=np.float64)
+    for start in range(0, len(rows), _SCORE_CHUNK):
+        part = X[rows[start : start + _SCORE_CHUNK]]
+        total += np.asarray(part.sum(axis=0), dtype=np.float64).ravel()
+    return (total / len(rows)).astype(np.float32)
 
 
 def _cuda_available() -> bool:

@@ -464,6 +464,15 @@ def _devnet_to_config(devnet: DevNet) -> tuple[dict[str, Any], dict[str, np.ndar
         layers.append(int(coef.shape[1]))
         tensors[f"coef_{k}"] = np.ascontiguousarray(coef)
         tensors[f"intercept_{k}"] = np.ascontiguousarray(intercept)
+    baseline = getattr(devnet, "baseline_", None)
+    if baseline is not None:
+        baseline = np.asarray(baseline)
+        if baseline.dtype != np.float32 or baseline.shape != (layers[0],):
+            raise ParameterError(
+                f"The DevNet's baseline_ is {baseline.dtype} of shape {baseline.shape}; expected float32 "
+                f"of shape ({layers[0]},); fit it again before saving."
+            )
+        tensors["baseline"] = np.ascontiguousarray(baseline)
     if layers[-1] != 1:
         raise ParameterError(
             f"The DevNet's output layer has {layers[-1]} units instead of 1; fit it again."
@@ -1118,7 +1127,8 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
     expected_names = {
         f"{kind}_{k}" for k in range(n_layers) for kind in ("coef", "intercept")
     }
-    if set(tensors) != expected_names:
+    has_baseline = "baseline" in tensors
+    if set(tensors) - {"baseline"} != expected_names:
         raise ModelFileError(
             f"weights.safetensors holds tensors {sorted(tensors)}, inconsistent with config.json, which "
             f"expects {sorted(expected_names)}; the file was not written by deviation.save()."
@@ -1138,6 +1148,14 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
             out.append(np.array(tensor, dtype=np.float32, order="C", copy=True))
     values["coefs_"] = coefs
     values["intercepts_"] = intercepts
+    if has_baseline:
+        baseline = tensors["baseline"]
+        if baseline.dtype != np.float32 or baseline.shape != (n_features,):
+            raise ModelFileError(
+                f"weights.safetensors: baseline is {baseline.dtype} of shape {baseline.shape}, inconsistent "
+                f"with config.json, which expects float32 of shape ({n_features},)."
+            )
+        values["baseline_"] = np.array(baseline, dtype=np.float32, copy=True)
     for attr, value in values.items():
         setattr(model, attr, value)
     return model
