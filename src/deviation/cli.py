@@ -242,6 +242,70 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .explain import explain
+    from .io import write_table
+    from .persistence import load
+
+    out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
+    plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
+    model = load(args.model)
+    devnet = _devnet(model)
+    table = _read(args.data, None, args)
+    n = table.X.shape[0]
+    if args.row is not None and not 0 <= args.row < n:
+        raise DeviationError(f"--row {args.row} is outside the {n} rows of {args.data}")
+    confidence = devnet.confidence if args.confidence is None else args.confidence
+    threshold = devnet.threshold_for(confidence)
+    if args.flagged:
+        scores = _score_in_chunks(model, table.X, args)
+        rows = np.flatnonzero(scores > threshold)
+    else:
+        rows = np.arange(n)
+    ex = explain(model, table.X, rows=rows)
+    k = min(args.top, len(ex.feature_names))
+    order = np.argsort(-ex.values, axis=1, kind="stable")[:, :k]
+    names = np.asarray(ex.feature_names, dtype=object)
+    frame = pd.DataFrame({"row": ex.rows, "score": ex.scores,
+                          "p_value": devnet.p_values_from_scores(ex.scores),
+                          "is_anomaly": (ex.scores > threshold).astype(np.int8)})
+    if table.ids is not None:
+        frame.insert(0, table.ids.name, table.ids.to_numpy()[ex.rows])
+    original = table.X.iloc[ex.rows] if hasattr(table.X, "iloc") else None
+    for j in range(k):
+        top_names = names[order[:, j]]
+        frame[f"feature_{j + 1}"] = top_names
+        if original is not None:
+            # the row's own value of that feature, as read from the file
+            col = original.columns.get_indexer(top_names)
+            frame[f"value_{j + 1}"] = [str(v) for v in original.to_numpy()[np.arange(len(col)), col]]
+        frame[f"contribution_{j + 1}"] = np.take_along_axis(ex.values, order[:, j : j + 1], axis=1)[:, 0]
+    write_table(frame, out)
+    _say(args, f"explained {len(frame)} rows (top {k} features each); written to {out}")
+    if plot_path is not None:
+        from .plots import plot_attributions, save_figure
+
+        if args.row is not None:
+            hits = np.flatnonzero(ex.rows == args.row)
+            if not len(hits):
+                raise DeviationError(f"row {args.row} is not among the explained rows (see --flagged)")
+            positions = [int(hits[0])]
+        else:
+            positions = [int(i) for i in np.argsort(-ex.scores, kind="stable")[: args.plot_rows]]
+        if not positions:
+            raise DeviationError("no row to plot: no row is flagged at this confidence")
+        ids = table.ids.to_numpy()[ex.rows] if table.ids is not None else ex.rows
+        labels = [f"{table.ids.name if table.ids is not None else 'row'} {ids[p]}" for p in positions]
+        shown = None
+        if original is not None:
+            shown = [original.iloc[p].to_dict() for p in positions]
+        save_figure(plot_attributions(ex, positions, top=k, labels=labels, values=shown), plot_path)
+        _say(args, f"plot written to {plot_path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .bench.demo import run_demo
 
@@ -319,6 +383,24 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_info)
 
+    explain = sub.add_parser("explain", parents=[common], help="which features pushed each row's score up",
+                             description="Integrated-gradient attributions of each row's score, in standard "
+                             "deviations of the prior, summed back to your own columns.")
+    explain.add_argument("model", metavar="MODEL")
+    explain.add_argument("data", metavar="DATA")
+    explain.add_argument("-o", "--output", required=True, metavar="OUT", help="CSV or Parquet file to write")
+    explain.add_argument("--top", type=_positive_int, default=5, help="features per row (default 5)")
+    explain.add_argument("--flagged", action="store_true", help="only rows above the threshold")
+    explain.add_argument("--confidence", type=float, default=None,
+                         help="confidence level of the threshold (default: the model's, 0.95)")
+    explain.add_argument("--id-column", help="column copied to the output to identify rows")
+    explain.add_argument("--plot", metavar="FILE.png", help="bar chart of the top features")
+    explain.add_argument("--row", type=int, default=None,
+                         help="row position (0-based) to plot; default: the highest-scoring rows")
+    explain.add_argument("--plot-rows", type=_positive_int, default=3,
+                         help="how many of the highest-scoring rows to plot (default 3)")
+    explain.set_defaults(func=cmd_explain)
+
     demo = sub.add_parser("demo", parents=[common], help="DevNet on the bundled thyroid data, paper protocol")
     demo.add_argument("--runs", type=_positive_int, default=10)
     demo.add_argument("--seed", type=int, default=0)
@@ -332,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "score" and args.confidence is not None and not 0 < args.confidence < 1:
+    if args.command in ("score", "explain") and args.confidence is not None and not 0 < args.confidence < 1:
         parser.error("--confidence must be in (0, 1)")
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -137,3 +137,30 @@ def mlp_gradients(
         loss += l2 * float(np.vdot(coefs[k], coefs[k]))
         grad_coefs[k] += (2.0 * l2) * coefs[k]
     return loss, grad_coefs, grad_intercepts
+
+
+def input_gradients(
+    X: np.ndarray, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Gradient of each row's score with respect to its input, ``d phi(x) / d x``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D), float32
+    coefs, intercepts : list of ndarray
+
+    Returns
+    -------
+    ndarray of shape (n, D)
+    """
+    acts = [X]
+    for W, b in zip(coefs[:-1], intercepts[:-1]):
+        z = acts[-1] @ W
+        z += b
+        np.maximum(z, 0.0, out=z)
+        acts.append(z)
+    g = np.broadcast_to(coefs[-1][:, 0], (X.shape[0], coefs[-1].shape[0]))  # (n, H_last)
+    for k in range(len(coefs) - 2, -1, -1):
+        g = g * (acts[k + 1] > 0)
+        g = g @ coefs[k].T
+    return np.ascontiguousarray(g)

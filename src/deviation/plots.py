@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_roc_pr", "plot_score_distribution", "save_figure"]
+__all__ = ["plot_attributions", "plot_roc_pr", "plot_score_distribution", "save_figure"]
 
 _MISSING_MATPLOTLIB = "plots need matplotlib: pip install 'deviation[plot]'"
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -434,6 +434,72 @@ def plot_roc_pr(
     ax_pr.legend(loc="upper right", fontsize="small")
     if title is not None:
         fig.suptitle(title)
+    return fig
+
+
+def _short_value(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def plot_attributions(
+    explanation: Any,
+    positions: Sequence[int],
+    *,
+    top: int = 5,
+    labels: Sequence[str] | None = None,
+    values: Sequence[Any] | None = None,
+) -> Figure:
+    """Bar charts of the features that pushed each chosen row's score up.
+
+    Parameters
+    ----------
+    explanation : deviation.explain.Explanation
+    positions : sequence of int
+        Indices into ``explanation.rows`` of the rows to draw (one panel each).
+    top : int, default=5
+        Bars per panel: the ``top`` largest attributions.
+    labels : sequence of str, optional
+        A title per panel (default: ``row N``).
+    values : sequence of mappings, optional
+        Per panel, the row's original values by feature name, shown beside
+        the names (``service = http``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    positions = list(positions)
+    if not positions:
+        raise DataError("no rows to plot; choose at least one row.")
+    if not (isinstance(top, numbers.Integral) and top >= 1):
+        raise DataError(f"top must be an int >= 1, got {top!r}.")
+    n_rows = explanation.values.shape[0]
+    if min(positions) < 0 or max(positions) >= n_rows:
+        raise DataError(f"row positions must be in [0, {n_rows}); got {positions}.")
+    k = min(int(top), explanation.values.shape[1])
+    fig = _new_figure((7.0, 1.0 + (0.45 * k + 0.7) * len(positions)))
+    axes = fig.subplots(len(positions), 1, squeeze=False)[:, 0]
+    names = np.asarray(explanation.feature_names, dtype=object)
+    for panel, (ax, pos) in enumerate(zip(axes, positions)):
+        vals = explanation.values[pos]
+        order = np.argsort(-vals, kind="stable")[:k][::-1]
+        colors = ["tab:red" if v > 0 else "tab:blue" for v in vals[order]]
+        ax.barh(np.arange(k), vals[order], color=colors)
+        shown = values[panel] if values is not None else None
+        ticks = [f"{n} = {_short_value(shown[n])}" if shown is not None and n in shown else str(n)
+                 for n in names[order]]
+        ax.set_yticks(np.arange(k), ticks)
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        title = labels[panel] if labels is not None else f"row {explanation.rows[pos]}"
+        ax.set_title(
+            f"{title}: score {explanation.scores[pos]:.2f} "
+            f"(baseline {explanation.baseline_score:.2f})",
+            fontsize=10,
+        )
+    axes[-1].set_xlabel("contribution to the score (standard deviations of the prior)")
     return fig
 
 
