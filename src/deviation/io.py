@@ -446,7 +446,27 @@ def _read_delimited(src: _Source, sep: str) -> pd.DataFrame:
         )
     with src.open() as fh, _strict_field_counts(src):
         df = pd.read_csv(fh, sep=sep, encoding="utf-8-sig", low_memory=False, index_col=False)
+    # pandas pads a row with too few fields (e.g. the cut last line of a
+    # truncated file) with NaN, which imputation would then hide; such rows
+    # always leave the last column missing, so only then are the rows counted.
+    if df.shape[1] > 1 and len(df) and df.iloc[:, -1].isna().any():
+        _check_short_rows(src, sep, df.shape[1])
     return df
+
+
+def _check_short_rows(src: _Source, sep: str, n_columns: int) -> None:
+    import csv
+
+    with src.open() as fh, io.TextIOWrapper(fh, encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(text, delimiter=sep)
+        for row in reader:
+            if row and len(row) < n_columns:
+                raise _fail(
+                    src.where,
+                    f"has a row with {len(row)} of {n_columns} fields (line {reader.line_num}: an incomplete "
+                    "or truncated line)",
+                    "fix or remove the incomplete line (write empty fields as separators, e.g. '1,,0')",
+                )
 
 
 def _read_parquet(src: _Source) -> pd.DataFrame:
