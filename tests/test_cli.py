@@ -209,3 +209,20 @@ def test_progress_bar_on_a_terminal_and_not_when_piped_or_quiet(workdir):
     assert "training:" not in piped.stderr and "epoch/s" not in piped.stderr
     quiet = run(*args, "--quiet")
     assert quiet.stderr == ""
+
+
+def test_explain_writes_top_features_and_a_plot(workdir, model):
+    out = workdir / "why.csv"
+    png = workdir / "why.png"
+    r = run("explain", str(model), str(workdir / "thyroid.csv"), "--flagged", "--top", "3", "-o", str(out),
+            "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:4]) == ["row", "score", "p_value", "is_anomaly"]
+    assert {"feature_1", "value_1", "contribution_1", "feature_3", "contribution_3"} <= set(frame.columns)
+    assert (frame["is_anomaly"] == 1).all() and (frame["score"] > 1.6448536).all()
+    assert (frame["contribution_1"] >= frame["contribution_2"]).all()
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    r = run("explain", str(model), str(workdir / "thyroid.csv"), "-o", str(workdir / "all.parquet"), "--row", "99999",
+            "--plot", str(workdir / "x.png"))
+    assert r.returncode == 1 and "outside" in r.stderr and not (workdir / "all.parquet").exists()
