@@ -408,6 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _HeldWarnings(logging.Handler):
+    """Holds the library's warnings while a command runs, so that a failure stays one line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deviation`` console script."""
     parser = build_parser()
@@ -417,6 +428,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("score", "explain") and args.confidence is not None and not 0 < args.confidence < 1:
         parser.error("--confidence must be in (0, 1)")
     func: Callable[[argparse.Namespace], int] = args.func
+    # Warnings are shown after a successful command, or folded into the error line.
+    held = _HeldWarnings()
+    package = logging.getLogger("deviation")
+    propagate = package.propagate
+    if not args.debug:
+        package.addHandler(held)
+        package.propagate = False
+    failed = False
     try:
         return func(args)
     except UsageError as exc:
@@ -424,12 +443,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DeviationError, OSError, ValueError, ImportError) as exc:
         if args.debug:
             raise
+        failed = True
         message = " ".join(str(exc).split()) or type(exc).__name__
+        if held.records:
+            notes = "; ".join(" ".join(r.getMessage().split()) for r in held.records)
+            message += f" (warning: {notes})"
         print(f"deviation: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("deviation: interrupted", file=sys.stderr)
         return 130
+    finally:
+        package.removeHandler(held)
+        package.propagate = propagate
+        if not failed:
+            for record in held.records:
+                logging.getLogger().handle(record)
     return 0
 
 

@@ -421,8 +421,9 @@ class DevNet(BaseEstimator):
                     "deviation.preprocess.Preprocessor."
                 ) from None
             if "NaN" in msg or "infinity" in msg:
+                # keep sklearn's first sentence only: its advice is about other estimators
                 raise DataError(
-                    f"{msg} DevNet needs finite values: impute missing values (e.g. with "
+                    f"{msg.split('. ')[0].rstrip('.')}. DevNet needs finite values: impute missing values (e.g. with "
                     "deviation.preprocess.Preprocessor) and drop infinite ones."
                 ) from None
             raise DataError(msg) from None
