@@ -1017,7 +1017,7 @@ def _column_key(df: pd.DataFrame, key: str | int, what: str, where: str) -> Any:
     raise _fail(
         where,
         f"has no {what} column {key!r} (columns: {listed})",
-        f"{hint}pass {what}= one of the existing columns",
+        f"{hint}pass {'id_column' if what == 'id' else what}= one of the existing columns",
     )
 
 
