@@ -647,3 +647,19 @@ def test_baseline_round_trips_and_equals_the_unlabeled_mean(tmp_path):
     np.testing.assert_allclose(model.baseline_, X[y == 0].mean(axis=0), rtol=1e-6)
     path = save(model, tmp_path / "b.model")
     np.testing.assert_array_equal(load(path).baseline_, model.baseline_)
+
+
+def test_dumps_and_loads_round_trip_with_the_same_checks(tmp_path):
+    from deviation.persistence import dumps, loads
+
+    X, y = load_thyroid(return_X_y=True)
+    model = DevNet(epochs=2, batches_per_epoch=3, random_state=0).fit(X, y)
+    data = dumps(model)
+    np.testing.assert_array_equal(loads(data).decision_function(X), model.decision_function(X))
+    assert loads(save(model, tmp_path / "m.model").read_bytes()).get_params() == model.get_params()
+    broken = bytearray(data)
+    broken[len(data) // 2] ^= 1
+    with pytest.raises(ModelFileError):
+        loads(bytes(broken))
+    with pytest.raises(ModelFileError):
+        loads(data[:100])

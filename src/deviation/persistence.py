@@ -66,7 +66,9 @@ __all__ = [
     "MANIFEST_NAME",
     "MAX_MEMBER_BYTES",
     "WEIGHTS_NAME",
+    "dumps",
     "load",
+    "loads",
     "read_model_info",
     "save",
 ]
@@ -768,6 +770,27 @@ def save(
     load, read_model_info
     """
     path = Path(path)
+    data = dumps(model, metadata=metadata)
+    _write_atomically(path, data)
+    logger.debug("Saved %s to %s (%d bytes).", type(model).__name__, path, len(data))
+    return path
+
+
+def dumps(model: DevNet | Pipeline, *, metadata: dict[str, Any] | None = None) -> bytes:
+    """The bytes :func:`save` would write: for sending a model over a network (e.g. to Dask workers).
+
+    Parameters
+    ----------
+    model : DevNet or sklearn.pipeline.Pipeline
+        As for :func:`save`.
+    metadata : dict, optional
+        As for :func:`save`.
+
+    Returns
+    -------
+    bytes
+        A complete model file.
+    """
     config, tensors = _build_config(model, metadata)
     try:
         config_bytes = (
@@ -778,10 +801,7 @@ def save(
             f"The model cannot be stored as JSON: {_one_line(exc)}"
         ) from None
     weights_bytes = safetensors.numpy.save(tensors)
-    data = _archive_bytes(config_bytes, weights_bytes)
-    _write_atomically(path, data)
-    logger.debug("Saved %s to %s (%d bytes).", config["model_type"], path, len(data))
-    return path
+    return _archive_bytes(config_bytes, weights_bytes)
 
 
 # --------------------------------------------------------------------------- loading: file -> verified parts
@@ -961,7 +981,11 @@ def _read_verified(path: PathLike) -> tuple[Path, dict[str, Any], bytes]:
         For any problem, with a one-line message.
     """
     path = Path(path)
-    data = _read_file(path)
+    return path, *_verify_bytes(_read_file(path), path)
+
+
+def _verify_bytes(data: bytes, path: Path) -> tuple[dict[str, Any], bytes]:
+    """The checks of :func:`_read_verified` on the bytes of a model; ``path`` only names it in messages."""
     if not data.startswith(_ZIP_MAGIC):
         if _ZIP_MAGIC.startswith(data):
             raise _corrupted(path, f"only {len(data)} bytes")
@@ -1035,7 +1059,7 @@ def _read_verified(path: PathLike) -> tuple[Path, dict[str, Any], bytes]:
 
     config = _parse_json(parts[CONFIG_NAME], CONFIG_NAME, path)
     _check_format(config, CONFIG_NAME, path)
-    return path, config, parts[WEIGHTS_NAME]
+    return config, parts[WEIGHTS_NAME]
 
 
 # --------------------------------------------------------------------------- loading: verified parts -> model
@@ -1262,6 +1286,30 @@ def load(path: PathLike) -> DevNet | Pipeline:
     save, read_model_info
     """
     path, config, weights = _read_verified(path)
+    model = _build_verified(config, weights, path)
+    logger.debug("Loaded %s from %s.", type(model).__name__, path)
+    return model
+
+
+def loads(data: bytes) -> DevNet | Pipeline:
+    """Load a model from the bytes of a model file (see :func:`dumps`), with all of :func:`load`'s checks.
+
+    Parameters
+    ----------
+    data : bytes
+
+    Returns
+    -------
+    DevNet or sklearn.pipeline.Pipeline
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"loads() needs bytes, got {type(data).__name__}.")
+    label = Path("<model bytes>")
+    config, weights = _verify_bytes(bytes(data), label)
+    return _build_verified(config, weights, label)
+
+
+def _build_verified(config: dict[str, Any], weights: bytes, path: Path) -> DevNet | Pipeline:
     try:
         model = _model_from_config(config, weights, path)
     except ModelFileError as exc:
@@ -1286,5 +1334,4 @@ def load(path: PathLike) -> DevNet | Pipeline:
             f"Model file {path}: config.json is inconsistent ({type(exc).__name__}: {_one_line(exc)[:200]}); "
             "the file was not written by deviation.save()."
         ) from None
-    logger.debug("Loaded %s from %s.", type(model).__name__, path)
     return model
