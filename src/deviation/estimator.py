@@ -330,8 +330,11 @@ class DevNet(BaseEstimator):
         out = np.empty(X.shape[0], dtype=np.float64)
         for start in range(0, X.shape[0], _SCORE_CHUNK):
             stop = min(start + _SCORE_CHUNK, X.shape[0])
-            chunk = gather_rows(X, np.arange(start, stop))
-            out[start:stop] = forward_numpy(chunk, self.coefs_, self.intercepts_)
+            part = X[start:stop]
+            chunk = part.toarray() if sp.issparse(part) else part
+            out[start:stop] = forward_numpy(
+                np.asarray(chunk, dtype=np.float32), self.coefs_, self.intercepts_
+            )
         return out
 
     def threshold_for(self, confidence: float) -> float:
@@ -428,7 +431,7 @@ class DevNet(BaseEstimator):
                 ) from None
             raise DataError(msg) from None
         values = X.data if sp.issparse(X) else X
-        if values.size and np.abs(values).max() > _MAX_ABS_VALUE:
+        if values.size and max(values.max(), -values.min()) > _MAX_ABS_VALUE:
             raise DataError(
                 f"X holds values of magnitude above {_MAX_ABS_VALUE:g}, too large for the "
                 "network's float32 arithmetic. Scale the features first (e.g. min-max)."

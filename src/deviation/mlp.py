@@ -37,16 +37,34 @@ def glorot_uniform_init(
     return coefs, intercepts
 
 
+#: Layers up to this many weights are applied with einsum, whose result for a row
+#: depends only on that row; BLAS's sgemm rounds a row differently depending on
+#: how many rows are in the call and where the row sits, so the same row could
+#: get a score differing in the last bits from one batch or partition to another.
+ROW_EXACT_MAX_WEIGHTS = 65_536
+
+
+def _layer(h: np.ndarray, W: np.ndarray) -> np.ndarray:
+    if W.size <= ROW_EXACT_MAX_WEIGHTS:
+        return np.einsum("nd,dh->nh", h, W, optimize=False)
+    return h @ W
+
+
 def forward_numpy(
     X: np.ndarray, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray]
 ) -> np.ndarray:
-    """Scores of the dense float32 rows ``X`` (n, D) -> (n,)."""
+    """Scores of the dense float32 rows ``X`` (n, D) -> (n,).
+
+    A row's score does not depend on the other rows of ``X`` (bit for bit), as
+    long as every layer has at most :data:`ROW_EXACT_MAX_WEIGHTS` weights: the
+    same row scores identically in any batch, partition or row order.
+    """
     h = X
     for W, b in zip(coefs[:-1], intercepts[:-1]):
-        h = h @ W
+        h = _layer(h, W)
         h += b
         np.maximum(h, 0.0, out=h)
-    return (h @ coefs[-1])[:, 0] + intercepts[-1][0]
+    return _layer(h, coefs[-1])[:, 0] + intercepts[-1][0]
 
 
 class FlatParams:
