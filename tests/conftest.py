@@ -25,3 +25,19 @@ def thyroid_split(thyroid):
     X, y = thyroid
     s = paper_split(X, y, np.random.default_rng(1))
     return s.X_train, s.y_train, s.X_test, s.y_test
+
+
+# Hypothesis profiles for the property tests (tests/test_properties.py):
+# "ci" (default) keeps the suite fast, "long" is the fuzz run of scripts/fuzz.sh.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+else:
+    _health = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=_health,
+                              derandomize=True, print_blob=True)
+    settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=_health)
+    settings.register_profile("long", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "3000")), deadline=None,
+                              suppress_health_check=_health, print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
