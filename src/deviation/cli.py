@@ -78,6 +78,24 @@ def _score_in_chunks(model: Any, X: Any, args: argparse.Namespace) -> np.ndarray
     return scores
 
 
+def _is_streamable(path: str) -> bool:
+    from .scale.stream import _streamable
+
+    return _streamable(Path(path)) is not None
+
+
+def _row_count(path: str) -> int | None:
+    """Rows of a Parquet file from its footer (for the progress bar); None for CSV."""
+    if not path.lower().endswith((".parquet", ".pq")):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception:  # the scoring itself will report an unreadable file
+        return None
+
+
 def _devnet(model: Any) -> Any:
     return model.steps[-1][1] if hasattr(model, "steps") else model
 
@@ -91,7 +109,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .preprocess import Preprocessor
 
     out = _check_output(args.output, (".model", ".zip", ".devnet"), "model file")
-    table = _read(args.data, args.label, args)
+    if args.sample_size is not None:
+        from .scale import sample_file
+
+        table = sample_file(args.data, args.label, sample_size=args.sample_size,
+                            anomaly_value=args.anomaly_value, id_column=args.id_column,
+                            random_state=args.seed)
+    else:
+        table = _read(args.data, args.label, args)
     if table.y is None:
         raise DeviationError(f"{args.data}: no labels read; name the label column with --label")
     devnet = DevNet(
@@ -144,9 +169,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
     model = load(args.model)
     devnet = _devnet(model)
+    confidence = devnet.confidence if args.confidence is None else args.confidence
+    if _is_streamable(args.data):
+        # CSV and Parquet are scored batch by batch: memory stays flat whatever the file size
+        from .scale import score_file
+
+        with _progress(args, _row_count(args.data), "scoring", "rows") as bar:
+            summary = score_file(model, args.data, out, id_column=args.id_column,
+                                 confidence=confidence, progress=bar.update)
+        _say(args, f"scored {summary.n_rows} rows, {summary.n_flagged} above the threshold "
+                   f"{summary.threshold:.3f} (confidence {confidence}); written to {out}")
+        return 0
     table = _read(args.data, None, args)
     scores = _score_in_chunks(model, table.X, args)
-    confidence = devnet.confidence if args.confidence is None else args.confidence
     threshold = devnet.threshold_for(confidence)
     frame = pd.DataFrame(
         {
@@ -313,6 +348,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .bench.data import DATASETS, resolve_data_dir
+    from .bench.experiments import EXPERIMENTS, ReproConfig, run_all, run_experiment
+
+    data_dir = resolve_data_dir(args.data_dir)
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else list(DATASETS)
+    unknown = sorted(set(datasets) - set(DATASETS))
+    if unknown:
+        raise UsageError(f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
+    if data_dir is None:
+        if not args.quick or (args.datasets and datasets != ["thyroid"]):
+            raise DeviationError(
+                "no data folder: pass --data-dir, set DEVIATION_DATA_DIR, or place the data in "
+                "<repo>/../shared/data (only --quick --datasets thyroid runs on the bundled copy)")
+        datasets = ["thyroid"]
+        _say(args, "no data folder found: --quick runs on the bundled thyroid only")
+    runs = args.runs if args.runs is not None else (2 if args.quick else 10)
+    config = ReproConfig(out=Path(args.out), data_dir=data_dir, runs=runs, datasets=datasets,
+                         quick=args.quick, seed=args.seed, progress=None if args.quiet else (lambda m: _say(args, m)))
+    if args.experiment == "all":
+        run_all(config)
+    elif args.experiment in EXPERIMENTS:
+        run_experiment(args.experiment, config)
+    _say(args, f"results written to {args.out}")
+    return 0
+
+
 # ----------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -342,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
     fit.add_argument("--id-column", help="a row identifier column, excluded from the features")
     fit.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.model)")
+    fit.add_argument("--sample-size", type=_positive_int, default=None, metavar="N",
+                     help="train on a uniform sample of N unlabeled rows plus every labeled anomaly, "
+                          "drawn in one streaming pass (for CSV/Parquet files larger than memory)")
     fit.add_argument("--scaling", choices=["minmax", "standard", "quantile", "none"], default="minmax",
                      help="feature scaling (default minmax, as in the paper)")
     fit.add_argument("--categorical", action="append", metavar="COL",
@@ -405,6 +470,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--runs", type=_positive_int, default=10)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    repro = sub.add_parser("reproduce", parents=[common], help="reproduce the paper's experiments",
+                           description="Run the paper's experiments under its protocol and write CSV, "
+                                       "Markdown and figures into --out.")
+    repro.add_argument("experiment", choices=["table1", "efficiency", "contamination", "ablation",
+                                              "scalability", "all"], metavar="EXPERIMENT",
+                       help="table1, efficiency, contamination, ablation, scalability or all")
+    repro.add_argument("--data-dir", help="folder holding paper/ (default: $DEVIATION_DATA_DIR, "
+                                          "else <repo>/../shared/data)")
+    repro.add_argument("--runs", type=_positive_int, default=None, help="runs per setting (default 10; 2 with --quick)")
+    repro.add_argument("--out", default="reproduction", help="output folder (default ./reproduction)")
+    repro.add_argument("--datasets", help="comma-separated data sets (default: all available)")
+    repro.add_argument("--quick", action="store_true", help="subsampled data, short training: a smoke test")
+    repro.add_argument("--seed", type=int, default=0)
+    repro.set_defaults(func=cmd_reproduce)
     return parser
 
 
