@@ -226,3 +226,11 @@ def test_explain_writes_top_features_and_a_plot(workdir, model):
     r = run("explain", str(model), str(workdir / "thyroid.csv"), "-o", str(workdir / "all.parquet"), "--row", "99999",
             "--plot", str(workdir / "x.png"))
     assert r.returncode == 1 and "outside" in r.stderr and not (workdir / "all.parquet").exists()
+
+
+def test_fit_from_a_sample_of_a_large_file(workdir):
+    model = workdir / "sampled.model"
+    r = run("fit", str(workdir / "thyroid.csv"), "--label", "class", "--sample-size", "2000", "-o", str(model), *FAST)
+    assert r.returncode == 0, r.stderr
+    r = run("info", str(model), "--json")
+    assert json.loads(r.stdout)["metadata"]["n_unlabeled"] == 2000
