@@ -211,11 +211,19 @@ def _to_float_column(column: pd.Series | np.ndarray, name: str, hint: str) -> np
             return work.astype(np.float64)
     except (TypeError, ValueError, OverflowError):
         pass
-    # Find the first offending value to name it.
+    # Find the first offending value to name it. Text that reads as a number is
+    # not the culprit: one bad cell makes a CSV reader load the whole column as text.
+    first_text: tuple[int, Any] | None = None
     for row, value in enumerate(values):
         if missing[row]:
             continue
         if isinstance(value, (str, bytes)):
+            first_text = first_text or (row, value)
+            try:
+                float(value)
+                continue
+            except ValueError:
+                pass
             raise DataError(
                 f"Column {name!r} must be numeric but contains strings "
                 f"(e.g. {value!r} at row {row}){hint}"
@@ -232,6 +240,11 @@ def _to_float_column(column: pd.Series | np.ndarray, name: str, hint: str) -> np
         raise DataError(
             f"Column {name!r} must be numeric but contains a value of type "
             f"{type(value).__name__} (e.g. {value!r} at row {row}){hint}"
+        )
+    if first_text is not None:
+        raise DataError(
+            f"Column {name!r} must be numeric but contains strings "
+            f"(e.g. {first_text[1]!r} at row {first_text[0]}){hint}"
         )
     raise DataError(f"Column {name!r} (dtype {dtype}) cannot be converted to numbers{hint}")
 
