@@ -116,6 +116,17 @@ def test_empty_partitions_and_default_client(client, table, features, models):
     assert np.array_equal(out["score"].to_numpy(), model.decision_function(features.to_numpy()[:1500]))
 
 
+def test_partition_scored_in_chunks_is_exact(table, features, models):
+    """A partition is scored in chunks (bounded memory); chunk boundaries change no score."""
+    from deviation.persistence import dumps
+
+    model = models["pipeline"]
+    meta = sdask._result_meta(table.index[:0], "rid", np.dtype(np.int64))
+    out = sdask._score_partition(table.drop(columns="class"), dumps(model), "rid", 1.0, meta, chunk_rows=1000)
+    assert np.array_equal(out["score"].to_numpy(), model.decision_function(features))
+    assert out.index.equals(table.index)
+
+
 def test_model_is_loaded_once_per_worker(client, table, models):
     client.run(sdask.clear_worker_cache)
     ddf = dd.from_pandas(table.drop(columns="class"), npartitions=NPARTITIONS)

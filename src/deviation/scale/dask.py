@@ -37,6 +37,7 @@ import pandas as pd
 from ..exceptions import DataError, FeatureMismatchError, MissingDependencyError
 from ..io import _to_binary_labels
 from ..persistence import dumps, loads
+from .stream import DEFAULT_BATCH_ROWS
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,12 @@ def _result_meta(index: pd.Index, id_column: str | None, id_dtype: Any) -> pd.Da
 
 
 def _score_partition(
-    frame: pd.DataFrame, model_bytes: bytes, id_column: str | None, threshold: float, meta: pd.DataFrame
+    frame: pd.DataFrame,
+    model_bytes: bytes,
+    id_column: str | None,
+    threshold: float,
+    meta: pd.DataFrame,
+    chunk_rows: int = DEFAULT_BATCH_ROWS,
 ) -> pd.DataFrame:
     """Score one partition (runs on a worker)."""
     if len(frame) == 0:
@@ -152,8 +158,12 @@ def _score_partition(
     model = _model_from_bytes(model_bytes)
     devnet = _devnet_of(model)
     features = frame.drop(columns=[id_column]) if id_column is not None else frame
-    X = features if hasattr(model, "steps") else features.to_numpy(dtype=np.float64)
-    scores = model.decision_function(X)
+    scores = np.empty(len(features), dtype=np.float64)
+    # in chunks, as score_file does: a partition's transient copies stay at a chunk's size
+    for start in range(0, len(features), chunk_rows):
+        part = features.iloc[start : start + chunk_rows]
+        X = part if hasattr(model, "steps") else part.to_numpy(dtype=np.float64)
+        scores[start : start + len(part)] = model.decision_function(X)
     result = pd.DataFrame(
         {
             "score": scores,
@@ -219,6 +229,11 @@ def score_dask(
         Copied to the output as its first column (and not used as a feature).
     confidence : float, optional
         Confidence level of ``is_anomaly`` (default: the model's).
+
+    Each partition is scored in chunks of 262,144 rows, so a worker's memory
+    is about its partition plus one chunk's copies whatever the partition
+    size (e.g. ``dd.read_parquet(path, split_row_groups=True)`` for one
+    partition per row group).
 
     Returns
     -------
