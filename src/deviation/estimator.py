@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DevNet"]
 
+#: Sparse input with more columns than this trains and scores on sparse batches,
+#: with the columns that are zero in all training rows left out of training.
+WIDE_SPARSE_COLUMNS = 16_384
 # Beyond this magnitude float32 arithmetic overflows in the first layer.
 _MAX_ABS_VALUE = 1e30
 _SCORE_CHUNK = 8192
@@ -230,6 +233,21 @@ class DevNet(BaseEstimator):
         rng = _make_rng(self.random_state)
         hidden = tuple(int(h) for h in self.hidden_layer_sizes)
         coefs, intercepts = glorot_uniform_init(rng, X.shape[1], hidden)
+        X_train, active = X, None
+        if sp.issparse(X) and X.shape[1] > WIDE_SPARSE_COLUMNS:
+            # Wide sparse data (hashed or one-hot features): a column that is zero in every
+            # training row gets no gradient from the data, only L2 decay of its random initial
+            # weights; it is left out of training and its weights set to 0 (it adds nothing to
+            # a score), so each update touches the active columns only.
+            counts = np.bincount(X.indices, minlength=X.shape[1])
+            active = np.flatnonzero(counts)
+            # renumber the columns in place of X[:, active], which is much slower on wide data
+            position = (np.cumsum(counts > 0, dtype=np.int64) - 1).astype(X.indices.dtype)
+            X_train = sp.csr_matrix(
+                (X.data, position[X.indices], X.indptr),
+                shape=(X.shape[0], len(active)),
+            )
+            coefs[0] = np.ascontiguousarray(coefs[0][active])
         mu_r, sigma_r = draw_reference(rng, self.n_reference, self.prior_mean, self.prior_std)
         n_steps = self.epochs * self.batches_per_epoch
         rows, labels = balanced_batches(rng, unlabeled_idx, anomaly_idx, n_steps, self.batch_size)
@@ -251,11 +269,15 @@ class DevNet(BaseEstimator):
             X.shape[0], len(anomaly_idx), X.shape[1], self.engine_, self.device_,
         )
         if self.engine_ == "numpy":
-            result = train_numpy(X, rows, labels, coefs, intercepts, mu_r, sigma_r, config, callback)
+            result = train_numpy(X_train, rows, labels, coefs, intercepts, mu_r, sigma_r, config, callback)
         else:
             result = train_torch(
-                X, rows, labels, coefs, intercepts, mu_r, sigma_r, config, self.device_, callback
+                X_train, rows, labels, coefs, intercepts, mu_r, sigma_r, config, self.device_, callback
             )
+        if active is not None:
+            full = np.zeros((X.shape[1], result.coefs[0].shape[1]), dtype=np.float32)
+            full[active] = result.coefs[0]
+            result.coefs[0] = full
 
         self.baseline_ = _column_means(X, unlabeled_idx)
         self.coefs_ = result.coefs
@@ -331,10 +353,14 @@ class DevNet(BaseEstimator):
         for start in range(0, X.shape[0], _SCORE_CHUNK):
             stop = min(start + _SCORE_CHUNK, X.shape[0])
             part = X[start:stop]
-            chunk = part.toarray() if sp.issparse(part) else part
-            out[start:stop] = forward_numpy(
-                np.asarray(chunk, dtype=np.float32), self.coefs_, self.intercepts_
-            )
+            if sp.issparse(part):
+                # wide sparse rows stay sparse: the first layer is a sparse product
+                chunk = part.astype(np.float32) if part.shape[1] > WIDE_SPARSE_COLUMNS else part.toarray()
+            else:
+                chunk = part
+            if not sp.issparse(chunk):
+                chunk = np.asarray(chunk, dtype=np.float32)
+            out[start:stop] = forward_numpy(chunk, self.coefs_, self.intercepts_)
         return out
 
     def threshold_for(self, confidence: float) -> float:
@@ -497,6 +523,11 @@ class DevNet(BaseEstimator):
 
 def _column_means(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """Float32 column means of ``X[rows]``, in chunks so a dense copy of all rows is never made."""
+    if sp.issparse(X):
+        # one sparse matrix-vector product, no copy of the rows
+        indicator = np.zeros(X.shape[0], dtype=np.float64)
+        indicator[rows] = 1.0
+        return (np.asarray(X.T @ indicator).ravel() / len(rows)).astype(np.float32)
     total = np.zeros(X.shape[1], dtype=np.float64)
     for start in range(0, len(rows), _SCORE_CHUNK):
         part = X[rows[start : start + _SCORE_CHUNK]]

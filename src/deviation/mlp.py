@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from .loss import deviation_loss_numpy
 
@@ -45,6 +46,8 @@ ROW_EXACT_MAX_WEIGHTS = 65_536
 
 
 def _layer(h: np.ndarray, W: np.ndarray) -> np.ndarray:
+    if sp.issparse(h):
+        return np.asarray(h @ W)  # scipy's CSR product is row by row: row-exact too
     if W.size <= ROW_EXACT_MAX_WEIGHTS:
         return np.einsum("nd,dh->nh", h, W, optimize=False)
     return h @ W
@@ -135,17 +138,20 @@ def mlp_gradients(
     grad_coefs, grad_intercepts = list(out[0]), list(out[1])
     acts = [Xb]  # acts[k]: input of layer k, (B, fan_in)
     for k in range(n_hidden):
-        z = acts[k] @ coefs[k]
+        z = np.asarray(acts[k] @ coefs[k])
         z += intercepts[k]
         np.maximum(z, 0.0, out=z)
         acts.append(z)
-    scores = (acts[-1] @ coefs[-1])[:, 0] + intercepts[-1][0]  # (B,)
+    scores = np.asarray(acts[-1] @ coefs[-1])[:, 0] + intercepts[-1][0]  # (B,)
     loss, g_scores = deviation_loss_numpy(scores, yb, mu_r, sigma_r, margin)
 
     g = g_scores[:, None]  # (B, 1)
     ones = np.ones((1, Xb.shape[0]), dtype=g.dtype)  # column sums as a matmul: faster than .sum(0)
     for k in range(n_hidden, -1, -1):
-        np.matmul(acts[k].T, g, out=grad_coefs[k])
+        if sp.issparse(acts[k]):  # a wide sparse batch: (D, B) @ (B, out)
+            grad_coefs[k][...] = acts[k].T @ g
+        else:
+            np.matmul(acts[k].T, g, out=grad_coefs[k])
         np.matmul(ones, g, out=grad_intercepts[k][None, :])
         if k > 0:
             # (B, out) @ (out, in); for the 1-unit output layer a broadcast product is cheaper

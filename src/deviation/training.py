@@ -58,10 +58,19 @@ class TrainResult:
     best_epoch: int = 0
 
 
-def gather_rows(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    """Dense float32 copy of ``X[rows]``; a sparse ``X`` is densified only for these rows."""
+#: Sparse batches wider than this stay sparse (CSR); narrower ones are made dense.
+DENSE_BATCH_MAX_COLUMNS = 16_384
+
+
+def gather_rows(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray | sp.csr_matrix:
+    """Float32 copy of ``X[rows]``: dense, except for sparse ``X`` wider than
+    :data:`DENSE_BATCH_MAX_COLUMNS`, whose rows stay CSR (a 512-row dense batch of a
+    million columns would be 2 GB)."""
     if sp.issparse(X):
-        return X[rows].toarray().astype(np.float32, copy=False)
+        batch = X[rows]
+        if X.shape[1] > DENSE_BATCH_MAX_COLUMNS:
+            return batch.astype(np.float32)
+        return batch.toarray().astype(np.float32, copy=False)
     return np.asarray(X[rows], dtype=np.float32)
 
 
@@ -186,7 +195,8 @@ def train_torch(
     for epoch in range(config.epochs):
         total = 0.0
         for j in range(config.batches_per_epoch):
-            xb = torch.from_numpy(gather_rows(X, rows[epoch * config.batches_per_epoch + j]))
+            batch = gather_rows(X, rows[epoch * config.batches_per_epoch + j])
+            xb = torch.from_numpy(batch.toarray() if sp.issparse(batch) else batch)
             xb = xb.to(device)
             optimizer.zero_grad(set_to_none=True)
             loss = deviation_loss(model(xb), y, mu_r, sigma_r, config.margin)
