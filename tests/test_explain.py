@@ -169,3 +169,13 @@ def test_bad_calls(thyroid, thyroid_model):
         explain(thyroid_model, X, baseline=np.zeros(3))
     with pytest.raises(ParameterError):
         explain(thyroid_model, X).top(0)
+
+
+def test_wide_sparse_rows_are_explained_a_few_at_a_time(thyroid):
+    X, y = thyroid
+    wide = sp.hstack([sp.csr_matrix(X), sp.csr_matrix((X.shape[0], 40_000))], format="csr")
+    model = DevNet(random_state=0, epochs=5).fit(wide, y)
+    ex = explain(model, wide, rows=np.arange(20))
+    assert ex.values.shape == (20, 40_021)
+    assert np.abs(ex.completeness_gap()).max() < 1e-4
+    assert not ex.values[:, 21:].any()  # columns never seen in training add nothing

@@ -30,7 +30,6 @@ import scipy.sparse as sp
 from .estimator import DevNet
 from .exceptions import DataError, NotFittedError, ParameterError
 from .mlp import forward_numpy, input_gradients
-from .training import gather_rows
 
 __all__ = ["Explanation", "explain"]
 
@@ -206,9 +205,12 @@ def explain(
     n_model = Z.shape[1]
     values = np.empty((Z.shape[0], n_model), dtype=np.float32)
     scores = np.empty(Z.shape[0], dtype=np.float64)
-    for start in range(0, Z.shape[0], _CHUNK):
-        idx = np.arange(start, min(start + _CHUNK, Z.shape[0]))
-        chunk = gather_rows(Z, idx) if sp.issparse(Z) else np.asarray(Z[idx], dtype=np.float32)
+    # rows are made dense a chunk at a time, about 64 MB whatever the width
+    step = max(1, min(_CHUNK, (1 << 24) // max(n_model, 1)))
+    for start in range(0, Z.shape[0], step):
+        idx = np.arange(start, min(start + step, Z.shape[0]))
+        part = Z[idx]
+        chunk = np.asarray(part.toarray() if sp.issparse(part) else part, dtype=np.float32)
         values[idx] = _attribute_chunk(chunk, base, devnet, int(n_steps))
         scores[idx] = forward_numpy(chunk, devnet.coefs_, devnet.intercepts_)
     baseline_score = float(forward_numpy(base[None, :], devnet.coefs_, devnet.intercepts_)[0])
