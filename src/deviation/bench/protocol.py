@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from ..exceptions import DataError
 
-__all__ = ["Split", "evaluate_scores", "paper_split", "synthetic_anomalies"]
+__all__ = ["Split", "evaluate_scores", "paired_wilcoxon", "paper_split", "synthetic_anomalies"]
 
 
 @dataclass
@@ -150,3 +150,21 @@ def evaluate_scores(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
         "auc_roc": float(roc_auc_score(y_true, scores)),
         "auc_pr": float(average_precision_score(y_true, scores)),
     }
+
+
+def paired_wilcoxon(a: Any, b: Any) -> float:
+    """Two-sided p-value of the paired Wilcoxon signed-rank test of ``a`` against ``b``.
+
+    Pairs with a missing value are dropped. Returns 1.0 when every difference is
+    zero (no evidence of a difference) and NaN when there is no pair.
+    """
+    from scipy.stats import wilcoxon
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    diff = a[ok] - b[ok]
+    if diff.size == 0:
+        return float("nan")
+    if np.all(diff == 0):
+        return 1.0
+    return float(wilcoxon(a[ok], b[ok]).pvalue)
