@@ -126,17 +126,19 @@ def child_dask(data: Path, model_path: Path, out: Path) -> dict:
 
     model = load(model_path)
     start = time.perf_counter()
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            startup = time.perf_counter() - start
-            worker_cpu = client.run(_worker_cpu)
-            start, cpu = time.perf_counter(), time.process_time()
-            ddf = dd.read_parquet(str(data), split_row_groups=True)  # one partition per 500,000-row group
-            score_dask(model, ddf, client=client, id_column="id").to_parquet(str(out), write_index=False)
-            seconds = time.perf_counter() - start
-            cpu = time.process_time() - cpu + sum(t - worker_cpu[w] for w, t in client.run(_worker_cpu).items())
-            workers = sorted(client.run(_worker_maxrss_mb).values())
-            npartitions = ddf.npartitions
+    with (
+        LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        startup = time.perf_counter() - start
+        worker_cpu = client.run(_worker_cpu)
+        start, cpu = time.perf_counter(), time.process_time()
+        ddf = dd.read_parquet(str(data), split_row_groups=True)  # one partition per 500,000-row group
+        score_dask(model, ddf, client=client, id_column="id").to_parquet(str(out), write_index=False)
+        seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu + sum(t - worker_cpu[w] for w, t in client.run(_worker_cpu).items())
+        workers = sorted(client.run(_worker_maxrss_mb).values())
+        npartitions = ddf.npartitions
     rows_out = sum(pq.ParquetFile(str(f)).metadata.num_rows for f in sorted(out.glob("*.parquet")))
     return {
         "seconds": seconds,
@@ -154,7 +156,7 @@ def run_child(kind: str, data: Path, model_path: Path, out: Path) -> tuple[dict,
     load_before = _load()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--data", str(data), "--model", str(model_path), "--out", str(out)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -214,28 +216,28 @@ def main() -> None:
     table = [
         "## Scoring throughput on a 10-million-row Parquet file (issue 6)",
         "",
-        f"`python benchmarks/dask_scoring.py --rows {args.rows}`: {args.rows:,} rows of 20 float64 columns plus an "
+        (f"`python benchmarks/dask_scoring.py --rows {args.rows}`: {args.rows:,} rows of 20 float64 columns plus an "
         f"int64 `id` ({size_mb:,.0f} MB of snappy Parquet in row groups of {ROW_GROUP:,}), scored by a "
         "Pipeline(Preprocessor, DevNet) trained on a 200,000-row sample; output `id, score, p_value, is_anomaly` "
         "to Parquet, checked to have exactly one row per input row. Each measurement runs in a fresh subprocess. "
-        "Targets: at least 1,000,000 rows/s in-process; peak memory under 1 GB.",
+        "Targets: at least 1,000,000 rows/s in-process; peak memory under 1 GB."),
         "",
-        "| engine | seconds | rows/s | CPU seconds | rows per CPU second | peak RSS (MB) "
-        "| load average (1/5/15 min) before -> after |",
+        ("| engine | seconds | rows/s | CPU seconds | rows per CPU second | peak RSS (MB) "
+        "| load average (1/5/15 min) before -> after |"),
         "|---|---|---|---|---|---|---|",
-        f"| in-process `score_file` (batches of 262,144 rows) | {a['seconds']:.1f} | {args.rows / a['seconds']:,.0f} "
-        f"| {a['cpu_seconds']:.1f} | {args.rows / a['cpu_seconds']:,.0f} | {a_peak:,.0f} | {a['load']} |",
-        f"| `score_dask` + `to_parquet`, LocalCluster 2 workers x 1 thread ({b['npartitions']} partitions) "
+        (f"| in-process `score_file` (batches of 262,144 rows) | {a['seconds']:.1f} | {args.rows / a['seconds']:,.0f} "
+        f"| {a['cpu_seconds']:.1f} | {args.rows / a['cpu_seconds']:,.0f} | {a_peak:,.0f} | {a['load']} |"),
+        (f"| `score_dask` + `to_parquet`, LocalCluster 2 workers x 1 thread ({b['npartitions']} partitions) "
         f"| {b['seconds']:.1f} | {args.rows / b['seconds']:,.0f} | {b['cpu_seconds']:.1f} "
         f"| {args.rows / b['cpu_seconds']:,.0f} | workers {workers}; driver {b['self_maxrss_mb']:,.0f}; "
-        f"total {b_total:,.0f} | {b['load']} |",
+        f"total {b_total:,.0f} | {b['load']} |"),
         "",
-        f"Cluster start-up ({b['startup_seconds']:.1f} s) is not included. CPU seconds: `time.process_time()` of the "
+        (f"Cluster start-up ({b['startup_seconds']:.1f} s) is not included. CPU seconds: `time.process_time()` of the "
         "scoring process (all its threads), for Dask of the driver plus both workers; rows per CPU second is what "
         "the code would do per fully available core, whatever the other jobs on the machine. Peak RSS of (a): "
         "`getrusage(RUSAGE_CHILDREN).ru_maxrss` after the scoring subprocess; of (b): `ru_maxrss` of the driver "
         "and of each worker process. The load average shows how busy the 2-core machine was with other jobs "
-        "(a load above 2 means the measurement got less than the whole machine).",
+        "(a load above 2 means the measurement got less than the whole machine)."),
         "",
         f"Machine: {machine()}.",
     ]

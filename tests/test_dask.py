@@ -12,23 +12,31 @@ import pytest
 pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 
-import dask.dataframe as dd  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
+import dask.dataframe as dd
+from distributed import Client, LocalCluster
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
 
-from deviation import DataError, DevNet, FeatureMismatchError, MissingDependencyError, Preprocessor  # noqa: E402
-from deviation.datasets import thyroid_path  # noqa: E402
-from deviation.scale import dask as sdask  # noqa: E402
+from deviation import (
+    DataError,
+    DevNet,
+    FeatureMismatchError,
+    MissingDependencyError,
+    Preprocessor,
+)
+from deviation.datasets import thyroid_path
+from deviation.scale import dask as sdask
 
 NPARTITIONS = 7
 
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-        with Client(cluster) as c:
-            yield c
+    with (
+        LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
 
 
 @pytest.fixture(scope="module")
