@@ -555,3 +555,21 @@ def test_text_in_an_otherwise_numeric_column_is_refused_unless_declared_categori
     # a real text column (no numbers) is one-hot encoded as usual
     text = pd.DataFrame({"site": ["a", "b"] * 10, "x": np.arange(20.0)})
     assert Preprocessor().fit_transform(text).shape == (20, 3)
+
+
+def test_numeric_fast_path_is_bit_identical_to_the_general_path():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(500, 6)) * 100, columns=[f"c{i}" for i in range(6)])
+    frame["ints"] = rng.integers(0, 50, size=500)
+    for scaling in ("minmax", "none"):
+        pre = Preprocessor(scaling=scaling).fit(frame)
+        test = frame.sample(frac=1.0, axis=1, random_state=0) * 1.3
+        fast = pre.transform(test)
+        assert pre._transform_numeric_fast(test) is not None
+        slow = pre._transform_dense(*pre._dense_input(test))
+        np.testing.assert_array_equal(fast, slow)
+    # missing values and strings still go through the general path and its checks
+    with_nan = frame.copy()
+    with_nan.iloc[3, 2] = np.nan
+    assert pre._transform_numeric_fast(with_nan) is None
+    assert np.isfinite(pre.transform(with_nan)).all()

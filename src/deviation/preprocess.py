@@ -1162,6 +1162,9 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 dense = X.toarray().astype(np.float64)
             out = self._transform_dense(dense, list(self.feature_names_in_))
             return sp.csr_array(out) if isinstance(X, sp.sparray) else sp.csr_matrix(out)
+        fast = self._transform_numeric_fast(X)
+        if fast is not None:
+            return fast
         columns, names = self._dense_input(X)
         if self.input_kind_ == "sparse":
             num = self._numeric_block(columns, names, range(len(names)), ".")
@@ -1173,6 +1176,39 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 )
             return self._transform_sparse(sp.csr_matrix(num)).toarray()
         return self._transform_dense(columns, names)
+
+    def _transform_numeric_fast(self, X: Any) -> np.ndarray | None:
+        """All-numeric min-max (or unscaled) data without missing values, in a few array operations.
+
+        The same arithmetic as the general path (``X * scale_ + min_``, as
+        MinMaxScaler does), so the output is bit-identical; ``None`` sends
+        anything else (categories, NaN, strings, other scalings) to the
+        general path and its checks and messages.
+        """
+        if (
+            self.input_kind_ != "dataframe"
+            or not isinstance(X, pd.DataFrame)
+            or self.encoder_ is not None
+            or self.imputer_ is None
+            or self.all_missing_features_
+            or not isinstance(self.scaler_, (MinMaxScaler, type(None)))
+            or len(self._num_pos) != self.n_features_out_
+            or (self.scaler_ is not None and len(self._scaled_idx) != len(self._num_idx))
+        ):
+            return None
+        names = list(self.feature_names_in_)
+        if X.columns.has_duplicates or not set(names) <= set(X.columns):
+            return None
+        sub = X[names]
+        if not all(_is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in sub.dtypes):
+            return None
+        values = sub.to_numpy(dtype=np.float64, copy=True)
+        if not np.isfinite(values).all():
+            return None  # NaN to impute, or inf to report: the general path
+        if self.scaler_ is not None:
+            values *= self.scaler_.scale_
+            values += self.scaler_.min_
+        return self._to_float32(values)
 
     def _transform_dense(self, columns: Sequence[pd.Series] | np.ndarray, names: list[str]) -> np.ndarray:
         """Transform dense columns given in fitted order."""

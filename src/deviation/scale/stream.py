@@ -94,7 +94,8 @@ def iter_batches(path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_ROWS) 
     where = f"'{path}'"
     try:
         if src.fmt == "parquet":
-            pf = pq.ParquetFile(path)
+            # pre_buffer=False: otherwise pyarrow keeps every row group read so far in memory
+            pf = pq.ParquetFile(path, pre_buffer=False)
             if pf.metadata.num_rows == 0:
                 raise DataError(f"{where} has no data rows; nothing to score.")
             for batch in pf.iter_batches(batch_size=batch_size):
@@ -165,7 +166,8 @@ class _AtomicBatchWriter:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
             if self.kind == "parquet":
-                self._writer = pq.ParquetWriter(str(self.tmp), table.schema)
+                # scores are distinct floats: dictionary encoding would only cost time
+                self._writer = pq.ParquetWriter(str(self.tmp), table.schema, use_dictionary=False)
             else:
                 self._stream = pa.output_stream(str(self.tmp), compression="gzip" if self.gzip else None)
                 self._writer = pacsv.CSVWriter(
