@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - hypothesis is a test dependency
     pass
 else:
     _health = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-    settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=_health,
+    settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=_health, database=None,
                               derandomize=True, print_blob=True)
     settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=_health)
     settings.register_profile("long", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "3000")), deadline=None,
