@@ -71,6 +71,8 @@ class ReproConfig:
     seed: int = 0
     max_rows: int = 3000
     quick_epochs: int = 10
+    sizes: Sequence[int] | None = None
+    dims: Sequence[int] | None = None
     progress: Callable[[str], None] | None = None
     _cache: dict[str, Dataset] = field(default_factory=dict, repr=False)
 
@@ -174,6 +176,7 @@ def _synthetic(n: int, d: int, rng: np.random.Generator, share: float = 0.02,
 
 def _scalability_rows(config: ReproConfig) -> list[dict[str, Any]]:
     sizes, dims = (QUICK_SIZES, QUICK_DIMS) if config.quick else (SIZES, DIMS)
+    sizes, dims = config.sizes or sizes, config.dims or dims
     base_d, base_n = (200, 1000) if config.quick else (1000, 5000)
     grid = [("size", n, base_d) for n in sizes] + [("dimension", base_n, d) for d in dims]
     rows: list[dict[str, Any]] = []
@@ -229,8 +232,11 @@ def _table1_markdown(frame: pd.DataFrame, config: ReproConfig, wall: float, *, v
         sec=("seconds", "mean"), runs=("auc_roc", "count"))
     datasets = list(dict.fromkeys(frame["dataset"]))
     title = "Ablation (Table 2)" if variants else "Table 1: AUC-ROC and AUC-PR"
+    counts = frame[frame["method"] == ref].groupby("dataset", sort=False)["run"].nunique()
+    runs = (f"{counts.iloc[0]} runs" if counts.nunique() == 1
+            else "runs " + ", ".join(f"{d} {n}" for d, n in counts.items()))
     parts = [f"## {title}\n",
-             f"{config.runs} runs per data set (a new split each run), 30 labeled anomalies, 2% contamination"
+             f"{runs} per data set (a new split each run), 30 labeled anomalies, 2% contamination"
              f"{'; QUICK mode (subsampled data, short training): not a measurement' if config.quick else ''}. "
              f"Ours as mean±std over runs, the paper's number in brackets. Wall time {wall / 60:.1f} min.\n"]
     for metric, col, sd, k in (("AUC-ROC", "roc", "roc_sd", 0), ("AUC-PR", "pr", "pr_sd", 1)):
