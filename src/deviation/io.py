@@ -39,7 +39,6 @@ import math
 import os
 import re
 import tarfile
-import uuid
 import warnings
 import zipfile
 import zlib
@@ -52,6 +51,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from deviation._atomic import atomic_target
 from deviation.exceptions import DataError
 
 __all__ = ["FORMATS", "Table", "read_table", "write_table"]
@@ -1275,38 +1275,25 @@ def write_table(df: pd.DataFrame, path: PathLike) -> Path:
     if p.is_dir():
         raise _fail(where, "is a directory", "pass a file path")
     _, sep, compression = spec
-    tmp = parent / f".{p.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        os.close(fd)
-        if sep == "parquet":
-            df.to_parquet(tmp, index=False)
-        elif compression:
-            # GzipFile by hand so that the header records the final name (not the
-            # temporary one) and mtime 0: the same table gives the same bytes.
-            with open(tmp, "wb") as raw, gzip.GzipFile(filename=p.name, mode="wb", fileobj=raw, mtime=0) as gz:
-                with io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
-                    df.to_csv(text, sep=sep, index=False, lineterminator="\n")
-        else:
-            df.to_csv(tmp, sep=sep, index=False, encoding="utf-8", lineterminator="\n")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, Exception) and not isinstance(exc, DataError):
-            raise _fail(
-                where,
-                f"could not be written ({type(exc).__name__}: {_short(exc)})",
-                "check the disk space, permissions and column types",
-            ) from exc
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX)
-        dir_fd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        with atomic_target(p) as tmp:
+            if sep == "parquet":
+                df.to_parquet(tmp, index=False)
+            elif compression:
+                # GzipFile by hand so that the header records the final name (not the
+                # temporary one) and mtime 0: the same table gives the same bytes.
+                with open(tmp, "wb") as raw, gzip.GzipFile(filename=p.name, mode="wb", fileobj=raw, mtime=0) as gz:
+                    with io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
+                        df.to_csv(text, sep=sep, index=False, lineterminator="\n")
+            else:
+                df.to_csv(tmp, sep=sep, index=False, encoding="utf-8", lineterminator="\n")
+    except Exception as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise _fail(
+            where,
+            f"could not be written ({type(exc).__name__}: {_short(exc)})",
+            "check the disk space, permissions and column types",
+        ) from exc
     logger.info("wrote %s: %d rows x %d columns", where, df.shape[0], df.shape[1])
     return p

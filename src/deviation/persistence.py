@@ -40,7 +40,6 @@ import math
 import numbers
 import os
 import platform
-import secrets
 import stat
 import struct
 import zipfile
@@ -55,6 +54,7 @@ import safetensors.numpy
 import sklearn
 from sklearn.pipeline import Pipeline
 
+from ._atomic import atomic_target
 from .estimator import DevNet
 from .exceptions import ModelFileError, NotFittedError, ParameterError
 from .preprocess import Preprocessor
@@ -641,20 +641,6 @@ def _archive_bytes(config_bytes: bytes, weights_bytes: bytes) -> bytes:
     return bytes(data)
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Flush a directory entry to disk after a rename (best effort; not possible on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory.
 
@@ -676,52 +662,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise ModelFileError(
             f"Cannot save the model to {path}: it is a directory; pass a file path."
         )
-    mode = None
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        pass
-
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    tmp: Path | None = None
-    for _ in range(100):
-        candidate = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(
-                candidate, flags, 0o666
-            )  # the umask applies, as for open(path, "wb")
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise ModelFileError(
-                f"Cannot save the model to {path}: {_one_line(exc)}"
-            ) from exc
-        tmp = candidate
-        break
-    if tmp is None:
-        raise ModelFileError(
-            f"Cannot save the model to {path}: no free temporary file name in {directory}."
-        )
-
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise ModelFileError(
-                f"Cannot save the model to {path}: {_one_line(exc)}"
-            ) from exc
-        raise
-    _fsync_directory(directory)
+        with atomic_target(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as exc:
+        raise ModelFileError(f"Cannot save the model to {path}: {_one_line(exc)}") from exc
 
 
 def save(

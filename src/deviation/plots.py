@@ -27,17 +27,16 @@ PosixPath('scores.png')
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._atomic import atomic_target
 from .exceptions import DataError, MissingDependencyError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -556,28 +555,12 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: float = 120) 
     if p.is_dir():
         raise DataError(f"Cannot save a figure to '{p}': it is a directory; pass a file path.")
 
-    tmp = parent / f".{p.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
-        # 0o666 like open(): the final file gets the usual umask-derived mode.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_target(p) as tmp, open(tmp, "wb") as fh:
             fig.savefig(fh, format=fmt, dpi=dpi)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise DataError(
-                f"Cannot save a figure to '{p}': {type(exc).__name__}: {exc}. "
-                "Check the permissions and free disk space."
-            ) from exc
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX)
-        dir_fd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    except OSError as exc:
+        raise DataError(
+            f"Cannot save a figure to '{p}': {type(exc).__name__}: {exc}. "
+            "Check the permissions and free disk space."
+        ) from exc
     return p

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._atomic import commit, discard, new_temp_path
 from ..exceptions import DataError
 from ..io import Table, _resolve_source, _to_binary_labels
 
@@ -152,11 +152,12 @@ class _AtomicBatchWriter:
             raise DataError(f"cannot write '{path}': use a .csv, .csv.gz, .tsv, .tsv.gz or .parquet name.")
         if not path.parent.is_dir():
             raise DataError(f"cannot write '{path}': directory '{path.parent}' does not exist.")
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        self.tmp = new_temp_path(path)
         self.delimiter = "\t" if ".tsv" in name else ","
         self.gzip = name.endswith(".gz")
         self._stream: Any = None
         self._writer: Any = None
+        self._written = False
 
     def write(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -174,18 +175,19 @@ class _AtomicBatchWriter:
                     self._stream, table.schema, write_options=pacsv.WriteOptions(delimiter=self.delimiter, quoting_style="needed")
                 )
         self._writer.write_table(table)
+        self._written = True
 
     def commit(self) -> None:
         self._close()
-        if not self.tmp.exists():
+        if not self._written:
             raise DataError(f"nothing was written to '{self.path}': the input had no rows.")
-        os.replace(self.tmp, self.path)
+        commit(self.tmp, self.path)
 
     def abort(self) -> None:
         try:
             self._close()
         finally:
-            self.tmp.unlink(missing_ok=True)
+            discard(self.tmp)
 
     def _close(self) -> None:
         if self._writer is not None:
