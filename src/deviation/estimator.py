@@ -21,7 +21,7 @@ from .exceptions import DataError, FeatureMismatchError, NotFittedError, Paramet
 from .loss import draw_reference
 from .mlp import forward_numpy, glorot_uniform_init
 from .sampling import balanced_batches
-from .training import TrainConfig, gather_rows, train_numpy, train_torch
+from .training import TrainConfig, train_numpy, train_torch
 
 logger = logging.getLogger(__name__)
 
