@@ -455,6 +455,8 @@ class DevNet(BaseEstimator):
                     f"{msg.split('. ')[0].rstrip('.')}. DevNet needs finite values: impute missing values (e.g. with "
                     "deviation.preprocess.Preprocessor) and drop infinite ones."
                 ) from None
+            if "minimum of" in msg and "sample" in msg:
+                msg += " DevNet needs at least one labeled anomaly and one unlabeled row to train."
             raise DataError(msg) from None
         values = X.data if sp.issparse(X) else X
         if values.size and max(values.max(), -values.min()) > _MAX_ABS_VALUE:
@@ -581,7 +583,7 @@ def _validate_y(y: Any, n_samples: int) -> np.ndarray:
         ) from None
     ok = (num == 0) | (num == 1)
     if not ok.all():
-        bad = list(dict.fromkeys(arr[~ok].tolist()))[:5]
+        bad = list(dict.fromkeys("nan" if v != v else v for v in arr[~ok].tolist()))[:5]
         kind = "Unknown label type: " if arr.dtype == object else ""
         raise DataError(
             f"{kind}y must hold 0 (unlabeled) and 1 (labeled anomaly) only; found {bad}. "
