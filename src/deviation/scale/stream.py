@@ -198,6 +198,50 @@ class _AtomicBatchWriter:
             self._stream = None
 
 
+def _prefetch(batches: Iterator[pd.DataFrame], depth: int = 2) -> Iterator[pd.DataFrame]:
+    """Read the next batches in a background thread while the current one is scored and written.
+
+    pyarrow and NumPy release the GIL, so reading overlaps scoring on a second
+    core; at most ``depth`` batches wait in memory. Errors of the reader are
+    raised in the caller's thread, in order.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        box.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer
+            box.put(exc)
+
+    thread = threading.Thread(target=produce, name="deviation-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def score_file(
     model: Any,
     data: str | os.PathLike,
@@ -242,7 +286,7 @@ def score_file(
     start = time.perf_counter()
     n_rows = n_flagged = 0
     try:
-        for frame in iter_batches(data, batch_size):
+        for frame in _prefetch(iter_batches(data, batch_size)):
             ids = None
             if id_column is not None:
                 if id_column not in frame.columns:
