@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from .mlp import FlatParams, mlp_gradients
 
@@ -124,6 +125,23 @@ def train_numpy(
     -------
     TrainResult
     """
+    # The products here are tiny (512 x D by D x 20): BLAS threads only add overhead, and
+    # on a busy machine they oversubscribe the cores and slow training several times over.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train_numpy_loop(X, rows, labels, coefs, intercepts, mu_r, sigma_r, config, epoch_callback)
+
+
+def _train_numpy_loop(
+    X: np.ndarray | sp.csr_matrix,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    coefs: list[np.ndarray],
+    intercepts: list[np.ndarray],
+    mu_r: float,
+    sigma_r: float,
+    config: TrainConfig,
+    epoch_callback: EpochCallback | None,
+) -> TrainResult:
     net = FlatParams(coefs, intercepts)
     out = (net.grad_coefs, net.grad_intercepts)
     sq_avg = np.zeros_like(net.flat)
