@@ -5,7 +5,9 @@ from __future__ import annotations
 import glob
 import logging
 import numbers
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +35,7 @@ WIDE_SPARSE_COLUMNS = 16_384
 # Beyond this magnitude float32 arithmetic overflows in the first layer.
 _MAX_ABS_VALUE = 1e30
 _SCORE_CHUNK = 8192
+_SCORE_THREADS = min(4, os.cpu_count() or 1)
 
 
 class DevNet(BaseEstimator):
@@ -350,17 +353,27 @@ class DevNet(BaseEstimator):
     # -------------------------------------------------------------- helpers
     def _score_validated(self, X: np.ndarray | sp.csr_matrix) -> np.ndarray:
         out = np.empty(X.shape[0], dtype=np.float64)
-        for start in range(0, X.shape[0], _SCORE_CHUNK):
+
+        def score_chunk(start: int) -> None:
             stop = min(start + _SCORE_CHUNK, X.shape[0])
             part = X[start:stop]
             if sp.issparse(part):
                 # wide sparse rows stay sparse: the first layer is a sparse product
                 chunk = part.astype(np.float32) if part.shape[1] > WIDE_SPARSE_COLUMNS else part.toarray()
             else:
-                chunk = part
-            if not sp.issparse(chunk):
-                chunk = np.asarray(chunk, dtype=np.float32)
+                chunk = np.asarray(part, dtype=np.float32)
             out[start:stop] = forward_numpy(chunk, self.coefs_, self.intercepts_)
+
+        starts = range(0, X.shape[0], _SCORE_CHUNK)
+        workers = min(_SCORE_THREADS, len(starts))
+        if workers <= 1:
+            for start in starts:
+                score_chunk(start)
+        else:
+            # NumPy releases the GIL in these products; chunks are independent and each
+            # row's score depends on that row only, so threads change nothing but the time.
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(score_chunk, starts))
         return out
 
     def threshold_for(self, confidence: float) -> float:
