@@ -359,7 +359,8 @@ class DevNet(BaseEstimator):
             part = X[start:stop]
             if sp.issparse(part):
                 # wide sparse rows stay sparse: the first layer is a sparse product
-                chunk = part.astype(np.float32) if part.shape[1] > WIDE_SPARSE_COLUMNS else part.toarray()
+                wide = part.shape[1] > WIDE_SPARSE_COLUMNS
+                chunk = part.astype(np.float32) if wide else part.toarray().astype(np.float32)
             else:
                 chunk = np.asarray(part, dtype=np.float32)
             out[start:stop] = forward_numpy(chunk, self.coefs_, self.intercepts_)
