@@ -17,9 +17,11 @@ weights of the epoch with the lowest mean training loss kept.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,6 +95,23 @@ class _BestKeeper:
             self.best = snapshot()
 
 
+def _one_blas_thread(func: Callable) -> Callable:
+    """Run ``func`` with BLAS limited to one thread (restored afterwards).
+
+    The products of the lean engine are tiny (512 x D by D x 20): BLAS threads
+    only add overhead, and on a busy machine they oversubscribe the cores and
+    slow training several times over.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_blas_thread
 def train_numpy(
     X: np.ndarray | sp.csr_matrix,
     rows: np.ndarray,
@@ -125,23 +144,6 @@ def train_numpy(
     -------
     TrainResult
     """
-    # The products here are tiny (512 x D by D x 20): BLAS threads only add overhead, and
-    # on a busy machine they oversubscribe the cores and slow training several times over.
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _train_numpy_loop(X, rows, labels, coefs, intercepts, mu_r, sigma_r, config, epoch_callback)
-
-
-def _train_numpy_loop(
-    X: np.ndarray | sp.csr_matrix,
-    rows: np.ndarray,
-    labels: np.ndarray,
-    coefs: list[np.ndarray],
-    intercepts: list[np.ndarray],
-    mu_r: float,
-    sigma_r: float,
-    config: TrainConfig,
-    epoch_callback: EpochCallback | None,
-) -> TrainResult:
     net = FlatParams(coefs, intercepts)
     out = (net.grad_coefs, net.grad_intercepts)
     sq_avg = np.zeros_like(net.flat)
