@@ -41,3 +41,20 @@ else:
     settings.register_profile("long", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "3000")), deadline=None,
                               suppress_health_check=_health, print_blob=True)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def true_vs_shuffled_pr(split, seeds) -> tuple[list[float], list[float]]:
+    """AUC-PR on the test part of DevNet trained with the true and with shuffled labels, per seed."""
+    from sklearn.metrics import average_precision_score
+
+    from deviation import DevNet
+
+    X_train, y_train, X_test, y_test = split
+    true_pr, shuffled_pr = [], []
+    for seed in seeds:
+        model = DevNet(random_state=seed).fit(X_train, y_train)
+        true_pr.append(average_precision_score(y_test, model.decision_function(X_test)))
+        y_shuffled = np.random.default_rng(seed).permutation(y_train)
+        model = DevNet(random_state=seed).fit(X_train, y_shuffled)
+        shuffled_pr.append(average_precision_score(y_test, model.decision_function(X_test)))
+    return true_pr, shuffled_pr

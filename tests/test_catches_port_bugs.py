@@ -9,11 +9,11 @@ fail, while it passes on the real code.
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score
 
 import deviation.mlp
-from deviation import DevNet
 from deviation.loss import deviation_loss_numpy
+
+from conftest import true_vs_shuffled_pr
 
 
 def broadcast_loss(scores, labels, mu_r, sigma_r, margin=5.0):
@@ -31,14 +31,7 @@ def swapped_loss(scores, labels, mu_r, sigma_r, margin=5.0):
 
 
 def learning_margin(thyroid_split):
-    X_train, y_train, X_test, y_test = thyroid_split
-    true_pr, shuffled_pr = [], []
-    for seed in range(2):
-        model = DevNet(random_state=seed).fit(X_train, y_train)
-        true_pr.append(average_precision_score(y_test, model.decision_function(X_test)))
-        y_shuffled = np.random.default_rng(seed).permutation(y_train)
-        model = DevNet(random_state=seed).fit(X_train, y_shuffled)
-        shuffled_pr.append(average_precision_score(y_test, model.decision_function(X_test)))
+    true_pr, shuffled_pr = true_vs_shuffled_pr(thyroid_split, range(2))
     return np.mean(true_pr) - np.mean(shuffled_pr)
 
 
