@@ -203,6 +203,17 @@ def explain(
         )
 
     n_model = Z.shape[1]
+    view = getattr(devnet, "view_", None)
+    if view is not None:
+        # the default preset's network reads view_.transform(row): integrate along the straight
+        # path between the two views, then add each view column back onto its input column
+        base_net = view.transform(base[None, :])[0]
+        fold_view = sp.csr_matrix(
+            (np.ones(view.n_features_out, dtype=np.float32), (np.arange(view.n_features_out), view.source_columns())),
+            shape=(view.n_features_out, n_model),
+        )
+    else:
+        base_net = base
     values = np.empty((Z.shape[0], n_model), dtype=np.float32)
     scores = np.empty(Z.shape[0], dtype=np.float64)
     # rows are made dense a chunk at a time, about 64 MB whatever the width
@@ -211,9 +222,13 @@ def explain(
         idx = np.arange(start, min(start + step, Z.shape[0]))
         part = Z[idx]
         chunk = np.asarray(part.toarray() if sp.issparse(part) else part, dtype=np.float32)
-        values[idx] = _attribute_chunk(chunk, base, devnet, int(n_steps))
+        if view is not None:
+            chunk = view.transform(chunk)
+            values[idx] = np.asarray(fold_view.T @ _attribute_chunk(chunk, base_net, devnet, int(n_steps)).T).T
+        else:
+            values[idx] = _attribute_chunk(chunk, base_net, devnet, int(n_steps))
         scores[idx] = forward_numpy(chunk, devnet.coefs_, devnet.intercepts_)
-    baseline_score = float(forward_numpy(base[None, :], devnet.coefs_, devnet.intercepts_)[0])
+    baseline_score = float(forward_numpy(base_net[None, :], devnet.coefs_, devnet.intercepts_)[0])
 
     if pre is not None and hasattr(pre, "output_to_input_"):
         # sum the columns each input feature became (one-hot blocks) back into that feature

@@ -188,3 +188,41 @@ def input_gradients(
         g = g * (acts[k + 1] > 0)
         g = g @ coefs[k].T
     return np.ascontiguousarray(g)
+
+
+def merge_networks(
+    members: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarray]]],
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One network whose score is the mean of the members' scores.
+
+    Member ``m`` reads its own block of the merged input (the blocks in member
+    order); hidden layers are block-diagonal, so the members never mix, and the
+    output layer averages them. Works for any depth, the linear network included.
+
+    Parameters
+    ----------
+    members : sequence of (coefs, intercepts)
+        Networks of the same depth; member ``m``'s first kernel has shape
+        ``(in_m, h_m)``.
+
+    Returns
+    -------
+    coefs, intercepts : lists of float32 ndarray
+    """
+    from scipy.linalg import block_diag
+
+    n = len(members)
+    depth = len(members[0][0])
+    coefs: list[np.ndarray] = []
+    intercepts: list[np.ndarray] = []
+    for k in range(depth):
+        kernels = [np.asarray(m[0][k], dtype=np.float32) for m in members]
+        biases = [np.asarray(m[1][k], dtype=np.float32) for m in members]
+        if k == depth - 1:
+            # (sum_m in_m, 1): stacked member outputs, each weighted 1/n
+            coefs.append(np.ascontiguousarray(np.vstack(kernels) / np.float32(n), dtype=np.float32))
+            intercepts.append(np.asarray([np.mean([b[0] for b in biases])], dtype=np.float32))
+        else:
+            coefs.append(np.ascontiguousarray(block_diag(*kernels), dtype=np.float32))
+            intercepts.append(np.concatenate(biases).astype(np.float32))
+    return coefs, intercepts

@@ -57,6 +57,7 @@ from sklearn.pipeline import Pipeline
 from ._atomic import atomic_target
 from .estimator import DevNet
 from .exceptions import ModelFileError, NotFittedError, ParameterError
+from .features import InputView
 from .preprocess import Preprocessor
 
 __all__ = [
@@ -118,7 +119,7 @@ _ZIP_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 # Fitted scalar attributes of DevNet saved in config.json, with their JSON type.
-_FITTED_INTS = ("n_features_in_", "best_epoch_", "n_labeled_anomalies_", "n_unlabeled_")
+_FITTED_INTS = ("n_features_in_", "best_epoch_", "n_labeled_anomalies_", "n_unlabeled_", "n_networks_")
 _FITTED_FLOATS = ("reference_mean_", "reference_std_", "threshold_")
 _FITTED_STRS = ("device_", "engine_")
 
@@ -446,7 +447,10 @@ def _devnet_to_config(devnet: DevNet) -> tuple[dict[str, Any], dict[str, np.ndar
             "The DevNet has inconsistent coefs_ and intercepts_; fit it again before saving."
         )
     tensors: dict[str, np.ndarray] = {}
-    layers = [int(devnet.n_features_in_)]
+    view = getattr(devnet, "view_", None)
+    layers = [int(devnet.n_features_in_) if view is None else int(view.n_features_out)]
+    if view is not None:
+        tensors.update(view.to_tensors())
     for k, (coef, intercept) in enumerate(zip(coefs, intercepts)):
         coef, intercept = np.asarray(coef), np.asarray(intercept)
         if coef.dtype != np.float32 or intercept.dtype != np.float32:
@@ -469,10 +473,10 @@ def _devnet_to_config(devnet: DevNet) -> tuple[dict[str, Any], dict[str, np.ndar
     baseline = getattr(devnet, "baseline_", None)
     if baseline is not None:
         baseline = np.asarray(baseline)
-        if baseline.dtype != np.float32 or baseline.shape != (layers[0],):
+        if baseline.dtype != np.float32 or baseline.shape != (int(devnet.n_features_in_),):
             raise ParameterError(
                 f"The DevNet's baseline_ is {baseline.dtype} of shape {baseline.shape}; expected float32 "
-                f"of shape ({layers[0]},); fit it again before saving."
+                f"of shape ({int(devnet.n_features_in_)},); fit it again before saving."
             )
         tensors["baseline"] = np.ascontiguousarray(baseline)
     if layers[-1] != 1:
@@ -482,7 +486,7 @@ def _devnet_to_config(devnet: DevNet) -> tuple[dict[str, Any], dict[str, np.ndar
 
     fitted: dict[str, Any] = {}
     for attr in _FITTED_INTS:
-        fitted[attr] = int(getattr(devnet, attr))
+        fitted[attr] = int(getattr(devnet, attr, 1))
     for attr in _FITTED_FLOATS:
         fitted[attr] = _float_to_json(getattr(devnet, attr))
     for attr in _FITTED_STRS:
@@ -1052,6 +1056,8 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
             and name not in ("engine", "device")
         ):
             params[name] = _NONFINITE_FROM_JSON[value]
+    # files written before presets existed hold the paper's single network
+    params.setdefault("preset", "paper")
     model = DevNet(**params)
     try:
         model._validate_params()
@@ -1063,7 +1069,10 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
     fitted = _require(config, "fitted", dict, where)
     values: dict[str, Any] = {}
     for attr in _FITTED_INTS:
-        values[attr] = _int_from_json(fitted.get(attr), attr)
+        if attr == "n_networks_" and attr not in fitted:
+            values[attr] = 1
+            continue
+        values[attr] = _int_from_json(fitted.get(attr), attr, 1 if attr == "n_networks_" else 0)
     for attr in _FITTED_FLOATS:
         values[attr] = _float_from_json(fitted.get(attr), attr)
     for attr in _FITTED_STRS:
@@ -1085,7 +1094,17 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
     n_features = values["n_features_in_"]
     if n_features < 1:
         raise ModelFileError("config.json: n_features_in_ must be at least 1.")
-    sizes = [n_features, *model.hidden_layer_sizes, 1]
+    view_names = {name for name in tensors if name.startswith("view.")}
+    view = None
+    if view_names:
+        try:
+            view = InputView.from_tensors(tensors, n_features)
+        except ValueError as exc:
+            raise ModelFileError(f"weights.safetensors: {exc}.") from None
+    values["view_"] = view
+    n_networks = values["n_networks_"]
+    n_inputs = n_features if view is None else view.n_features_out
+    sizes = [n_inputs, *(h * n_networks for h in model.hidden_layer_sizes), 1]
     layers = config.get("layers")
     if layers is not None and layers != sizes:
         raise ModelFileError(
@@ -1097,7 +1116,7 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
         f"{kind}_{k}" for k in range(n_layers) for kind in ("coef", "intercept")
     }
     has_baseline = "baseline" in tensors
-    if set(tensors) - {"baseline"} != expected_names:
+    if set(tensors) - {"baseline"} - view_names != expected_names:
         raise ModelFileError(
             f"weights.safetensors holds tensors {sorted(tensors)}, inconsistent with config.json, which "
             f"expects {sorted(expected_names)}; the file was not written by deviation.save()."

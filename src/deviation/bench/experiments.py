@@ -100,11 +100,11 @@ class ReproConfig:
 def make_model(method: str, seed: int, epochs: int = 50) -> Any:
     """A fresh estimator for a method or ablation variant name."""
     if method in ("DevNet", "Def"):
-        return DevNet(epochs=epochs, random_state=seed)
+        return DevNet(preset="paper", epochs=epochs, random_state=seed)
     if method == "Linear":
-        return DevNet(hidden_layer_sizes=(), epochs=epochs, random_state=seed)
+        return DevNet(hidden_layer_sizes=(), preset="paper", epochs=epochs, random_state=seed)
     if method == "3HL":
-        return DevNet(hidden_layer_sizes=(1000, 250, 20), epochs=epochs, random_state=seed)
+        return DevNet(hidden_layer_sizes=(1000, 250, 20), preset="paper", epochs=epochs, random_state=seed)
     if method == "Rep":
         return DevNetRep(epochs=epochs, random_state=seed)
     if method == "REPEN":

@@ -1,0 +1,176 @@
+"""The input view of the default preset: min-max columns plus a quantile view of the continuous ones.
+
+``DevNet(preset="default")`` trains two deviation networks on two views of the
+same rows and averages their scores: one on the min-max scaled columns (the
+paper's view, which keeps the magnitude of extreme values) and one on the same
+columns with every continuous column mapped to a normal distribution by its
+training quantiles (which spreads out values that min-max squeezes into a
+corner). Binary columns (all training values 0 or 1) are left as they are in
+both views. :class:`InputView` computes the concatenation ``[minmax(X),
+quantile(X[:, continuous])]`` that the merged network reads; it is fitted on
+the training rows and saved in the model file as plain arrays.
+
+Every output value depends on its own input value only, so a row's view (and
+score) does not depend on the other rows scored with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.preprocessing import QuantileTransformer
+
+__all__ = ["InputView"]
+
+#: Quantiles kept per continuous column, and rows used to estimate them.
+N_QUANTILES = 1000
+QUANTILE_SUBSAMPLE = 100_000
+
+
+class InputView:
+    """Min-max scaling of every column plus a normal-quantile copy of the continuous columns.
+
+    Parameters
+    ----------
+    data_min, data_range : ndarray of shape (n_features,)
+        Training minimum and range (max - min, 1 where the column is constant).
+    continuous : ndarray of int
+        Indices of the columns that get a quantile copy.
+    quantiles : ndarray of shape (n_quantiles, len(continuous))
+        Training quantiles of those columns.
+    references : ndarray of shape (n_quantiles,)
+        Probability levels of the quantiles, in [0, 1].
+    """
+
+    def __init__(
+        self,
+        data_min: np.ndarray,
+        data_range: np.ndarray,
+        continuous: np.ndarray,
+        quantiles: np.ndarray,
+        references: np.ndarray,
+    ) -> None:
+        self.data_min = np.asarray(data_min, dtype=np.float64)
+        self.data_range = np.asarray(data_range, dtype=np.float64)
+        self.continuous = np.asarray(continuous, dtype=np.int64)
+        self.quantiles = np.asarray(quantiles, dtype=np.float64)
+        self.references = np.asarray(references, dtype=np.float64)
+        self._transformer = self._build_transformer()
+
+    # ------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, X: np.ndarray, rng: np.random.Generator) -> "InputView":
+        """Fit on dense training rows ``X`` (finite values).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        rng : numpy.random.Generator
+            Seeds the row subsample used to estimate the quantiles.
+        """
+        data_min = np.min(X, axis=0).astype(np.float64)
+        data_range = np.max(X, axis=0).astype(np.float64) - data_min
+        data_range[data_range == 0] = 1.0
+        binary = np.all((X == 0) | (X == 1), axis=0)
+        continuous = np.flatnonzero(~binary)
+        if continuous.size == 0:
+            empty = np.zeros((2, 0))
+            return cls(data_min, data_range, continuous, empty, np.array([0.0, 1.0]))
+        qt = QuantileTransformer(
+            n_quantiles=min(N_QUANTILES, X.shape[0]),
+            output_distribution="normal",
+            subsample=QUANTILE_SUBSAMPLE,
+            random_state=int(rng.integers(0, 2**31 - 1)),
+        ).fit(X[:, continuous])
+        return cls(data_min, data_range, continuous, qt.quantiles_, qt.references_)
+
+    def _build_transformer(self) -> QuantileTransformer | None:
+        # A fitted QuantileTransformer rebuilt from its arrays: transform() only reads these.
+        if self.continuous.size == 0:
+            return None
+        qt = QuantileTransformer(n_quantiles=len(self.references), output_distribution="normal")
+        qt.quantiles_ = self.quantiles
+        qt.references_ = self.references
+        qt.n_quantiles_ = len(self.references)
+        qt.n_features_in_ = len(self.continuous)
+        return qt
+
+    # ------------------------------------------------------------ use
+    @property
+    def n_features_in(self) -> int:
+        return len(self.data_min)
+
+    @property
+    def n_continuous(self) -> int:
+        return len(self.continuous)
+
+    @property
+    def n_features_out(self) -> int:
+        return self.n_features_in + self.n_continuous
+
+    def minmax(self, X: np.ndarray) -> np.ndarray:
+        """Min-max scaled columns (training range to [0, 1]; not clipped), float32."""
+        return ((np.asarray(X, dtype=np.float64) - self.data_min) / self.data_range).astype(np.float32)
+
+    def quantile(self, X: np.ndarray) -> np.ndarray:
+        """Normal-quantile copy of the continuous columns, float32 of shape (n, n_continuous)."""
+        if self._transformer is None:
+            return np.zeros((X.shape[0], 0), dtype=np.float32)
+        return self._transformer.transform(np.asarray(X, dtype=np.float64)[:, self.continuous]).astype(np.float32)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """``[minmax(X), quantile(X[:, continuous])]``, float32 of shape (n, n_features_out)."""
+        return np.hstack([self.minmax(X), self.quantile(X)])
+
+    def source_columns(self) -> np.ndarray:
+        """For each output column, the input column it comes from."""
+        return np.r_[np.arange(self.n_features_in), self.continuous]
+
+    # ------------------------------------------------------------ persistence
+    def to_tensors(self) -> dict[str, np.ndarray]:
+        """The arrays that define the view (saved in ``weights.safetensors``)."""
+        return {
+            "view.data_min": np.ascontiguousarray(self.data_min),
+            "view.data_range": np.ascontiguousarray(self.data_range),
+            "view.continuous": np.ascontiguousarray(self.continuous),
+            "view.quantiles": np.ascontiguousarray(self.quantiles),
+            "view.references": np.ascontiguousarray(self.references),
+        }
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, Any], n_features: int) -> "InputView":
+        """Rebuild from :meth:`to_tensors`, checking shapes and values.
+
+        Raises
+        ------
+        ValueError
+            When the arrays are inconsistent (the caller turns it into a model-file error).
+        """
+        try:
+            data_min = np.asarray(tensors["view.data_min"], dtype=np.float64)
+            data_range = np.asarray(tensors["view.data_range"], dtype=np.float64)
+            continuous = np.asarray(tensors["view.continuous"], dtype=np.int64)
+            quantiles = np.asarray(tensors["view.quantiles"], dtype=np.float64)
+            references = np.asarray(tensors["view.references"], dtype=np.float64)
+        except KeyError as exc:
+            raise ValueError(f"the input view lacks {exc.args[0]}") from None
+        ok = (
+            data_min.shape == (n_features,)
+            and data_range.shape == (n_features,)
+            and continuous.ndim == 1
+            and quantiles.ndim == 2
+            and quantiles.shape[1] == len(continuous)
+            and references.shape == (quantiles.shape[0],)
+            and len(references) >= 2
+        )
+        if not ok:
+            raise ValueError("the input view's arrays have inconsistent shapes")
+        if continuous.size and (continuous.min() < 0 or continuous.max() >= n_features or len(np.unique(continuous)) != len(continuous)):
+            raise ValueError("the input view names columns outside the model's inputs")
+        arrays = (data_min, data_range, quantiles, references)
+        if not all(np.all(np.isfinite(a)) for a in arrays) or np.any(data_range <= 0):
+            raise ValueError("the input view holds non-finite values or a non-positive range")
+        if np.any(np.diff(references) < 0) or np.any(np.diff(quantiles, axis=0) < 0):
+            raise ValueError("the input view's quantiles are not sorted")
+        return cls(data_min, data_range, continuous, quantiles, references)
