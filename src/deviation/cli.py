@@ -121,6 +121,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise DeviationError(f"{args.data}: no labels read; name the label column with --label")
     devnet = DevNet(
         hidden_layer_sizes=tuple(args.hidden),
+        preset=args.preset,
         margin=args.margin,
         epochs=args.epochs,
         batches_per_epoch=args.batches_per_epoch,
@@ -134,7 +135,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     preprocessor = Preprocessor(scaling=args.scaling, categorical=args.categorical or "auto")
     model = Pipeline([("preprocessor", preprocessor), ("devnet", devnet)])
     start = time.perf_counter()
-    with _progress(args, args.epochs, "training", "epoch") as bar:
+    # the default preset trains two networks on dense data (one bar step per epoch of each)
+    n_epochs = args.epochs * (2 if args.preset == "default" else 1)
+    with _progress(args, n_epochs, "training", "epoch") as bar:
         def on_epoch(epoch: int, loss: float) -> None:
             bar.set_postfix(loss=f"{loss:.4f}")
             bar.update(1)
@@ -407,8 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--sample-size", type=_positive_int, default=None, metavar="N",
                      help="train on a uniform sample of N unlabeled rows plus every labeled anomaly, "
                           "drawn in one streaming pass (for CSV/Parquet files larger than memory)")
+    fit.add_argument("--preset", choices=["default", "paper"], default="default",
+                     help="default: two networks (min-max and quantile views of continuous columns), "
+                          "scores averaged; paper: the paper's single network (docs/ACCURACY.md)")
     fit.add_argument("--scaling", choices=["minmax", "standard", "quantile", "none"], default="minmax",
-                     help="feature scaling (default minmax, as in the paper)")
+                     help="feature scaling before the model (default minmax, as in the paper)")
     fit.add_argument("--categorical", action="append", metavar="COL",
                      help="treat COL as categorical (repeatable; default: text columns)")
     fit.add_argument("--hidden", type=int, nargs="*", default=[20], metavar="N",
