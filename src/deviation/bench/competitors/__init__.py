@@ -5,10 +5,11 @@ labeled anomaly and 0 for an unlabeled row, ``decision_function(X)`` higher for
 more anomalous rows, ``random_state`` seeding a NumPy and a torch generator.
 """
 
+from .catboost import CatBoostRival, catboost_available
 from .dsvdd import DeepSVDD
 from .fsnet import FSNet
 from .gbt import GradientBoosting
 from .iforest import IForest
 from .repen import REPEN
 
-__all__ = ["DeepSVDD", "FSNet", "GradientBoosting", "IForest", "REPEN"]
+__all__ = ["CatBoostRival", "DeepSVDD", "FSNet", "GradientBoosting", "IForest", "REPEN", "catboost_available"]

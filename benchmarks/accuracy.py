@@ -1,0 +1,177 @@
+"""Accuracy of the default preset against the paper preset and the tree rivals, under the paper's protocol.
+
+For every real data set with at least 60 anomalies (the paper's sets and the
+16 qualifying ``extra/`` sets), each number of labeled anomalies and each run:
+one split of the paper's protocol (2% contamination, a new split per run), then
+on the same split: the default DevNet, ``preset="paper"``, CatBoost (if
+installed), HistGradientBoosting, Isolation Forest (each behind the same
+Preprocessor that ``deviation compare`` uses), and the method that
+``deviation compare`` picks from the training part alone (its cross-validation
+is run on the weak labels; the picked method's test score is reported).
+
+    python benchmarks/accuracy.py --labeled 30 --runs 3 --out results/accuracy.csv
+    python benchmarks/accuracy.py --report results/accuracy.csv   # writes docs/ACCURACY.md tables
+
+Tree models train on at most ``--tree-rows`` unlabeled rows (50,000 by
+default, every labeled anomaly kept) so that the run fits in hours on two
+cores; the cap is reported in the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from deviation.bench.data import DATASETS, QUALIFYING_EXTRA, load_dataset, resolve_data_dir
+from deviation.bench.protocol import evaluate_scores, paired_wilcoxon, paper_split
+from deviation.compare import compare, default_methods, make_candidate
+from deviation.exceptions import DataError
+
+PAPER_SETS = [d for d in DATASETS]
+METHODS_LABEL = {
+    "devnet": "DevNet default",
+    "devnet-paper": "DevNet paper",
+    "catboost": "CatBoost",
+    "hist-gbt": "HistGBT",
+    "iforest": "iForest",
+    "picked": "compare's pick",
+}
+
+
+def _limit_trees(model: Any, cap: int | None) -> Any:
+    inner = model.steps[-1][1]
+    if cap is not None and hasattr(inner, "max_train_rows"):
+        inner.set_params(max_train_rows=cap)
+    if hasattr(inner, "thread_count"):
+        inner.set_params(thread_count=1)  # the benchmark runs one split per core
+    return model
+
+
+def _one(name: str, n_labeled: int, run: int, seed: int, data_dir: Any, tree_rows: int | None,
+         compare_folds: int, compare_rows: int) -> list[dict[str, Any]]:
+    data = load_dataset(name, data_dir)
+    rng = np.random.default_rng([seed, run, n_labeled, sum(map(ord, name))])
+    try:
+        split = paper_split(data.X, data.y, rng, n_labeled=n_labeled)
+    except DataError:
+        return []
+    methods = [*dict.fromkeys([*default_methods(), "hist-gbt"])]
+    rows, scores_by = [], {}
+    for method in methods:
+        model = _limit_trees(make_candidate(method, int(rng.integers(2**31 - 1))), tree_rows)
+        start = time.perf_counter()
+        model.fit(split.X_train, split.y_train)
+        fit_s = time.perf_counter() - start
+        scores = model.decision_function(split.X_test)
+        metrics = evaluate_scores(split.y_test, scores)
+        scores_by[method] = metrics
+        rows.append({"dataset": name, "n_labeled": n_labeled, "run": run, "method": method, "fit_s": fit_s, **metrics})
+    start = time.perf_counter()
+    picked = compare(split.X_train, split.y_train, n_folds=compare_folds, max_unlabeled=compare_rows,
+                     random_state=int(rng.integers(2**31 - 1))).best
+    rows.append({"dataset": name, "n_labeled": n_labeled, "run": run, "method": "picked", "picked": picked,
+                 "fit_s": time.perf_counter() - start, **scores_by[picked]})
+    return rows
+
+
+def run(args: argparse.Namespace) -> None:
+    data_dir = resolve_data_dir()
+    tasks = [(name, k, r) for k in args.labeled for name in args.datasets for r in range(args.runs)]
+    # biggest sets first, so that the two workers finish together
+    order = {n: i for i, n in enumerate(["donors", "http", "cover", "census", "skin", "celeba", "backdoor"])}
+    tasks.sort(key=lambda t: order.get(t[0], 99))
+    results = Parallel(n_jobs=args.jobs, verbose=5)(
+        delayed(_one)(name, k, r, args.seed, data_dir, args.tree_rows, args.compare_folds, args.compare_rows)
+        for name, k, r in tasks
+    )
+    frame = pd.DataFrame([row for rows in results for row in rows])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
+    print(report(args.out))
+
+
+def report(path: Path) -> str:
+    """Markdown tables of a results CSV: per data set, means, wins and Wilcoxon p-values."""
+    df = pd.read_csv(path)
+    df["group"] = np.where(df.dataset.isin(PAPER_SETS), "paper", "extra")
+    out = []
+    for k, part in df.groupby("n_labeled"):
+        mean = part.groupby(["group", "dataset", "method"])[["auc_roc", "auc_pr", "fit_s"]].mean()
+        methods = [m for m in METHODS_LABEL if m in part.method.unique()]
+        out.append(f"### {k} labeled anomalies ({part.run.nunique()} runs)\n")
+        out.append("AUC-ROC / AUC-PR, mean over runs.\n")
+        out.append("| group | data | " + " | ".join(METHODS_LABEL[m] for m in methods) + " |")
+        out.append("|---|---|" + "---|" * len(methods))
+        for (group, name), block in mean.groupby(level=[0, 1]):
+            cells = []
+            best = block.auc_pr.drop((group, name, "picked"), errors="ignore").max()
+            for m in methods:
+                if (group, name, m) in block.index:
+                    r = block.loc[(group, name, m)]
+                    cell = f"{r.auc_roc:.3f} / {r.auc_pr:.3f}"
+                    cells.append(f"**{cell}**" if m != "picked" and r.auc_pr == best else cell)
+                else:
+                    cells.append("-")
+            out.append(f"| {group} | {name} | " + " | ".join(cells) + " |")
+        for group in ("extra", "paper"):
+            g = mean.loc[group] if group in mean.index.get_level_values(0) else None
+            if g is None:
+                continue
+            m_mean = g.groupby(level="method").mean()
+            cells = [f"{m_mean.loc[m].auc_roc:.3f} / {m_mean.loc[m].auc_pr:.3f}" if m in m_mean.index else "-" for m in methods]
+            out.append(f"| **mean** | {group} ({g.index.get_level_values(0).nunique()} sets) | " + " | ".join(cells) + " |")
+        out.append("")
+        # wins/losses and Wilcoxon of the default against each rival, on per-dataset means
+        per = mean.auc_pr.unstack("method")
+        out.append("| default vs | wins | losses | mean AUC-PR difference | Wilcoxon p (per-set means) |")
+        out.append("|---|---|---|---|---|")
+        for m in methods:
+            if m in ("devnet",):
+                continue
+            a, b = per["devnet"], per[m]
+            ok = a.notna() & b.notna()
+            out.append(f"| {METHODS_LABEL[m]} | {int((a[ok] > b[ok]).sum())} | {int((a[ok] < b[ok]).sum())} | "
+                       f"{(a[ok] - b[ok]).mean():+.3f} | {paired_wilcoxon(a[ok], b[ok]):.3g} |")
+        out.append("")
+        picks = part[part.method == "picked"]
+        if len(picks):
+            truth = part[part.method != "picked"].pivot_table(index=["dataset", "run"], columns="method", values="auc_pr")
+            best_true = truth.idxmax(axis=1)
+            chosen = picks.set_index(["dataset", "run"]).picked
+            hit = (chosen == best_true.reindex(chosen.index)).mean()
+            out.append(f"compare picked the truly best method (by test AUC-PR) in {hit:.0%} of {len(chosen)} splits; "
+                       f"picks: {', '.join(f'{m} {c}' for m, c in chosen.value_counts().items())}.\n")
+        fit = part.groupby("method").fit_s.mean()
+        if "devnet" in fit and "devnet-paper" in fit:
+            out.append(f"Mean fit time per split: default {fit['devnet']:.2f} s, paper {fit['devnet-paper']:.2f} s "
+                       f"(ratio {fit['devnet'] / fit['devnet-paper']:.1f}).\n")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labeled", type=int, nargs="+", default=[5, 30, 120])
+    parser.add_argument("--datasets", nargs="+", default=[*QUALIFYING_EXTRA, *PAPER_SETS])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--tree-rows", type=int, default=50_000)
+    parser.add_argument("--compare-folds", type=int, default=5)
+    parser.add_argument("--compare-rows", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=Path("results/accuracy.csv"))
+    parser.add_argument("--report", type=Path, default=None)
+    args = parser.parse_args()
+    if args.report:
+        print(report(args.report))
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""Compare DevNet with its rivals on the user's own weakly labeled data, and recommend one.
+
+:func:`compare` estimates each candidate's quality from the labels alone: a
+stratified K-fold split holds out a share of the labeled anomalies together
+with the same share of the unlabeled rows; each candidate is trained on the
+rest, and the held-out labeled anomalies are ranked against the held-out
+unlabeled rows (AUC-PR and AUC-ROC). The candidate with the highest mean
+AUC-PR is recommended.
+
+Why the estimate is biased, and why the ranking still holds: the held-out
+unlabeled rows contain the anomalies nobody labeled, and they count as
+negatives. A method that scores them high (correctly) is penalised, so every
+estimate is lower than the method's true AUC-PR on fully labeled data, by an
+amount that grows with the contamination. The bias applies to every candidate
+alike as long as the labeled anomalies are representative of the unlabeled
+ones, so the order of the methods is preserved in expectation; what the
+numbers are not is a measurement of the accuracy you will see.
+``docs/ACCURACY.md`` reports how often the recommendation picked the truly best
+method on data with known labels.
+
+Candidates (all trained with unlabeled rows as normal where they use labels):
+
+``devnet``         ``DevNet()`` (the default preset)
+``devnet-paper``   ``DevNet(preset="paper")``
+``catboost``       CatBoost, if installed (``pip install 'deviation[catboost]'``)
+``hist-gbt``       scikit-learn's ``HistGradientBoostingClassifier`` (used when CatBoost is absent)
+``iforest``        Isolation Forest (unsupervised)
+
+Each is preceded by :class:`~deviation.preprocess.Preprocessor` (mean
+imputation, one-hot encoding; min-max scaling for the DevNets), fitted inside
+each fold.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from .exceptions import DataError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CANDIDATES", "Comparison", "compare", "default_methods", "make_candidate"]
+
+CANDIDATES = ("devnet", "devnet-paper", "catboost", "hist-gbt", "iforest")
+
+
+def default_methods() -> tuple[str, ...]:
+    """The candidates compared by default: CatBoost when installed, else HistGradientBoosting."""
+    from .bench.competitors import catboost_available
+
+    tree = "catboost" if catboost_available() else "hist-gbt"
+    return ("devnet", "devnet-paper", tree, "iforest")
+
+
+def make_candidate(name: str, random_state: int | None = None, *, categorical: Any = "auto") -> Pipeline:
+    """An unfitted candidate: a Pipeline of a Preprocessor and the model.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`CANDIDATES`.
+    random_state : int or None
+    categorical : "auto" or list of str
+        Passed to the Preprocessor.
+    """
+    from .estimator import DevNet
+    from .preprocess import Preprocessor
+
+    if name == "devnet":
+        model: Any = DevNet(random_state=random_state)
+        scaling = "minmax"
+    elif name == "devnet-paper":
+        model = DevNet(preset="paper", random_state=random_state)
+        scaling = "minmax"
+    elif name == "catboost":
+        from .bench.competitors import CatBoostRival
+
+        model, scaling = CatBoostRival(thread_count=-1, random_state=random_state), "none"
+    elif name == "hist-gbt":
+        from .bench.competitors import GradientBoosting
+
+        model, scaling = GradientBoosting(random_state=random_state), "none"
+    elif name == "iforest":
+        from .bench.competitors import IForest
+
+        model, scaling = IForest(random_state=random_state), "minmax"
+    else:
+        raise ParameterError(f"unknown method {name!r}; choose from {', '.join(CANDIDATES)}.")
+    return Pipeline([("preprocessor", Preprocessor(scaling=scaling, categorical=categorical)), ("model", model)])
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` measured.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per method, best first: ``auc_pr``, ``auc_pr_std``, ``auc_roc``,
+        ``auc_roc_std`` (over folds) and ``fit_seconds`` (mean per fold).
+    folds : pandas.DataFrame
+        One row per method and fold.
+    best : str
+        The recommended method (highest mean AUC-PR).
+    n_folds : int
+    n_rows_used : int
+        Rows used by the cross-validation (after any subsampling of unlabeled rows).
+    """
+
+    table: pd.DataFrame
+    folds: pd.DataFrame
+    best: str
+    n_folds: int
+    n_rows_used: int
+
+    def report(self) -> str:
+        """The table and the recommendation as plain text."""
+        lines = [
+            f"{'method':14} {'AUC-PR':>15} {'AUC-ROC':>15} {'fit s':>8}",
+        ]
+        for name, row in self.table.iterrows():
+            lines.append(
+                f"{name:14} {row.auc_pr:>7.3f} +- {row.auc_pr_std:.3f} {row.auc_roc:>7.3f} +- {row.auc_roc_std:.3f} "
+                f"{row.fit_seconds:>8.2f}"
+            )
+        runner_up = self.table.index[1] if len(self.table) > 1 else None
+        lines.append("")
+        lines.append(f"recommended: {self.best}")
+        if runner_up is not None:
+            gap = self.table.auc_pr.iloc[0] - self.table.auc_pr.iloc[1]
+            spread = max(self.table.auc_pr_std.iloc[0], self.table.auc_pr_std.iloc[1])
+            if gap < spread:
+                lines.append(
+                    f"(ahead of {runner_up} by {gap:.3f} AUC-PR, less than the fold-to-fold spread {spread:.3f}: "
+                    "a near tie)"
+                )
+        lines.append(
+            f"Estimated by {self.n_folds}-fold cross-validation on {self.n_rows_used} rows: held-out labeled "
+            "anomalies ranked against held-out unlabeled rows. Unlabeled anomalies count as normal here, so "
+            "every number is below the true accuracy; the order of the methods is what to read."
+        )
+        return "\n".join(lines)
+
+
+def _check_labels(y: Any) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"y must be 1-D (one label per row); got shape {y.shape}.")
+    if not np.isin(y, (0, 1)).all():
+        raise DataError("y must hold 0 (unlabeled) and 1 (labeled anomaly) only.")
+    return y.astype(np.int64)
+
+
+def compare(
+    X: Any,
+    y: Any,
+    *,
+    methods: Sequence[str] | None = None,
+    n_folds: int = 5,
+    max_unlabeled: int | None = 20_000,
+    categorical: Any = "auto",
+    random_state: int | None = None,
+) -> Comparison:
+    """Cross-validate the candidates on weakly labeled data and pick the best.
+
+    Parameters
+    ----------
+    X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+        Raw features (imputed, encoded and scaled inside each fold).
+    y : array-like of shape (n_samples,)
+        1 for a labeled anomaly, 0 for an unlabeled row.
+    methods : sequence of str, optional
+        Names from :data:`CANDIDATES`; default :func:`default_methods`.
+    n_folds : int, default=5
+        Folds of the stratified split (lowered to the number of labeled
+        anomalies when there are fewer; at least 2 are needed).
+    max_unlabeled : int or None, default=20000
+        The cross-validation uses at most this many unlabeled rows (a uniform
+        sample; every labeled anomaly is kept), so that it stays quick on big
+        tables. ``None`` uses all rows.
+    categorical : "auto" or list of str
+        Columns to one-hot encode (see :class:`~deviation.preprocess.Preprocessor`).
+    random_state : int or None
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    DataError
+        With fewer than 2 labeled anomalies or no unlabeled row.
+    ParameterError
+        For an unknown method or an invalid ``n_folds``.
+    """
+    methods = tuple(default_methods() if methods is None else methods)
+    for name in methods:
+        if name not in CANDIDATES:
+            raise ParameterError(f"unknown method {name!r}; choose from {', '.join(CANDIDATES)}.")
+    if not methods:
+        raise ParameterError("methods is empty; name at least one candidate.")
+    if not (isinstance(n_folds, (int, np.integer)) and n_folds >= 2):
+        raise ParameterError(f"n_folds must be an int >= 2. Got {n_folds!r} instead.")
+    y = _check_labels(y)
+    if len(y) != X.shape[0]:
+        raise DataError(f"X has {X.shape[0]} rows but y has {len(y)} labels; pass one label per row.")
+    n_anomalies = int(y.sum())
+    if n_anomalies < 2:
+        raise DataError(
+            f"compare needs at least 2 labeled anomalies to hold some out; y has {n_anomalies}. "
+            "Label more anomalies, or fit DevNet directly."
+        )
+    if n_anomalies == len(y):
+        raise DataError("y has no unlabeled row (0); compare needs unlabeled data.")
+    rng = np.random.default_rng(random_state)
+    rows = np.arange(len(y))
+    unlabeled = np.flatnonzero(y == 0)
+    if max_unlabeled is not None and len(unlabeled) > max_unlabeled:
+        rows = np.sort(np.r_[rng.choice(unlabeled, max_unlabeled, replace=False), np.flatnonzero(y == 1)])
+    X_cv = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+    y_cv = y[rows]
+    k = int(min(n_folds, n_anomalies))
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
+    records = []
+    for fold, (train, test) in enumerate(folds.split(np.zeros(len(y_cv)), y_cv)):
+        X_tr = X_cv.iloc[train] if hasattr(X_cv, "iloc") else X_cv[train]
+        X_te = X_cv.iloc[test] if hasattr(X_cv, "iloc") else X_cv[test]
+        seed = int(rng.integers(2**31 - 1))
+        for name in methods:
+            model = make_candidate(name, seed, categorical=categorical)
+            start = time.perf_counter()
+            model.fit(X_tr, y_cv[train])
+            seconds = time.perf_counter() - start
+            scores = model.decision_function(X_te)
+            records.append({
+                "method": name,
+                "fold": fold,
+                "auc_pr": float(average_precision_score(y_cv[test], scores)),
+                "auc_roc": float(roc_auc_score(y_cv[test], scores)),
+                "fit_seconds": seconds,
+            })
+            logger.info("fold %d %s: AUC-PR %.3f", fold, name, records[-1]["auc_pr"])
+    per_fold = pd.DataFrame(records)
+    grouped = per_fold.groupby("method", sort=False)
+    table = pd.DataFrame({
+        "auc_pr": grouped.auc_pr.mean(),
+        "auc_pr_std": grouped.auc_pr.std(ddof=0),
+        "auc_roc": grouped.auc_roc.mean(),
+        "auc_roc_std": grouped.auc_roc.std(ddof=0),
+        "fit_seconds": grouped.fit_seconds.mean(),
+    }).sort_values("auc_pr", ascending=False, kind="stable")
+    table.index.name = "method"
+    return Comparison(table=table, folds=per_fold, best=str(table.index[0]), n_folds=k, n_rows_used=len(rows))
