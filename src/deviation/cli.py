@@ -163,6 +163,37 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from .compare import compare, save_recommended
+
+    table = _read(args.data, args.label, args)
+    if table.y is None:
+        raise DeviationError(f"{args.data}: no labels read; name the label column with --label")
+    categorical = args.categorical or "auto"
+    comparison = compare(table.X, table.y, methods=args.methods, n_folds=args.folds,
+                         max_unlabeled=args.max_unlabeled, categorical=categorical, random_state=args.seed)
+    if args.json:
+        print(json.dumps({
+            "recommended": comparison.best,
+            "n_folds": comparison.n_folds,
+            "n_rows_used": comparison.n_rows_used,
+            "methods": comparison.table.reset_index().to_dict(orient="records"),
+        }, indent=2))
+    else:
+        print(comparison.report())
+    if args.save_model:
+        metadata = {"data": Path(args.data).name, "label_column": args.label, "anomaly_value": args.anomaly_value,
+                    "id_column": args.id_column, "n_rows": int(table.X.shape[0]),
+                    "n_labeled_anomalies": int(table.y.sum()), "n_unlabeled": int(len(table.y) - table.y.sum()),
+                    "chosen_by": "deviation compare"}
+        written = save_recommended(comparison.best, table.X, table.y, args.save_model, categorical=categorical,
+                                   random_state=args.seed, metadata=metadata)
+        _say(args, f"{comparison.best} trained on all {metadata['n_rows']} rows; model written to {written}")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -429,6 +460,31 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", default="auto")
     fit.add_argument("--seed", type=int, default=None, help="random seed (same seed, same model)")
     fit.set_defaults(func=cmd_fit)
+
+    comp = sub.add_parser("compare", parents=[common], help="compare DevNet with tree and unsupervised rivals "
+                          "on your data and recommend one",
+                          description="Cross-validate DevNet (default and paper presets), CatBoost (if installed, "
+                                      "else HistGradientBoosting) and Isolation Forest on DATA: labeled anomalies "
+                                      "held out and ranked against held-out unlabeled rows. Prints a table and a "
+                                      "recommendation; --save-model fits the recommended method on all rows.")
+    comp.add_argument("data", metavar="DATA")
+    comp.add_argument("--label", required=True, help="label column (1 = known anomaly, 0 or empty = unlabeled)")
+    comp.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
+    comp.add_argument("--id-column", help="a row identifier column, excluded from the features")
+    comp.add_argument("--categorical", action="append", metavar="COL",
+                      help="treat COL as categorical (repeatable; default: text columns)")
+    comp.add_argument("--methods", nargs="+", metavar="M",
+                      choices=["devnet", "devnet-paper", "catboost", "hist-gbt", "iforest"],
+                      help="candidates (default: devnet devnet-paper, catboost or hist-gbt, iforest)")
+    comp.add_argument("--folds", type=_positive_int, default=5, help="cross-validation folds (default 5)")
+    comp.add_argument("--max-unlabeled", type=_positive_int, default=20_000, metavar="N",
+                      help="unlabeled rows used by the cross-validation (default 20000; all labeled anomalies kept)")
+    comp.add_argument("--save-model", metavar="PATH",
+                      help="fit the recommended method on all rows and save it (.model for DevNet, "
+                           ".cbm plus .preprocessor.json for CatBoost)")
+    comp.add_argument("--json", action="store_true", help="print the table as JSON")
+    comp.add_argument("--seed", type=int, default=None)
+    comp.set_defaults(func=cmd_compare)
 
     score = sub.add_parser("score", parents=[common], help="score a data file with a model")
     score.add_argument("model", metavar="MODEL")

@@ -37,6 +37,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ from .exceptions import DataError, ParameterError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CANDIDATES", "Comparison", "compare", "default_methods", "make_candidate"]
+__all__ = ["CANDIDATES", "Comparison", "compare", "default_methods", "make_candidate", "save_recommended"]
 
 CANDIDATES = ("devnet", "devnet-paper", "catboost", "hist-gbt", "iforest")
 
@@ -261,3 +262,67 @@ def compare(
     }).sort_values("auc_pr", ascending=False, kind="stable")
     table.index.name = "method"
     return Comparison(table=table, folds=per_fold, best=str(table.index[0]), n_folds=k, n_rows_used=len(rows))
+
+
+#: File suffix of a saved model, by method (``None``: no non-pickle format).
+SAVE_SUFFIX = {"devnet": ".model", "devnet-paper": ".model", "catboost": ".cbm", "hist-gbt": None, "iforest": None}
+
+
+def save_recommended(
+    method: str,
+    X: Any,
+    y: Any,
+    path: Any,
+    *,
+    categorical: Any = "auto",
+    random_state: int | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Fit ``method`` on all of ``X, y`` and save it in a non-pickle format.
+
+    DevNet is written as a ``deviation`` model file (``.model``: use it with
+    ``deviation score``); CatBoost in its own ``.cbm`` format, with the fitted
+    Preprocessor beside it as JSON (``<file>.preprocessor.json``). The suffix of
+    ``path`` is set to the method's (``.model`` or ``.cbm``). Both files are
+    written atomically.
+
+    Returns
+    -------
+    pathlib.Path
+        The model file written.
+
+    Raises
+    ------
+    ParameterError
+        For ``hist-gbt`` and ``iforest``, which scikit-learn can only save with
+        pickle: install CatBoost or pick a DevNet.
+    """
+    import json
+
+    from ._atomic import atomic_target
+    from .persistence import save
+
+    suffix = SAVE_SUFFIX.get(method, None)
+    if suffix is None:
+        raise ParameterError(
+            f"{method} cannot be saved: scikit-learn offers only pickle, which this library does not write. "
+            "Install CatBoost (pip install 'deviation[catboost]') so that compare can recommend and save a "
+            "tree model in its own format, or save a DevNet with --methods devnet."
+        )
+    path = Path(path)
+    if path.suffix.lower() in (".model", ".cbm", ".zip", ".devnet"):
+        path = path.with_suffix(suffix)
+    else:
+        path = path.with_name(path.name + suffix)
+    if not path.parent.exists():
+        raise DataError(f"cannot write {path}: directory {str(path.parent)!r} does not exist")
+    model = make_candidate(method, random_state, categorical=categorical).fit(X, _check_labels(y))
+    pre, inner = model.steps[0][1], model.steps[-1][1]
+    if method.startswith("devnet"):
+        save(Pipeline([("preprocessor", pre), ("devnet", inner)]), path, metadata=metadata)
+        return path
+    side = path.with_name(path.name + ".preprocessor.json")
+    with atomic_target(path) as tmp_model, atomic_target(side) as tmp_side:
+        inner.save_model(str(tmp_model))
+        tmp_side.write_text(json.dumps(pre.to_state()), encoding="utf-8")
+    return path
