@@ -418,13 +418,15 @@ class DevNet(BaseEstimator):
     # -------------------------------------------------------------- helpers
     def _score_validated(self, X: np.ndarray | sp.csr_matrix) -> np.ndarray:
         out = np.empty(X.shape[0], dtype=np.float64)
+        # the input view of the default preset reads dense rows
+        has_view = getattr(self, "view_", None) is not None
 
         def score_chunk(start: int) -> None:
             stop = min(start + _SCORE_CHUNK, X.shape[0])
             part = X[start:stop]
             if sp.issparse(part):
                 # wide sparse rows stay sparse: the first layer is a sparse product
-                wide = part.shape[1] > WIDE_SPARSE_COLUMNS
+                wide = part.shape[1] > WIDE_SPARSE_COLUMNS and not has_view
                 chunk = part.astype(np.float32) if wide else part.toarray().astype(np.float32)
             else:
                 chunk = np.asarray(part, dtype=np.float32)

@@ -27,6 +27,20 @@ __all__ = ["InputView"]
 N_QUANTILES = 1000
 QUANTILE_SUBSAMPLE = 100_000
 
+#: Bound of the min-max view's values: a row far outside a column's (tiny) training range
+#: would otherwise overflow float32 and make the score NaN. It is the bound DevNet puts on
+#: its inputs, so the network never reads a larger value than the paper's model may.
+MAX_VIEW_VALUE = 1e30
+
+#: The tensors of :meth:`InputView.to_tensors`, with their dtypes.
+_TENSOR_DTYPES = {
+    "view.data_min": np.float64,
+    "view.data_range": np.float64,
+    "view.continuous": np.int64,
+    "view.quantiles": np.float64,
+    "view.references": np.float64,
+}
+
 
 class InputView:
     """Min-max scaling of every column plus a normal-quantile copy of the continuous columns.
@@ -42,6 +56,9 @@ class InputView:
     references : ndarray of shape (n_quantiles,)
         Probability levels of the quantiles, in [0, 1].
     """
+
+    #: Names of the tensors written by :meth:`to_tensors`.
+    TENSOR_NAMES: tuple[str, ...] = tuple(_TENSOR_DTYPES)
 
     def __init__(
         self,
@@ -110,8 +127,10 @@ class InputView:
         return self.n_features_in + self.n_continuous
 
     def minmax(self, X: np.ndarray) -> np.ndarray:
-        """Min-max scaled columns (training range to [0, 1]; not clipped), float32."""
-        return ((np.asarray(X, dtype=np.float64) - self.data_min) / self.data_range).astype(np.float32)
+        """Min-max scaled columns (training range to [0, 1]; only clipped to +-MAX_VIEW_VALUE), float32."""
+        with np.errstate(over="ignore"):  # an overflow to inf is clipped below
+            scaled = (np.asarray(X, dtype=np.float64) - self.data_min) / self.data_range
+        return np.clip(scaled, -MAX_VIEW_VALUE, MAX_VIEW_VALUE).astype(np.float32)
 
     def quantile(self, X: np.ndarray) -> np.ndarray:
         """Normal-quantile copy of the continuous columns, float32 of shape (n, n_continuous)."""
@@ -147,14 +166,18 @@ class InputView:
         ValueError
             When the arrays are inconsistent (the caller turns it into a model-file error).
         """
-        try:
-            data_min = np.asarray(tensors["view.data_min"], dtype=np.float64)
-            data_range = np.asarray(tensors["view.data_range"], dtype=np.float64)
-            continuous = np.asarray(tensors["view.continuous"], dtype=np.int64)
-            quantiles = np.asarray(tensors["view.quantiles"], dtype=np.float64)
-            references = np.asarray(tensors["view.references"], dtype=np.float64)
-        except KeyError as exc:
-            raise ValueError(f"the input view lacks {exc.args[0]}") from None
+        for name, dtype in _TENSOR_DTYPES.items():
+            if name not in tensors:
+                raise ValueError(f"the input view lacks {name}")
+            found = np.asarray(tensors[name]).dtype
+            if found != dtype:
+                # a float copy of the column indices, say, would be silently truncated
+                raise ValueError(f"the input view's {name} is {found}, expected {np.dtype(dtype)}")
+        data_min = np.asarray(tensors["view.data_min"], dtype=np.float64)
+        data_range = np.asarray(tensors["view.data_range"], dtype=np.float64)
+        continuous = np.asarray(tensors["view.continuous"], dtype=np.int64)
+        quantiles = np.asarray(tensors["view.quantiles"], dtype=np.float64)
+        references = np.asarray(tensors["view.references"], dtype=np.float64)
         ok = (
             data_min.shape == (n_features,)
             and data_range.shape == (n_features,)
@@ -173,4 +196,7 @@ class InputView:
             raise ValueError("the input view holds non-finite values or a non-positive range")
         if np.any(np.diff(references) < 0) or np.any(np.diff(quantiles, axis=0) < 0):
             raise ValueError("the input view's quantiles are not sorted")
+        if references[0] < 0 or references[-1] > 1:
+            # probability levels outside [0, 1] would make the normal quantile NaN
+            raise ValueError("the input view's quantile levels are outside [0, 1]")
         return cls(data_min, data_range, continuous, quantiles, references)

@@ -62,7 +62,9 @@ def forward_numpy(
     long as every layer has at most :data:`ROW_EXACT_MAX_WEIGHTS` weights: the
     same row scores identically in any batch, partition or row order.
     """
-    h = X
+    # einsum's summation order follows the memory layout: a Fortran-ordered batch (a slice of
+    # a column-major array, say) would round a row differently from the same row alone
+    h = X if sp.issparse(X) else np.ascontiguousarray(X)
     for W, b in zip(coefs[:-1], intercepts[:-1]):
         h = _layer(h, W)
         h += b

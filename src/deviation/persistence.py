@@ -486,7 +486,8 @@ def _devnet_to_config(devnet: DevNet) -> tuple[dict[str, Any], dict[str, np.ndar
 
     fitted: dict[str, Any] = {}
     for attr in _FITTED_INTS:
-        fitted[attr] = int(getattr(devnet, attr, 1))
+        # a DevNet fitted before presets existed has no n_networks_: it holds one network
+        fitted[attr] = int(getattr(devnet, attr, 1) if attr == "n_networks_" else getattr(devnet, attr))
     for attr in _FITTED_FLOATS:
         fitted[attr] = _float_to_json(getattr(devnet, attr))
     for attr in _FITTED_STRS:
@@ -1101,8 +1102,26 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
             view = InputView.from_tensors(tensors, n_features)
         except ValueError as exc:
             raise ModelFileError(f"weights.safetensors: {exc}.") from None
+    unknown_view = sorted(view_names - set(InputView.TENSOR_NAMES))
+    if unknown_view:
+        raise ModelFileError(
+            f"weights.safetensors holds unknown tensors {unknown_view}; the file was not written by "
+            "deviation.save() or needs a newer deviation."
+        )
+    if view is not None and model.preset == "paper":
+        raise ModelFileError(
+            "weights.safetensors holds an input view, which preset='paper' does not use; the file was "
+            "not written by deviation.save()."
+        )
     values["view_"] = view
     n_networks = values["n_networks_"]
+    # one network per view: two when the view has continuous columns, else one
+    expected_networks = 1 if view is None or view.n_continuous == 0 else 2
+    if n_networks != expected_networks:
+        raise ModelFileError(
+            f"config.json: n_networks_={n_networks} is inconsistent with the file's input view, which "
+            f"implies {expected_networks}; the file was not written by deviation.save()."
+        )
     n_inputs = n_features if view is None else view.n_features_out
     sizes = [n_inputs, *(h * n_networks for h in model.hidden_layer_sizes), 1]
     layers = config.get("layers")
