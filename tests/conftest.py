@@ -43,7 +43,7 @@ else:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def true_vs_shuffled_pr(split, seeds) -> tuple[list[float], list[float]]:
+def true_vs_shuffled_pr(split, seeds, preset: str = "default") -> tuple[list[float], list[float]]:
     """AUC-PR on the test part of DevNet trained with the true and with shuffled labels, per seed."""
     from sklearn.metrics import average_precision_score
 
@@ -52,9 +52,9 @@ def true_vs_shuffled_pr(split, seeds) -> tuple[list[float], list[float]]:
     X_train, y_train, X_test, y_test = split
     true_pr, shuffled_pr = [], []
     for seed in seeds:
-        model = DevNet(random_state=seed).fit(X_train, y_train)
+        model = DevNet(random_state=seed, preset=preset).fit(X_train, y_train)
         true_pr.append(average_precision_score(y_test, model.decision_function(X_test)))
         y_shuffled = np.random.default_rng(seed).permutation(y_train)
-        model = DevNet(random_state=seed).fit(X_train, y_shuffled)
+        model = DevNet(random_state=seed, preset=preset).fit(X_train, y_shuffled)
         shuffled_pr.append(average_precision_score(y_test, model.decision_function(X_test)))
     return true_pr, shuffled_pr

@@ -42,8 +42,8 @@ def data():
     return X[:ROWS], y[:ROWS]
 
 
-def fit_digest(X, y, engine: str, seed: int = 7) -> str:
-    model = DevNet(**SMALL, engine=engine, device="cpu", random_state=seed).fit(X, y)
+def fit_digest(X, y, engine: str, seed: int = 7, preset: str = "default") -> str:
+    model = DevNet(**SMALL, engine=engine, device="cpu", random_state=seed, preset=preset).fit(X, y)
     return digest(model.decision_function(X))
 
 
@@ -51,13 +51,14 @@ ENGINES = ["numpy", pytest.param("torch", marks=pytest.mark.skipif(
     __import__("importlib").util.find_spec("torch") is None, reason="torch not installed"))]
 
 
+@pytest.mark.parametrize("preset", ["default", "paper"])
 @pytest.mark.parametrize("engine", ENGINES)
-def test_two_fits_in_one_process_are_bit_identical(data, engine, record_property):
+def test_two_fits_in_one_process_are_bit_identical(data, engine, preset, record_property):
     X, y = data
-    first, second = fit_digest(X, y, engine), fit_digest(X, y, engine)
+    first, second = fit_digest(X, y, engine, preset=preset), fit_digest(X, y, engine, preset=preset)
     record_property("digest", first)
     assert first == second
-    assert fit_digest(X, y, engine, seed=8) != first, "the seed must matter"
+    assert fit_digest(X, y, engine, seed=8, preset=preset) != first, "the seed must matter"
 
 
 def test_sparse_input_fits_are_bit_identical(data, record_property):
@@ -108,12 +109,13 @@ def test_another_process_gives_the_same_bits(data, record_property):
     record_property("digest", expected)
 
 
-def test_save_and_load_keep_the_bits(data, tmp_path):
+@pytest.mark.parametrize("preset", ["default", "paper"])
+def test_save_and_load_keep_the_bits(data, tmp_path, preset):
     X, y = data
-    model = DevNet(**SMALL, random_state=5).fit(X, y)
+    model = DevNet(**SMALL, random_state=5, preset=preset).fit(X, y)
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     frame.iloc[::7, 2] = np.nan  # imputed by the preprocessor
-    pipe = Pipeline([("p", Preprocessor()), ("d", DevNet(**SMALL, random_state=5))]).fit(frame, y)
+    pipe = Pipeline([("p", Preprocessor()), ("d", DevNet(**SMALL, random_state=5, preset=preset))]).fit(frame, y)
     for fitted, inputs in ((model, X), (pipe, frame)):
         path = save(fitted, tmp_path / "m.model")
         loaded = load(path)

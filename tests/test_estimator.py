@@ -17,9 +17,10 @@ from conftest import true_vs_shuffled_pr
 FAST = dict(epochs=10, batches_per_epoch=10)
 
 
-def test_true_labels_beat_shuffled_labels_on_thyroid(thyroid_split):
-    true_pr, shuffled_pr = true_vs_shuffled_pr(thyroid_split, range(3))
-    # base rate is 0.074; the paper reports 0.274 for DevNet
+@pytest.mark.parametrize("preset", ["paper", "default"])
+def test_true_labels_beat_shuffled_labels_on_thyroid(thyroid_split, preset):
+    true_pr, shuffled_pr = true_vs_shuffled_pr(thyroid_split, range(3), preset=preset)
+    # base rate is 0.074; the paper reports 0.274 for DevNet (its preset); the default must do as well
     assert np.mean(true_pr) > 0.25
     assert np.mean(true_pr) > np.mean(shuffled_pr) + 0.12, (true_pr, shuffled_pr)
 
@@ -82,15 +83,30 @@ def test_global_random_state_is_untouched(thyroid):
 
 
 def test_sparse_and_dense_give_the_same_scores(thyroid):
+    # the paper's network reads X as given, so sparse and dense training are the same model
     X, y = thyroid
     Xs = sp.csr_matrix(X)
     assert Xs.nnz < X.size  # thyroid has many zeros
-    dense = DevNet(random_state=3, **FAST).fit(X, y)
-    sparse = DevNet(random_state=3, **FAST).fit(Xs, y)
+    dense = DevNet(random_state=3, preset="paper", **FAST).fit(X, y)
+    sparse = DevNet(random_state=3, preset="paper", **FAST).fit(Xs, y)
     np.testing.assert_allclose(dense.decision_function(X), sparse.decision_function(Xs), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(dense.decision_function(Xs), dense.decision_function(X), rtol=1e-6, atol=1e-6)
     # CSC and COO are accepted and converted
     np.testing.assert_allclose(sparse.decision_function(Xs.tocsc()), sparse.decision_function(Xs))
+
+
+def test_default_preset_scores_sparse_rows_like_dense_rows(thyroid):
+    # sparse training under the default preset is the paper's network; a model trained on
+    # dense rows (with its input view) still scores a sparse matrix exactly like the dense one
+    X, y = thyroid
+    Xs = sp.csr_matrix(X)
+    dense = DevNet(random_state=3, **FAST).fit(X, y)
+    sparse = DevNet(random_state=3, **FAST).fit(Xs, y)
+    assert dense.n_networks_ == 2 and sparse.n_networks_ == 1 and sparse.view_ is None
+    np.testing.assert_array_equal(dense.decision_function(Xs), dense.decision_function(X))
+    np.testing.assert_array_equal(dense.decision_function(Xs.tocsc()), dense.decision_function(X))
+    paper = DevNet(random_state=3, preset="paper", **FAST).fit(Xs, y)
+    np.testing.assert_array_equal(sparse.decision_function(Xs), paper.decision_function(Xs))
 
 
 def test_wide_sparse_matrix_trains_without_densifying():
@@ -130,34 +146,43 @@ def test_linear_and_deep_variants_and_torch_engine_learn(thyroid_split):
         assert len(model.coefs_) == len(model.hidden_layer_sizes) + 1
 
 
-def test_torch_and_numpy_engines_agree(thyroid):
+@pytest.mark.parametrize("preset", ["paper", "default"])
+def test_torch_and_numpy_engines_agree(thyroid, preset):
     X, y = thyroid
-    a = DevNet(random_state=0, engine="numpy", **FAST).fit(X, y)
-    b = DevNet(random_state=0, engine="torch", device="cpu", **FAST).fit(X, y)
+    a = DevNet(random_state=0, engine="numpy", preset=preset, **FAST).fit(X, y)
+    b = DevNet(random_state=0, engine="torch", device="cpu", preset=preset, **FAST).fit(X, y)
     assert a.engine_ == "numpy" and b.engine_ == "torch" and b.device_ == "cpu"
     np.testing.assert_allclose(a.decision_function(X), b.decision_function(X), rtol=1e-3, atol=1e-3)
 
 
-def test_verbose_logs_epoch_losses_and_never_prints(thyroid, caplog, capsys):
+@pytest.mark.parametrize("preset,n_networks", [("paper", 1), ("default", 2)])
+def test_verbose_logs_epoch_losses_and_never_prints(thyroid, caplog, capsys, preset, n_networks):
     X, y = thyroid
     with caplog.at_level(logging.INFO, logger="deviation"):
-        model = DevNet(random_state=0, verbose=True, epochs=3, batches_per_epoch=2).fit(X, y)
+        model = DevNet(random_state=0, verbose=True, epochs=3, batches_per_epoch=2, preset=preset).fit(X, y)
+    assert model.n_networks_ == n_networks
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("deviation")]
-    assert sum("loss" in m for m in messages) == 3
+    # one line per epoch of each network
+    assert sum("loss" in m for m in messages) == 3 * n_networks
     assert len(model.loss_curve_) == 3
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="deviation"):
-        DevNet(random_state=0, epochs=3, batches_per_epoch=2).fit(X, y)
+        DevNet(random_state=0, epochs=3, batches_per_epoch=2, preset=preset).fit(X, y)
     assert not [r for r in caplog.records if r.levelno >= logging.INFO]
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
 
 
-def test_epoch_callback_sees_every_epoch(thyroid):
+@pytest.mark.parametrize("preset,n_networks", [("paper", 1), ("default", 2)])
+def test_epoch_callback_sees_every_epoch(thyroid, preset, n_networks):
     X, y = thyroid
     seen = []
-    DevNet(random_state=0, epochs=4, batches_per_epoch=2).fit(X, y, epoch_callback=lambda e, l: seen.append((e, l)))
-    assert [e for e, _ in seen] == [0, 1, 2, 3]
+    model = DevNet(random_state=0, epochs=4, batches_per_epoch=2, preset=preset)
+    model.fit(X, y, epoch_callback=lambda e, l: seen.append((e, l)))
+    assert model.n_networks_ == n_networks
+    # the epochs of the second network count on from the first's
+    assert [e for e, _ in seen] == list(range(4 * n_networks))
+    assert all(np.isfinite(l) for _, l in seen)
 
 
 def test_pipeline_clone_and_grid_search(thyroid):

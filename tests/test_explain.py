@@ -12,16 +12,18 @@ from deviation.mlp import input_gradients
 from conftest import SHARED_DATA
 
 
-@pytest.fixture(scope="module")
-def thyroid_model(thyroid):
+@pytest.fixture(scope="module", params=["paper", "default"])
+def thyroid_model(thyroid, request):
     X, y = thyroid
-    return DevNet(random_state=0).fit(X, y)
+    return DevNet(random_state=0, preset=request.param).fit(X, y)
 
 
+@pytest.mark.parametrize("preset", ["paper", "default"])
 @pytest.mark.parametrize("hidden", [(), (20,)])
-def test_completeness_is_exact_for_the_papers_networks(thyroid, hidden):
+def test_completeness_is_exact_for_the_papers_networks(thyroid, hidden, preset):
     X, y = thyroid
-    model = DevNet(hidden_layer_sizes=hidden, random_state=0, epochs=10).fit(X, y)
+    model = DevNet(hidden_layer_sizes=hidden, random_state=0, epochs=10, preset=preset).fit(X, y)
+    assert model.n_networks_ == (1 if preset == "paper" else 2)
     ex = explain(model, X)
     assert ex.values.shape == X.shape
     np.testing.assert_allclose(ex.scores, model.decision_function(X), atol=1e-5)
@@ -34,11 +36,21 @@ def test_exact_integral_equals_a_fine_riemann_sum(thyroid, thyroid_model):
     X, _ = thyroid
     rows = X[:50].astype(np.float32)
     base = thyroid_model.baseline_
+    view = thyroid_model.view_
+    if view is not None:
+        # the default preset's network reads the view: integrate there, then add each view
+        # column's attribution onto the input column it comes from
+        assert thyroid_model.preset == "default"
+        rows, base = view.transform(rows), view.transform(base[None, :])[0]
     grads = np.zeros_like(rows)
     n = 2000
     for k in range(n):
         grads += input_gradients(base + np.float32((k + 0.5) / n) * (rows - base), thyroid_model.coefs_, thyroid_model.intercepts_)
     riemann = (rows - base) * grads / n
+    if view is not None:
+        folded = np.zeros((len(rows), view.n_features_in), dtype=np.float64)
+        np.add.at(folded.T, view.source_columns(), riemann.T)
+        riemann = folded
     np.testing.assert_allclose(explain(thyroid_model, X, rows=np.arange(50)).values, riemann, atol=2e-3)
 
 
@@ -46,13 +58,15 @@ def test_input_gradients_equal_autograd(thyroid_model):
     from deviation.network import ScoringMLP
 
     rng = np.random.default_rng(0)
-    Xb = rng.random((30, 21)).astype(np.float32)
-    for coefs, intercepts in [(thyroid_model.coefs_, thyroid_model.intercepts_)]:
-        net = ScoringMLP(21, [c.shape[1] for c in coefs[:-1]])
-        net.load_numpy(coefs, intercepts)
-        xt = torch.from_numpy(Xb).requires_grad_(True)
-        net(xt).sum().backward()
-        np.testing.assert_allclose(input_gradients(Xb, coefs, intercepts), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+    coefs, intercepts = thyroid_model.coefs_, thyroid_model.intercepts_
+    n_in = coefs[0].shape[0]  # 21 columns, or 21 + 6 for the default preset's view
+    assert n_in == (21 if thyroid_model.view_ is None else thyroid_model.view_.n_features_out)
+    Xb = rng.random((30, n_in)).astype(np.float32)
+    net = ScoringMLP(n_in, [c.shape[1] for c in coefs[:-1]])
+    net.load_numpy(coefs, intercepts)
+    xt = torch.from_numpy(Xb).requires_grad_(True)
+    net(xt).sum().backward()
+    np.testing.assert_allclose(input_gradients(Xb, coefs, intercepts), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_deep_network_uses_riemann_steps(thyroid):
@@ -79,6 +93,12 @@ def test_explanations_are_deterministic_and_rows_subset(thyroid, thyroid_model):
 def test_sparse_input_gives_the_dense_attributions(thyroid):
     X, y = thyroid
     model = DevNet(random_state=0, epochs=5).fit(sp.csr_matrix(X), y)
+    dense = explain(model, X, rows=np.arange(100))
+    sparse = explain(model, sp.csr_matrix(X), rows=np.arange(100))
+    np.testing.assert_allclose(dense.values, sparse.values, atol=1e-6)
+    # a model trained on dense rows (the default preset's input view) explains sparse rows alike
+    model = DevNet(random_state=0, epochs=5).fit(X, y)
+    assert model.view_ is not None
     dense = explain(model, X, rows=np.arange(100))
     sparse = explain(model, sp.csr_matrix(X), rows=np.arange(100))
     np.testing.assert_allclose(dense.values, sparse.values, atol=1e-6)

@@ -59,6 +59,12 @@ def fitted(data):
 
 
 @pytest.fixture(scope="module")
+def fitted_paper(data):
+    X, y = data
+    return DevNet(**FAST, preset="paper").fit(X, y)
+
+
+@pytest.fixture(scope="module")
 def model_bytes(fitted, tmp_path_factory):
     path = save(
         fitted,
@@ -89,9 +95,16 @@ def assert_same_fitted(a: DevNet, b: DevNet) -> None:
         "n_unlabeled_",
         "device_",
         "engine_",
+        "n_networks_",
     ):
         assert getattr(a, attr) == getattr(b, attr), attr
         assert type(getattr(a, attr)) is type(getattr(b, attr)), attr
+    assert (a.view_ is None) == (b.view_ is None)
+    if a.view_ is not None:
+        ta, tb = a.view_.to_tensors(), b.view_.to_tensors()
+        assert sorted(ta) == sorted(tb)
+        for name in ta:
+            assert ta[name].dtype == tb[name].dtype and same_scores(ta[name], tb[name]), name
     assert hasattr(a, "feature_names_in_") == hasattr(b, "feature_names_in_")
     if hasattr(a, "feature_names_in_"):
         assert list(a.feature_names_in_) == list(b.feature_names_in_)
@@ -263,7 +276,9 @@ def test_generator_random_state_is_stored_as_null(data, tmp_path):
     assert same_scores(model.decision_function(X), loaded.decision_function(X))
 
 
-def test_read_model_info(fitted, tmp_path):
+@pytest.mark.parametrize("preset", ["paper", "default"])
+def test_read_model_info(fitted, fitted_paper, tmp_path, preset):
+    fitted = fitted_paper if preset == "paper" else fitted
     path = save(
         fitted,
         tmp_path / "i.model",
@@ -281,8 +296,17 @@ def test_read_model_info(fitted, tmp_path):
     assert {"scikit-learn", "torch", "safetensors"} <= set(info["versions"])
     assert info["created"].endswith("+00:00")
     assert info["params"]["hidden_layer_sizes"] == [20]
-    assert info["layers"] == [21, 20, 1]
+    assert info["params"]["preset"] == preset
     fitted_info = info["fitted"]
+    if preset == "paper":
+        assert info["layers"] == [21, 20, 1]
+        assert fitted_info["n_networks_"] == 1
+    else:
+        # thyroid has 6 continuous columns: the network reads 21 min-max + 6 quantile columns,
+        # and its hidden layer holds both networks' 20 units
+        assert fitted.view_.n_continuous == 6
+        assert info["layers"] == [27, 40, 1]
+        assert fitted_info["n_networks_"] == 2
     assert fitted_info["loss_curve_"] == fitted.loss_curve_
     assert fitted_info["threshold_"] == fitted.threshold_
     assert fitted_info["feature_names_in_"] is None
@@ -290,7 +314,10 @@ def test_read_model_info(fitted, tmp_path):
     assert info["estimator"] == "deviation.DevNet"
 
 
-def test_file_layout(model_bytes):
+@pytest.mark.parametrize("preset", ["paper", "default"])
+def test_file_layout(model_bytes, fitted_paper, preset):
+    if preset == "paper":
+        model_bytes = persistence.dumps(fitted_paper)
     with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
         assert zf.namelist() == ["manifest.json", "config.json", "weights.safetensors"]
         assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in zf.infolist())
@@ -303,8 +330,15 @@ def test_file_layout(model_bytes):
             )
         assert zf.comment.startswith(b"deviation-model sha256=")
     assert manifest["format"] == "deviation-model" and manifest["format_version"] == 1
-    assert sorted(tensors) == ["baseline", "coef_0", "coef_1", "intercept_0", "intercept_1"]
-    assert all(t.dtype == np.float32 for t in tensors.values())
+    network = ["baseline", "coef_0", "coef_1", "intercept_0", "intercept_1"]
+    view = ["view.continuous", "view.data_min", "view.data_range", "view.quantiles", "view.references"]
+    assert sorted(tensors) == (network if preset == "paper" else network + view)
+    assert all(tensors[name].dtype == np.float32 for name in network)
+    if preset == "default":
+        # the input view is kept in float64 (and its column indices in int64), as it was fitted
+        assert tensors["view.continuous"].dtype == np.int64
+        assert all(tensors[name].dtype == np.float64 for name in view if name != "view.continuous")
+        assert tensors["view.data_min"].shape == (21,) and tensors["view.quantiles"].shape == (1000, 6)
     assert model_bytes[-64:] == hashlib.sha256(model_bytes[:-64]).hexdigest().encode()
 
 
@@ -482,6 +516,10 @@ def test_rebuilt_file_with_valid_checksums_loads(model_bytes, data, fitted, tmp_
             "inconsistent",
         ),
         (lambda c: c["fitted"].update(n_features_in_=5), "inconsistent"),
+        (lambda c: c["fitted"].update(n_networks_=1), "n_networks_=1 is inconsistent"),
+        (lambda c: c["fitted"].update(n_networks_=0), "n_networks_"),
+        (lambda c: c["params"].update(preset="paper"), "preset='paper'"),
+        (lambda c: c["params"].update(preset="fast"), "invalid DevNet parameters"),
         (
             lambda c: c["params"].update(warp_drive=True),
             "upgrade deviation",
