@@ -114,3 +114,12 @@ def test_every_paper_dataset_loads_with_its_labels():
             continue
         data = load_dataset(name, data_dir)
         assert (data.X.shape[0], int(data.y.sum())) == expected[name]
+
+
+def test_scalability_grid_from_the_command_line(tmp_path):
+    out = tmp_path / "scal"
+    assert main(["reproduce", "scalability", "--quick", "--datasets", "thyroid", "--sizes", "300", "600",
+                 "--dims", "20", "--out", str(out), "-q"]) == 0
+    frame = pd.read_csv(out / "scalability.csv")
+    assert set(frame.loc[frame.setting == "size", "n_rows"]) == {300, 600}
+    assert set(frame.loc[frame.setting == "dimension", "n_features"]) == {20}

@@ -135,7 +135,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     preprocessor = Preprocessor(scaling=args.scaling, categorical=args.categorical or "auto")
     model = Pipeline([("preprocessor", preprocessor), ("devnet", devnet)])
     start = time.perf_counter()
-    # the default preset trains two networks on dense data (one bar step per epoch of each)
+    # the default preset trains two networks on dense data with a continuous column (one bar
+    # step per epoch of each); the bar's total is fixed once the number of networks is known
     n_epochs = args.epochs * (2 if args.preset == "default" else 1)
     with _progress(args, n_epochs, "training", "epoch") as bar:
         def on_epoch(epoch: int, loss: float) -> None:
@@ -143,6 +144,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             bar.update(1)
 
         model.fit(table.X, table.y, devnet__epoch_callback=on_epoch)
+        bar.total = bar.n  # one network only (sparse data, or no continuous column)
+        bar.refresh()
     seconds = time.perf_counter() - start
     metadata = {
         "data": Path(args.data).name,
@@ -400,7 +403,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         _say(args, "no data folder found: --quick runs on the bundled thyroid only")
     runs = args.runs if args.runs is not None else (2 if args.quick else 10)
     config = ReproConfig(out=Path(args.out), data_dir=data_dir, runs=runs, datasets=datasets,
-                         quick=args.quick, seed=args.seed, progress=None if args.quiet else (lambda m: _say(args, m)))
+                         quick=args.quick, seed=args.seed, sizes=args.sizes, dims=args.dims,
+                         progress=None if args.quiet else (lambda m: _say(args, m)))
     if args.experiment == "all":
         run_all(config)
     elif args.experiment in EXPERIMENTS:
@@ -546,6 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--datasets", help="comma-separated data sets (default: all available)")
     repro.add_argument("--quick", action="store_true", help="subsampled data, short training: a smoke test")
     repro.add_argument("--seed", type=int, default=0)
+    repro.add_argument("--sizes", type=_positive_int, nargs="+", metavar="N",
+                       help="scalability: row counts of the 1,000-d data (default 1000 4000 16000 64000)")
+    repro.add_argument("--dims", type=_positive_int, nargs="+", metavar="D",
+                       help="scalability: dimensions of the 5,000-row data (default 1000 2000 4000 8000)")
     repro.set_defaults(func=cmd_reproduce)
     return parser
 
