@@ -33,6 +33,18 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "paper": {},
     # the preset as implemented (two networks inside one DevNet, scaling done by DevNet)
     "default": {"preset": "default", "scaling": "none"},
+    "d_h32": {"preset": "default", "scaling": "none", "hidden_layer_sizes": (32,)},
+    "d_h64": {"preset": "default", "scaling": "none", "hidden_layer_sizes": (64,)},
+    "d_lr2": {"preset": "default", "scaling": "none", "learning_rate": 2e-3},
+    "d_e75": {"preset": "default", "scaling": "none", "epochs": 75},
+    "d_l2_3e-3": {"preset": "default", "scaling": "none", "l2": 3e-3},
+    "d_b256_e100": {"preset": "default", "scaling": "none", "batch_size": 256, "epochs": 100},
+    "d_h64_e100": {"preset": "default", "scaling": "none", "hidden_layer_sizes": (64,), "epochs": 100},
+    "d_h128": {"preset": "default", "scaling": "none", "hidden_layer_sizes": (128,)},
+    "ens_pbins": {"members": [{}, {"scaling": "bins"}]},
+    "ens_pqbins": {"members": [{}, {"scaling": "quantile"}, {"scaling": "bins"}]},
+    "catboost": {"rival": "catboost"},
+    "d_h32_lr2": {"preset": "default", "scaling": "none", "hidden_layer_sizes": (32,), "learning_rate": 2e-3},
     "quantile": {"scaling": "quantile"},
     "both": {"scaling": "both"},
     "uniform": {"scaling": "uniform"},
@@ -68,6 +80,11 @@ def _fit_score(params: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, 
 
 
 def _run_config(cfg: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, rng: Any) -> np.ndarray:
+    if "rival" in cfg:
+        from deviation.bench.competitors import CatBoostRival
+
+        model = CatBoostRival(max_train_rows=50_000, random_state=int(rng.integers(2**31 - 1)))
+        return model.fit(X_train, y_train).decision_function(X_test)
     if "members" in cfg:
         return np.mean([_fit_score(m, X_train, y_train, X_test, int(rng.integers(2**31 - 1))) for m in cfg["members"]], axis=0)
     if "select" in cfg:
@@ -91,12 +108,16 @@ def _scale(kind: str, X_train: Any, X_test: Any) -> tuple[Any, Any]:
     """Extra scaling on top of min-max, fitted on the training part."""
     if kind in ("minmax", "none") or hasattr(X_train, "tocsr"):
         return X_train, X_test
-    from sklearn.preprocessing import QuantileTransformer
+    from sklearn.preprocessing import KBinsDiscretizer, QuantileTransformer
 
     binary = np.all((X_train == 0) | (X_train == 1), axis=0)
     cont = np.flatnonzero(~binary)
     if cont.size == 0:
         return X_train, X_test
+    if kind == "bins":
+        kb = KBinsDiscretizer(n_bins=10, encode="onehot-dense", strategy="quantile", subsample=100_000,
+                              quantile_method="averaged_inverted_cdf").fit(X_train[:, cont])
+        return tuple(np.hstack([X[:, binary], kb.transform(X[:, cont])]).astype(np.float32) for X in (X_train, X_test))
     qt = QuantileTransformer(
         n_quantiles=min(1000, X_train.shape[0]),
         output_distribution="uniform" if kind == "uniform" else "normal",
