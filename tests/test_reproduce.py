@@ -123,3 +123,26 @@ def test_scalability_grid_from_the_command_line(tmp_path):
     frame = pd.read_csv(out / "scalability.csv")
     assert set(frame.loc[frame.setting == "size", "n_rows"]) == {300, 600}
     assert set(frame.loc[frame.setting == "dimension", "n_features"]) == {20}
+
+
+def test_authors_protocol_keeps_the_split_and_leaks_only_synthetic_rows():
+    from deviation.bench.protocol import authors_split, make_split
+
+    X, y = load_dataset("thyroid", resolve_data_dir()).X, load_dataset("thyroid", resolve_data_dir()).y
+    a = authors_split(X, y, np.random.default_rng(0))
+    b = make_split("authors", X, y, np.random.default_rng(1))
+    # the same test part in every run, unlike the paper's protocol
+    np.testing.assert_array_equal(a.X_test, b.X_test)
+    assert int(a.y_train.sum()) == 30 and a.n_synthetic == a.n_contaminating > 0
+    # the unlabeled part holds the normal training rows and synthetic anomalies only (no real anomaly left)
+    n_normal_train = int((y == 0).sum() - (a.y_test == 0).sum())
+    assert len(a.y_train) == n_normal_train + a.n_contaminating + 30
+    with pytest.raises(ValueError, match="unknown protocol"):
+        make_split("mine", X, y, np.random.default_rng(0))
+
+
+def test_reproduce_with_the_authors_protocol_says_so(tmp_path):
+    out = tmp_path / "authors"
+    assert main(["reproduce", "table1", "--quick", "--datasets", "thyroid", "--protocol", "authors",
+                 "--runs", "1", "--out", str(out), "-q"]) == 0
+    assert "Protocol: the authors' script" in (out / "table1.md").read_text()
