@@ -10,7 +10,7 @@ Preprocessor that ``deviation compare`` uses), and the method that
 is run on the weak labels; the picked method's test score is reported).
 
     python benchmarks/accuracy.py --labeled 30 --runs 3 --out results/accuracy.csv
-    python benchmarks/accuracy.py --report results/accuracy.csv   # writes docs/ACCURACY.md tables
+    python benchmarks/accuracy.py --report results/accuracy.csv --write   # tables into docs/ACCURACY.md
 
 Tree models train on at most ``--tree-rows`` unlabeled rows (50,000 by
 default, every labeled anomaly kept) so that the run fits in hours on two
@@ -20,6 +20,7 @@ cores; the cap is reported in the output.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def _limit_trees(model: Any, cap: int | None) -> Any:
 
 
 def _one(name: str, n_labeled: int, run: int, seed: int, data_dir: Any, tree_rows: int | None,
-         compare_folds: int, compare_rows: int) -> list[dict[str, Any]]:
+         compare_folds: int, compare_rows: int, only_compare: bool = False) -> list[dict[str, Any]]:
     data = load_dataset(name, data_dir)
     rng = np.random.default_rng([seed, run, n_labeled, sum(map(ord, name))])
     try:
@@ -65,6 +66,8 @@ def _one(name: str, n_labeled: int, run: int, seed: int, data_dir: Any, tree_row
     rows, scores_by = [], {}
     for method in methods:
         model = _limit_trees(make_candidate(method, int(rng.integers(2**31 - 1))), tree_rows)
+        if only_compare:
+            continue  # same seeds drawn, so the comparison below sees the same split and seed
         start = time.perf_counter()
         model.fit(split.X_train, split.y_train)
         fit_s = time.perf_counter() - start
@@ -73,10 +76,12 @@ def _one(name: str, n_labeled: int, run: int, seed: int, data_dir: Any, tree_row
         scores_by[method] = metrics
         rows.append({"dataset": name, "n_labeled": n_labeled, "run": run, "method": method, "fit_s": fit_s, **metrics})
     start = time.perf_counter()
-    picked = compare(split.X_train, split.y_train, n_folds=compare_folds, max_unlabeled=compare_rows,
-                     random_state=int(rng.integers(2**31 - 1))).best
-    rows.append({"dataset": name, "n_labeled": n_labeled, "run": run, "method": "picked", "picked": picked,
-                 "fit_s": time.perf_counter() - start, **scores_by[picked]})
+    result = compare(split.X_train, split.y_train, n_folds=compare_folds, max_unlabeled=compare_rows,
+                     random_state=int(rng.integers(2**31 - 1)))
+    folds = result.folds.pivot(index="fold", columns="method", values="auc_pr")
+    rows.append({"dataset": name, "n_labeled": n_labeled, "run": run, "method": "picked", "picked": result.best,
+                 "leader": result.leader, "cv_folds": json.dumps({m: folds[m].round(6).tolist() for m in folds}),
+                 "fit_s": time.perf_counter() - start, **scores_by.get(result.best, {})})
     return rows
 
 
@@ -87,7 +92,8 @@ def run(args: argparse.Namespace) -> None:
     order = {n: i for i, n in enumerate(["donors", "http", "cover", "census", "skin", "celeba", "backdoor"])}
     tasks.sort(key=lambda t: order.get(t[0], 99))
     results = Parallel(n_jobs=args.jobs, verbose=5)(
-        delayed(_one)(name, k, r, args.seed, data_dir, args.tree_rows, args.compare_folds, args.compare_rows)
+        delayed(_one)(name, k, r, args.seed, data_dir, args.tree_rows, args.compare_folds, args.compare_rows,
+                      args.only_compare)
         for name, k, r in tasks
     )
     frame = pd.DataFrame([row for rows in results for row in rows])
@@ -154,6 +160,19 @@ def report(path: Path) -> str:
     return "\n".join(out)
 
 
+BEGIN, END = "<!-- accuracy-tables:begin -->", "<!-- accuracy-tables:end -->"
+
+
+def write_into_doc(text: str, doc: Path = Path(__file__).resolve().parents[1] / "docs" / "ACCURACY.md") -> None:
+    """Replace the generated part of docs/ACCURACY.md (between its markers) with ``text``."""
+    content = doc.read_text(encoding="utf-8")
+    if BEGIN not in content or END not in content:
+        raise SystemExit(f"{doc} lacks the markers {BEGIN} / {END}")
+    head, rest = content.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labeled", type=int, nargs="+", default=[5, 30, 120])
@@ -165,10 +184,18 @@ def main() -> None:
     parser.add_argument("--compare-folds", type=int, default=5)
     parser.add_argument("--compare-rows", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=Path("results/accuracy.csv"))
-    parser.add_argument("--report", type=Path, default=None)
+    parser.add_argument("--only-compare", action="store_true",
+                        help="run only compare's cross-validation (same splits and seeds), e.g. to add its "
+                             "picks to an earlier run's results")
+    parser.add_argument("--report", type=Path, default=None, help="print the tables of a results CSV")
+    parser.add_argument("--write", action="store_true",
+                        help="with --report: also put the tables into docs/ACCURACY.md")
     args = parser.parse_args()
     if args.report:
-        print(report(args.report))
+        text = report(args.report)
+        print(text)
+        if args.write:
+            write_into_doc(text)
         return
     run(args)
 

@@ -160,3 +160,26 @@ def test_cli_compare_with_one_labeled_anomaly_fails_in_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith("deviation: error:") and "at least 2 labeled anomalies" in err
     assert err.count("\n") == 1
+
+
+def _folds(table):
+    return pd.DataFrame([{"method": m, "fold": f, "auc_pr": v} for m, vals in table.items() for f, v in enumerate(vals)])
+
+
+@pytest.mark.parametrize(
+    "table, expected",
+    [
+        # a clear win on every fold: the leader
+        ({"devnet": [0.50, 0.52, 0.48], "catboost": [0.90, 0.91, 0.89]}, "catboost"),
+        # a lead smaller than its own noise: the default is kept
+        ({"devnet": [0.50, 0.70, 0.40], "catboost": [0.62, 0.55, 0.48]}, "devnet"),
+        # the default leads
+        ({"devnet": [0.80, 0.82, 0.78], "iforest": [0.30, 0.31, 0.20]}, "devnet"),
+        # no default among the candidates: the leader
+        ({"devnet-paper": [0.50, 0.70, 0.40], "catboost": [0.62, 0.55, 0.48]}, "catboost"),
+    ],
+)
+def test_recommend_prefers_the_default_unless_clearly_beaten(table, expected):
+    from deviation.compare import recommend
+
+    assert recommend(_folds(table)) == expected

@@ -4,8 +4,11 @@
 stratified K-fold split holds out a share of the labeled anomalies together
 with the same share of the unlabeled rows; each candidate is trained on the
 rest, and the held-out labeled anomalies are ranked against the held-out
-unlabeled rows (AUC-PR and AUC-ROC). The candidate with the highest mean
-AUC-PR is recommended.
+unlabeled rows (AUC-PR and AUC-ROC). The default DevNet is recommended unless
+another candidate beats it clearly: by more than one standard error of their
+paired per-fold AUC-PR differences (see :func:`recommend`). A close race goes
+to the default because the cross-validation is noisy with few labeled
+anomalies, and a wrong switch costs more than it gains (``docs/ACCURACY.md``).
 
 Why the estimate is biased, and why the ranking still holds: the held-out
 unlabeled rows contain the anomalies nobody labeled, and they count as
@@ -50,7 +53,15 @@ from .exceptions import DataError, ParameterError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CANDIDATES", "Comparison", "compare", "default_methods", "make_candidate", "save_recommended"]
+__all__ = [
+    "CANDIDATES",
+    "Comparison",
+    "compare",
+    "default_methods",
+    "make_candidate",
+    "recommend",
+    "save_recommended",
+]
 
 CANDIDATES = ("devnet", "devnet-paper", "catboost", "hist-gbt", "iforest")
 
@@ -112,7 +123,9 @@ class Comparison:
     folds : pandas.DataFrame
         One row per method and fold.
     best : str
-        The recommended method (highest mean AUC-PR).
+        The recommended method (see :func:`recommend`).
+    leader : str
+        The method with the highest mean AUC-PR (may differ from ``best``).
     n_folds : int
     n_rows_used : int
         Rows used by the cross-validation (after any subsampling of unlabeled rows).
@@ -123,6 +136,7 @@ class Comparison:
     best: str
     n_folds: int
     n_rows_used: int
+    leader: str = ""
 
     def report(self) -> str:
         """The table and the recommendation as plain text."""
@@ -134,10 +148,17 @@ class Comparison:
                 f"{name:14} {row.auc_pr:>7.3f} +- {row.auc_pr_std:.3f} {row.auc_roc:>7.3f} +- {row.auc_roc_std:.3f} "
                 f"{row.fit_seconds:>8.2f}"
             )
-        runner_up = self.table.index[1] if len(self.table) > 1 else None
         lines.append("")
         lines.append(f"recommended: {self.best}")
-        if runner_up is not None:
+        leader = self.leader or self.best
+        if leader != self.best:
+            gap = self.table.loc[leader, "auc_pr"] - self.table.loc[self.best, "auc_pr"]
+            lines.append(
+                f"({leader} leads by {gap:.3f} AUC-PR, within one standard error of the per-fold differences: "
+                f"not a clear win, so the default DevNet is kept)"
+            )
+        elif len(self.table) > 1:
+            runner_up = self.table.index[1]
             gap = self.table.auc_pr.iloc[0] - self.table.auc_pr.iloc[1]
             spread = max(self.table.auc_pr_std.iloc[0], self.table.auc_pr_std.iloc[1])
             if gap < spread:
@@ -261,7 +282,26 @@ def compare(
         "fit_seconds": grouped.fit_seconds.mean(),
     }).sort_values("auc_pr", ascending=False, kind="stable")
     table.index.name = "method"
-    return Comparison(table=table, folds=per_fold, best=str(table.index[0]), n_folds=k, n_rows_used=len(rows))
+    leader = str(table.index[0])
+    return Comparison(table=table, folds=per_fold, best=recommend(per_fold), n_folds=k,
+                      n_rows_used=len(rows), leader=leader)
+
+
+def recommend(folds: pd.DataFrame, default: str = "devnet") -> str:
+    """The method to recommend from per-fold results (columns ``method``, ``fold``, ``auc_pr``).
+
+    The method with the highest mean AUC-PR, unless ``default`` is among the
+    candidates and the leader's lead over it is not clear: not larger than one
+    standard error of the paired per-fold differences. Then ``default``.
+    """
+    wide = folds.pivot(index="fold", columns="method", values="auc_pr")
+    means = wide.mean()
+    leader = str(means.idxmax())
+    if leader == default or default not in wide.columns or len(wide) < 2:
+        return leader
+    diff = (wide[leader] - wide[default]).to_numpy()
+    stderr = diff.std(ddof=1) / np.sqrt(len(diff))
+    return leader if diff.mean() > stderr else default
 
 
 #: File suffix of a saved model, by method (``None``: no non-pickle format).
