@@ -42,6 +42,7 @@ METHODS_LABEL = {
     "hist-gbt": "HistGBT",
     "iforest": "iForest",
     "picked": "compare's pick",
+    "leader": "CV leader",
 }
 
 
@@ -102,9 +103,33 @@ def run(args: argparse.Namespace) -> None:
     print(report(args.out))
 
 
-def report(path: Path) -> str:
-    """Markdown tables of a results CSV: per data set, means, wins and Wilcoxon p-values."""
-    df = pd.read_csv(path)
+def _load(paths: list[Path]) -> pd.DataFrame:
+    """Join results CSVs; a later ``picked`` row (with compare's folds) replaces an earlier one.
+
+    ``picked`` and ``leader`` rows get the test metrics of the method they name, from the
+    same data set, number of labeled anomalies and run.
+    """
+    df = pd.concat([pd.read_csv(p).assign(_order=i) for i, p in enumerate(paths)], ignore_index=True)
+    key = ["dataset", "n_labeled", "run"]
+    methods = df[~df.method.isin(["picked", "leader"])].drop_duplicates(key + ["method"], keep="last")
+    picks = df[df.method == "picked"].sort_values("_order").drop_duplicates(key, keep="last")
+    metrics = methods.set_index(key + ["method"])[["auc_roc", "auc_pr"]]
+    extra = []
+    for _, row in picks.iterrows():
+        for kind, col in (("picked", "picked"), ("leader", "leader")):
+            chosen = row.get(col)
+            if not isinstance(chosen, str):
+                continue
+            idx = (row.dataset, row.n_labeled, row.run, chosen)
+            if idx in metrics.index:
+                extra.append({**{k: row[k] for k in key}, "method": kind, "picked": chosen, "fit_s": row.fit_s,
+                              **metrics.loc[idx].to_dict()})
+    return pd.concat([methods, pd.DataFrame(extra)], ignore_index=True).drop(columns="_order")
+
+
+def report(paths: Path | list[Path]) -> str:
+    """Markdown tables of results CSVs: per data set, means, wins and Wilcoxon p-values."""
+    df = _load(paths if isinstance(paths, list) else [paths])
     df["group"] = np.where(df.dataset.isin(PAPER_SETS), "paper", "extra")
     out = []
     for k, part in df.groupby("n_labeled"):
@@ -116,12 +141,12 @@ def report(path: Path) -> str:
         out.append("|---|---|" + "---|" * len(methods))
         for (group, name), block in mean.groupby(level=[0, 1]):
             cells = []
-            best = block.auc_pr.drop((group, name, "picked"), errors="ignore").max()
+            best = block.auc_pr.drop([(group, name, "picked"), (group, name, "leader")], errors="ignore").max()
             for m in methods:
                 if (group, name, m) in block.index:
                     r = block.loc[(group, name, m)]
                     cell = f"{r.auc_roc:.3f} / {r.auc_pr:.3f}"
-                    cells.append(f"**{cell}**" if m != "picked" and r.auc_pr == best else cell)
+                    cells.append(f"**{cell}**" if m not in ("picked", "leader") and r.auc_pr == best else cell)
                 else:
                     cells.append("-")
             out.append(f"| {group} | {name} | " + " | ".join(cells) + " |")
@@ -145,14 +170,16 @@ def report(path: Path) -> str:
             out.append(f"| {METHODS_LABEL[m]} | {int((a[ok] > b[ok]).sum())} | {int((a[ok] < b[ok]).sum())} | "
                        f"{(a[ok] - b[ok]).mean():+.3f} | {paired_wilcoxon(a[ok], b[ok]):.3g} |")
         out.append("")
-        picks = part[part.method == "picked"]
-        if len(picks):
-            truth = part[part.method != "picked"].pivot_table(index=["dataset", "run"], columns="method", values="auc_pr")
-            best_true = truth.idxmax(axis=1)
-            chosen = picks.set_index(["dataset", "run"]).picked
-            hit = (chosen == best_true.reindex(chosen.index)).mean()
-            out.append(f"compare picked the truly best method (by test AUC-PR) in {hit:.0%} of {len(chosen)} splits; "
-                       f"picks: {', '.join(f'{m} {c}' for m, c in chosen.value_counts().items())}.\n")
+        truth = part[~part.method.isin(["picked", "leader"])].pivot_table(
+            index=["dataset", "run"], columns="method", values="auc_pr")
+        best_true = truth.idxmax(axis=1)
+        for kind, what in (("picked", "compare's recommendation"), ("leader", "the CV leader (highest mean)")):
+            picks = part[part.method == kind]
+            if len(picks):
+                chosen = picks.set_index(["dataset", "run"]).picked
+                hit = (chosen == best_true.reindex(chosen.index)).mean()
+                out.append(f"{what} was the truly best method (by test AUC-PR) in {hit:.0%} of {len(chosen)} "
+                           f"splits; picks: {', '.join(f'{m} {c}' for m, c in chosen.value_counts().items())}.\n")
         fit = part.groupby("method").fit_s.mean()
         if "devnet" in fit and "devnet-paper" in fit:
             out.append(f"Mean fit time per split: default {fit['devnet']:.2f} s, paper {fit['devnet-paper']:.2f} s "
@@ -187,7 +214,8 @@ def main() -> None:
     parser.add_argument("--only-compare", action="store_true",
                         help="run only compare's cross-validation (same splits and seeds), e.g. to add its "
                              "picks to an earlier run's results")
-    parser.add_argument("--report", type=Path, default=None, help="print the tables of a results CSV")
+    parser.add_argument("--report", type=Path, nargs="+", default=None,
+                        help="print the tables of results CSVs (later picks replace earlier ones)")
     parser.add_argument("--write", action="store_true",
                         help="with --report: also put the tables into docs/ACCURACY.md")
     args = parser.parse_args()
