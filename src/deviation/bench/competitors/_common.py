@@ -20,7 +20,17 @@ from torch.nn.utils import skip_init
 from ...exceptions import DataError
 from ...training import gather_rows
 
-__all__ = ["Encoder", "check_Xy", "check_X", "make_generators", "keras_rmsprop", "embed", "l2_penalty"]
+__all__ = [
+    "Encoder",
+    "cap_unlabeled",
+    "check_Xy",
+    "check_X",
+    "embed",
+    "keras_rmsprop",
+    "l2_penalty",
+    "make_generators",
+    "positive_probability",
+]
 
 _CHUNK = 8192
 
@@ -105,3 +115,21 @@ def embed(module: nn.Module, X: Any) -> np.ndarray:
     if not outs:
         return np.empty((0, 0))
     return np.concatenate(outs, axis=0)
+
+
+def cap_unlabeled(X: Any, y: np.ndarray, max_rows: int | None, rng: np.random.Generator) -> tuple[Any, np.ndarray]:
+    """At most ``max_rows`` unlabeled rows (a uniform subset) and every labeled anomaly, in row order."""
+    unlabeled = np.flatnonzero(y == 0)
+    if max_rows is None or len(unlabeled) <= max_rows:
+        return X, y
+    keep = np.sort(np.r_[rng.choice(unlabeled, max_rows, replace=False), np.flatnonzero(y == 1)])
+    return X[keep], y[keep]
+
+
+def positive_probability(model: Any, X: Any, chunk: int = 65536) -> np.ndarray:
+    """``model.predict_proba(X)[:, 1]`` computed ``chunk`` rows at a time (bounded memory)."""
+    out = np.empty(X.shape[0])
+    for start in range(0, X.shape[0], chunk):
+        stop = min(start + chunk, X.shape[0])
+        out[start:stop] = model.predict_proba(X[start:stop])[:, 1]
+    return out

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ...exceptions import MissingDependencyError
-from ._common import check_Xy, make_generators
+from ._common import cap_unlabeled, check_Xy, make_generators, positive_probability
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +65,7 @@ class CatBoostRival(BaseEstimator):
         catboost = _import_catboost()
         X, y = check_Xy(X, y)
         rng, _ = make_generators(self.random_state)
-        unlabeled = np.flatnonzero(y == 0)
-        if self.max_train_rows is not None and len(unlabeled) > self.max_train_rows:
-            keep = np.sort(np.r_[rng.choice(unlabeled, self.max_train_rows, replace=False), np.flatnonzero(y == 1)])
-            X, y = X[keep], y[keep]
+        X, y = cap_unlabeled(X, y, self.max_train_rows, rng)
         self.model_ = catboost.CatBoostClassifier(
             random_seed=int(rng.integers(0, 2**31 - 1)),
             thread_count=self.thread_count,
@@ -81,11 +78,7 @@ class CatBoostRival(BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """The estimated probability of being a labeled anomaly."""
         X, _ = check_Xy(X, np.zeros(X.shape[0]), need_anomalies=False)
-        out = np.empty(X.shape[0])
-        for start in range(0, X.shape[0], 65536):
-            stop = min(start + 65536, X.shape[0])
-            out[start:stop] = self.model_.predict_proba(X[start:stop])[:, 1]
-        return out
+        return positive_probability(self.model_, X)
 
     def save_model(self, path: str) -> None:
         """Write the fitted trees in CatBoost's own binary format (``.cbm``, no pickle)."""

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from ._common import check_Xy, make_generators
+from ._common import cap_unlabeled, check_Xy, make_generators, positive_probability
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,16 @@ __all__ = ["GradientBoosting"]
 def _dense(X: Any) -> np.ndarray:
     # HistGradientBoosting takes no sparse input; one-hot columns fit well in float32.
     return X.toarray() if sp.issparse(X) else X
+
+
+class _DenseInput:
+    """Densifies each chunk before the classifier sees it."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.model.predict_proba(_dense(X))
 
 
 class GradientBoosting(BaseEstimator):
@@ -55,10 +65,7 @@ class GradientBoosting(BaseEstimator):
         """Fit the classifier on the weak labels."""
         X, y = check_Xy(X, y)
         rng, _ = make_generators(self.random_state)
-        unlabeled = np.flatnonzero(y == 0)
-        if self.max_train_rows is not None and len(unlabeled) > self.max_train_rows:
-            keep = np.sort(np.r_[rng.choice(unlabeled, self.max_train_rows, replace=False), np.flatnonzero(y == 1)])
-            X, y = X[keep], y[keep]
+        X, y = cap_unlabeled(X, y, self.max_train_rows, rng)
         self.model_ = HistGradientBoostingClassifier(
             random_state=int(rng.integers(0, 2**31 - 1))
         ).fit(_dense(X), y)
@@ -68,8 +75,4 @@ class GradientBoosting(BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """``predict_proba(X)[:, 1]``: the estimated probability of being a labeled anomaly."""
         X, _ = check_Xy(X, np.zeros(X.shape[0]), need_anomalies=False)
-        out = np.empty(X.shape[0])
-        for start in range(0, X.shape[0], 65536):
-            stop = min(start + 65536, X.shape[0])
-            out[start:stop] = self.model_.predict_proba(_dense(X[start:stop]))[:, 1]
-        return out
+        return positive_probability(_DenseInput(self.model_), X)
