@@ -145,4 +145,6 @@ def test_reproduce_with_the_authors_protocol_says_so(tmp_path):
     out = tmp_path / "authors"
     assert main(["reproduce", "table1", "--quick", "--datasets", "thyroid", "--protocol", "authors",
                  "--runs", "1", "--out", str(out), "-q"]) == 0
-    assert "Protocol: the authors' script" in (out / "table1.md").read_text()
+    text = (out / "table1.md").read_text()
+    assert "Protocol: the authors' script" in text and "one fixed split" in text
+    assert "a new split each run" not in text

@@ -237,8 +237,9 @@ def _table1_markdown(frame: pd.DataFrame, config: ReproConfig, wall: float, *, v
     counts = frame[frame["method"] == ref].groupby("dataset", sort=False)["run"].nunique()
     runs = (f"{counts.iloc[0]} runs" if counts.nunique() == 1
             else "runs " + ", ".join(f"{d} {n}" for d, n in counts.items()))
+    splits = "one fixed split, the authors' protocol" if config.protocol == "authors" else "a new split each run"
     parts = [f"## {title}\n",
-             f"{runs} per data set (a new split each run), 30 labeled anomalies, 2% contamination"
+             f"{runs} per data set ({splits}), 30 labeled anomalies, 2% contamination"
              f"{'; QUICK mode (subsampled data, short training): not a measurement' if config.quick else ''}. "
              f"Ours as mean±std over runs, the paper's number in brackets. Wall time {wall / 60:.1f} min.\n"]
     for metric, col, sd, k in (("AUC-ROC", "roc", "roc_sd", 0), ("AUC-PR", "pr", "pr_sd", 1)):
