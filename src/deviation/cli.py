@@ -387,7 +387,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .bench.data import DATASETS, resolve_data_dir
-    from .bench.experiments import EXPERIMENTS, ReproConfig, run_all, run_experiment
+    from .bench.experiments import EXPERIMENTS, ReproConfig, default_jobs, run_all, run_experiment
 
     data_dir = resolve_data_dir(args.data_dir)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else list(DATASETS)
@@ -404,7 +404,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     runs = args.runs if args.runs is not None else (2 if args.quick else 10)
     config = ReproConfig(out=Path(args.out), data_dir=data_dir, runs=runs, datasets=datasets,
                          quick=args.quick, seed=args.seed, sizes=args.sizes, dims=args.dims,
-                         protocol=args.protocol,
+                         protocol=args.protocol, jobs=args.jobs or default_jobs(),
                          progress=None if args.quiet else (lambda m: _say(args, m)))
     if args.experiment == "all":
         run_all(config)
@@ -559,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="paper: the protocol of the paper's text (default); authors: what the authors' "
                             "script does (fixed split, synthetic contamination built from all anomalies, "
                             "test ones included), to explain differences with the paper's numbers")
+    repro.add_argument("--jobs", type=_positive_int, default=None,
+                       help="worker processes sharing the runs, each fit on one thread (default: every "
+                            "core this process may use); results do not depend on it")
     repro.set_defaults(func=cmd_reproduce)
     return parser
 

@@ -10,15 +10,25 @@ Markdown parts.
 Per run every method sees the same split (paired runs, for the Wilcoxon test);
 a data set's split of run ``r`` is the same in every experiment with the same
 setting.
+
+``config.jobs`` worker processes share the protocol runs (one data set,
+setting and run per task, every fit on one thread); the results do not depend
+on the number of workers, since every split and model seed derives from the
+run. The scalability experiment always runs in the main process, one fit at a
+time, because it measures time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +45,7 @@ from .variants import DevNetRep
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EXPERIMENTS", "ReproConfig", "run_experiment", "run_all"]
+__all__ = ["EXPERIMENTS", "ReproConfig", "run_experiment", "run_all", "default_jobs"]
 
 EXPERIMENTS = ("table1", "efficiency", "contamination", "ablation", "scalability")
 PAPER_METHODS = ("DevNet", "REPEN", "DSVDD", "FSNet", "iForest")
@@ -74,8 +84,10 @@ class ReproConfig:
     sizes: Sequence[int] | None = None
     dims: Sequence[int] | None = None
     protocol: str = "paper"
+    jobs: int = 1
     progress: Callable[[str], None] | None = None
     _cache: dict[str, Dataset] = field(default_factory=dict, repr=False)
+    _executor: Executor | None = field(default=None, repr=False)
 
     @property
     def epochs(self) -> int:
@@ -130,36 +142,103 @@ def _fit_score(model: Any, X_train: Any, y_train: np.ndarray, X_test: Any) -> tu
 
 
 # ------------------------------------------------------------ protocol runs
+def default_jobs() -> int:
+    """The number of cores this process may use (the default of ``--jobs``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_Unit = tuple[str, str, str, int, float, int, tuple[str, ...]]
+_WORKER_CONFIG: ReproConfig | None = None
+
+
+def _init_worker(config: ReproConfig) -> None:
+    # Every fit on one thread: the workers share the cores between them.
+    global _WORKER_CONFIG
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(limits=1)
+    _WORKER_CONFIG = config
+
+
+def _run_unit_in_worker(unit: _Unit) -> list[dict[str, Any]]:
+    assert _WORKER_CONFIG is not None, "worker not initialised"
+    return _run_unit(unit, _WORKER_CONFIG)
+
+
+def _run_unit(unit: _Unit, config: ReproConfig) -> list[dict[str, Any]]:
+    """Every method on one split: one data set, setting and run."""
+    experiment, name, setting, n_labeled, contamination, run, methods = unit
+    data = config.dataset(name)
+    rng = np.random.default_rng([config.seed, run, n_labeled, int(round(contamination * 1000))])
+    base = {"experiment": experiment, "dataset": name, "setting": setting, "run": run,
+            "n_labeled": n_labeled, "contamination": contamination}
+    try:
+        split = make_split(config.protocol, data.X, data.y, rng, n_labeled=n_labeled,
+                           contamination=contamination)
+    except DataError as exc:
+        logger.warning("%s %s %s run %d skipped: %s", experiment, name, setting, run, exc)
+        return [{**base, "method": m, "auc_roc": np.nan, "auc_pr": np.nan} for m in methods]
+    rows = []
+    for method in methods:
+        model = make_model(method, 1000 * config.seed + run, config.epochs)
+        scores, fit_s, score_s = _fit_score(model, split.X_train, split.y_train, split.X_test)
+        metrics = evaluate_scores(split.y_test, scores)
+        rows.append({**base, "method": method, **metrics, "fit_seconds": fit_s,
+                     "score_seconds": score_s, "n_train": split.X_train.shape[0],
+                     "n_test": split.X_test.shape[0], "n_features": split.X_train.shape[1],
+                     "n_synthetic": split.n_synthetic})
+    return rows
+
+
+@contextmanager
+def _workers(config: ReproConfig) -> Iterator[None]:
+    """Start ``config.jobs`` worker processes for the duration, unless already running."""
+    if config.jobs <= 1 or config._executor is not None:
+        yield
+        return
+    # spawn, not fork: the parent has torch loaded, and forking its thread pools is unsafe
+    shared = dataclasses.replace(config, progress=None, _cache={}, _executor=None)
+    with ProcessPoolExecutor(max_workers=config.jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(shared,)) as executor:
+        config._executor = executor
+        try:
+            yield
+        finally:
+            config._executor = None
+
+
 def _protocol_rows(experiment: str, config: ReproConfig, methods: Sequence[str],
                    settings: Sequence[tuple[str, int, float]]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for name in config.datasets:
-        data = config.dataset(name)
-        for setting, n_labeled, contamination in settings:
-            for run in range(config.runs):
-                rng = np.random.default_rng([config.seed, run, n_labeled, int(round(contamination * 1000))])
-                base = {"experiment": experiment, "dataset": name, "setting": setting, "run": run,
-                        "n_labeled": n_labeled, "contamination": contamination}
-                try:
-                    split = make_split(config.protocol, data.X, data.y, rng, n_labeled=n_labeled,
-                                       contamination=contamination)
-                except DataError as exc:
-                    logger.warning("%s %s %s run %d skipped: %s", experiment, name, setting, run, exc)
-                    rows.extend({**base, "method": m, "auc_roc": np.nan, "auc_pr": np.nan} for m in methods)
-                    continue
-                for method in methods:
-                    model = make_model(method, 1000 * config.seed + run, config.epochs)
-                    scores, fit_s, score_s = _fit_score(model, split.X_train, split.y_train, split.X_test)
-                    metrics = evaluate_scores(split.y_test, scores)
-                    rows.append({**base, "method": method, **metrics, "fit_seconds": fit_s,
-                                 "score_seconds": score_s, "n_train": split.X_train.shape[0],
-                                 "n_test": split.X_test.shape[0], "n_features": split.X_train.shape[1],
-                                 "n_synthetic": split.n_synthetic})
-                    config.say(f"{experiment} {name} {setting} run {run + 1}/{config.runs} {method}: "
-                               f"AUC-ROC {metrics['auc_roc']:.3f} AUC-PR {metrics['auc_pr']:.3f} "
-                               f"({fit_s + score_s:.1f} s)")
-                _write_csv(rows, config.out / f"{experiment}.csv")  # partial results survive a crash
-    return rows
+    units: list[_Unit] = [(experiment, name, setting, n_labeled, contamination, run, tuple(methods))
+                          for name in config.datasets
+                          for setting, n_labeled, contamination in settings
+                          for run in range(config.runs)]
+    done: dict[int, list[dict[str, Any]]] = {}
+
+    def finish(index: int, rows: list[dict[str, Any]]) -> None:
+        done[index] = rows
+        _, name, setting, *_ = units[index]
+        for row in rows:
+            if np.isfinite(row["auc_roc"]):
+                config.say(f"{experiment} {name} {setting} run {row['run'] + 1}/{config.runs} "
+                           f"{row['method']}: AUC-ROC {row['auc_roc']:.3f} AUC-PR {row['auc_pr']:.3f} "
+                           f"({row['fit_seconds'] + row['score_seconds']:.1f} s)")
+        # partial results survive a crash
+        _write_csv([r for i in sorted(done) for r in done[i]], config.out / f"{experiment}.csv")
+
+    if config._executor is None:
+        for index, unit in enumerate(units):
+            finish(index, _run_unit(unit, config))
+    else:
+        futures = {config._executor.submit(_run_unit_in_worker, unit): index for index, unit in enumerate(units)}
+        for future in as_completed(futures):
+            finish(futures[future], future.result())
+    return [r for i in sorted(done) for r in done[i]]
 
 
 def _synthetic(n: int, d: int, rng: np.random.Generator, share: float = 0.02,
@@ -412,7 +491,7 @@ def run_experiment(name: str, config: ReproConfig) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with threadpool_limits(limits=1):
+        with threadpool_limits(limits=1), _workers(config):
             return _run_experiment(name, config)
     finally:
         torch.set_num_threads(threads)
@@ -455,12 +534,15 @@ def _run_experiment(name: str, config: ReproConfig) -> str:
 def run_all(config: ReproConfig) -> str:
     """Every experiment in turn, then ``report.md`` joining their Markdown."""
     parts, timing = [], []
-    for name in EXPERIMENTS:
-        start = time.perf_counter()
-        parts.append(run_experiment(name, config))
-        timing.append([name, f"{(time.perf_counter() - start) / 60:.1f}"])
+    with _workers(config):  # one pool for every experiment: each worker loads a data set once
+        for name in EXPERIMENTS:
+            start = time.perf_counter()
+            parts.append(run_experiment(name, config))
+            timing.append([name, f"{(time.perf_counter() - start) / 60:.1f}"])
+    jobs = f"{config.jobs} worker process{'es' if config.jobs > 1 else ''}"
     head = ("# Reproduction of DevNet (KDD 2019)\n\n"
-            + _md_table(["experiment", "wall time (min)"], timing) + "\n")
+            + _md_table(["experiment", "wall time (min)"], timing)
+            + f"\n\n{jobs}, every fit on one thread.\n")
     report = head + "\n" + "\n".join(parts)
     _atomic_write(config.out / "report.md", report)
     return report
