@@ -5,13 +5,18 @@ For every real data set with at least 60 anomalies (the paper's sets and the
 one split of the paper's protocol (2% contamination, a new split per run), then
 on the same split: the default DevNet, ``preset="paper"``, CatBoost (if
 installed), HistGradientBoosting, Isolation Forest (each behind the same
-Preprocessor that ``deviation compare`` uses), and the method that
-``deviation compare`` picks from the training part alone (its cross-validation
-is run on the weak labels; the picked method's test score is reported).
+Preprocessor that ``deviation compare`` uses), the devnet+catboost blend (built
+from the DevNet and CatBoost fits of the same split, as ``compare`` does), and
+the method that ``deviation compare`` picks from the training part alone (its
+cross-validation is run on the weak labels; the picked method's test score is
+reported).
 
     python benchmarks/accuracy.py --labeled 30 --runs 3 --out results/accuracy.csv
     python benchmarks/accuracy.py --report results/accuracy.csv --write   # tables into docs/ACCURACY.md
 
+``--fit M ...`` fits only some methods (the seeds of the others are still
+drawn, so every split and seed stays that of a full run): e.g. to add the blend
+and compare's new picks to an earlier run's results.
 Tree models train on at most ``--tree-rows`` unlabeled rows (50,000 by
 default, every labeled anomaly kept) so that the run fits in hours on two
 cores; the cap is reported in the output.
@@ -31,7 +36,8 @@ from joblib import Parallel, delayed
 
 from deviation.bench.data import DATASETS, QUALIFYING_EXTRA, load_dataset, resolve_data_dir
 from deviation.bench.protocol import evaluate_scores, paired_wilcoxon, paper_split
-from deviation.compare import compare, default_methods, make_candidate
+from deviation.blend import ScoreBlend
+from deviation.compare import BLENDS, compare, make_candidate
 from deviation.exceptions import DataError
 
 PAPER_SETS = [d for d in DATASETS]
@@ -41,6 +47,7 @@ METHODS_LABEL = {
     "catboost": "CatBoost",
     "hist-gbt": "HistGBT",
     "iforest": "iForest",
+    "devnet+catboost": "DevNet+CatBoost blend",
     "picked": "compare's pick",
     "leader": "CV leader",
 }
@@ -55,23 +62,39 @@ def _limit_trees(model: Any, cap: int | None) -> Any:
     return model
 
 
+#: Single methods, in the order their seeds are drawn (keep it: results stay comparable across runs).
+SINGLE_METHODS = ("devnet", "devnet-paper", "catboost", "iforest", "hist-gbt")
+
+
 def _one(name: str, n_labeled: int, run: int, seed: int, data_dir: Any, tree_rows: int | None,
-         compare_folds: int, compare_rows: int, only_compare: bool = False) -> list[dict[str, Any]]:
+         compare_folds: int, compare_rows: int, fit: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     data = load_dataset(name, data_dir)
     rng = np.random.default_rng([seed, run, n_labeled, sum(map(ord, name))])
     try:
         split = paper_split(data.X, data.y, rng, n_labeled=n_labeled)
     except DataError:
         return []
-    methods = [*dict.fromkeys([*default_methods(), "hist-gbt"])]
-    rows, scores_by = [], {}
-    for method in methods:
-        model = _limit_trees(make_candidate(method, int(rng.integers(2**31 - 1))), tree_rows)
-        if only_compare:
-            continue  # same seeds drawn, so the comparison below sees the same split and seed
-        start = time.perf_counter()
-        model.fit(split.X_train, split.y_train)
-        fit_s = time.perf_counter() - start
+    wanted = set(SINGLE_METHODS) | set(BLENDS) if fit is None else set(fit)
+    for blend in wanted & set(BLENDS):
+        wanted |= set(BLENDS[blend])  # a blend is built from its members' fits
+    rows, scores_by, fitted = [], {}, {}
+    for method in (*SINGLE_METHODS, *BLENDS):
+        if method in BLENDS:
+            if method not in wanted:
+                continue
+            start = time.perf_counter()
+            model = ScoreBlend.from_fitted([(m, fitted[m][0]) for m in BLENDS[method]], split.X_train,
+                                           split.y_train, random_state=0)
+            fit_s = time.perf_counter() - start + sum(fitted[m][1] for m in BLENDS[method])
+        else:
+            # the seed is drawn even when the method is skipped: the split and seeds stay those of a full run
+            model = _limit_trees(make_candidate(method, int(rng.integers(2**31 - 1))), tree_rows)
+            if method not in wanted:
+                continue
+            start = time.perf_counter()
+            model.fit(split.X_train, split.y_train)
+            fit_s = time.perf_counter() - start
+        fitted[method] = (model, fit_s)
         scores = model.decision_function(split.X_test)
         metrics = evaluate_scores(split.y_test, scores)
         scores_by[method] = metrics
@@ -94,7 +117,7 @@ def run(args: argparse.Namespace) -> None:
     tasks.sort(key=lambda t: order.get(t[0], 99))
     results = Parallel(n_jobs=args.jobs, verbose=5)(
         delayed(_one)(name, k, r, args.seed, data_dir, args.tree_rows, args.compare_folds, args.compare_rows,
-                      args.only_compare)
+                      () if args.only_compare else (tuple(args.fit) if args.fit else None))
         for name, k, r in tasks
     )
     frame = pd.DataFrame([row for rows in results for row in rows])
@@ -214,6 +237,8 @@ def main() -> None:
     parser.add_argument("--only-compare", action="store_true",
                         help="run only compare's cross-validation (same splits and seeds), e.g. to add its "
                              "picks to an earlier run's results")
+    parser.add_argument("--fit", nargs="+", metavar="M", choices=[*SINGLE_METHODS, *BLENDS],
+                        help="fit only these methods (seeds of the others still drawn); compare always runs")
     parser.add_argument("--report", type=Path, nargs="+", default=None,
                         help="print the tables of results CSVs (later picks replace earlier ones)")
     parser.add_argument("--write", action="store_true",

@@ -29,8 +29,10 @@ def _frame(X, y):
 
 def test_default_methods_hold_one_tree_and_both_presets():
     methods = default_methods()
-    assert methods[:2] == ("devnet", "devnet-paper") and methods[-1] == "iforest"
+    assert methods[:2] == ("devnet", "devnet-paper") and methods[3] == "iforest"
     assert methods[2] in ("catboost", "hist-gbt")
+    # the blend comes with CatBoost only
+    assert methods[4:] == (("devnet+catboost",) if methods[2] == "catboost" else ())
     assert set(methods) <= set(CANDIDATES)
 
 

@@ -204,6 +204,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .persistence import load
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
+    if str(args.model).lower().endswith(".blend.json"):
+        return _score_blend(args, out)
     model = load(args.model)
     devnet = _devnet(model)
     confidence = devnet.confidence if args.confidence is None else args.confidence
@@ -232,6 +234,27 @@ def cmd_score(args: argparse.Namespace) -> int:
     write_table(frame, out)
     _say(args, f"scored {len(frame)} rows, {int(frame['is_anomaly'].sum())} above the threshold "
                f"{threshold:.3f} (confidence {confidence}); written to {out}")
+    return 0
+
+
+def _score_blend(args: argparse.Namespace, out: Path) -> int:
+    """``deviation score`` with a blend saved by ``compare --save-model``: ranking scores only."""
+    import pandas as pd
+
+    from .blend import load_blend
+    from .io import write_table
+
+    if args.confidence is not None:
+        raise UsageError("--confidence does not apply to a blend: its scores rank rows but have no p-value "
+                         "or threshold; drop --confidence, or score with a DevNet model")
+    blend = load_blend(args.model)
+    table = _read(args.data, None, args)
+    frame = pd.DataFrame({"score": blend.decision_function(table.X)})
+    if table.ids is not None:
+        frame.insert(0, table.ids.name, table.ids.to_numpy())
+    write_table(frame, out)
+    _say(args, f"scored {len(frame)} rows with the blend {Path(args.model).name} (higher = more anomalous; "
+               f"a blend has no p-value or threshold); written to {out}")
     return 0
 
 
@@ -479,14 +502,16 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--categorical", action="append", metavar="COL",
                       help="treat COL as categorical (repeatable; default: text columns)")
     comp.add_argument("--methods", nargs="+", metavar="M",
-                      choices=["devnet", "devnet-paper", "catboost", "hist-gbt", "iforest"],
-                      help="candidates (default: devnet devnet-paper, catboost or hist-gbt, iforest)")
+                      choices=["devnet", "devnet-paper", "catboost", "hist-gbt", "iforest", "devnet+catboost"],
+                      help="candidates (default with CatBoost installed: devnet devnet-paper catboost iforest "
+                           "devnet+catboost; without: devnet devnet-paper hist-gbt iforest)")
     comp.add_argument("--folds", type=_positive_int, default=5, help="cross-validation folds (default 5)")
     comp.add_argument("--max-unlabeled", type=_positive_int, default=20_000, metavar="N",
                       help="unlabeled rows used by the cross-validation (default 20000; all labeled anomalies kept)")
     comp.add_argument("--save-model", metavar="PATH",
                       help="fit the recommended method on all rows and save it (.model for DevNet, "
-                           ".cbm plus .preprocessor.json for CatBoost)")
+                           ".cbm plus .preprocessor.json for CatBoost, .blend.json plus both members' "
+                           "files for devnet+catboost)")
     comp.add_argument("--json", action="store_true", help="print the table as JSON")
     comp.add_argument("--seed", type=int, default=None)
     comp.set_defaults(func=cmd_compare)

@@ -28,6 +28,8 @@ Candidates (all trained with unlabeled rows as normal where they use labels):
 ``catboost``       CatBoost, if installed (``pip install 'deviation[catboost]'``)
 ``hist-gbt``       scikit-learn's ``HistGradientBoostingClassifier`` (used when CatBoost is absent)
 ``iforest``        Isolation Forest (unsupervised)
+``devnet+catboost`` the mean of the default DevNet's and CatBoost's standardised
+                   scores (:class:`~deviation.blend.ScoreBlend`), if CatBoost is installed
 
 Each is preceded by :class:`~deviation.preprocess.Preprocessor` (mean
 imputation, one-hot encoding; min-max scaling for the DevNets), fitted inside
@@ -63,19 +65,27 @@ __all__ = [
     "save_recommended",
 ]
 
-CANDIDATES = ("devnet", "devnet-paper", "catboost", "hist-gbt", "iforest")
+CANDIDATES = ("devnet", "devnet-paper", "catboost", "hist-gbt", "iforest", "devnet+catboost")
+#: Blends, by name: their members (candidates themselves).
+BLENDS = {"devnet+catboost": ("devnet", "catboost")}
 
 
 def default_methods() -> tuple[str, ...]:
-    """The candidates compared by default: CatBoost when installed, else HistGradientBoosting."""
+    """The candidates compared by default.
+
+    With CatBoost installed: devnet, devnet-paper, catboost, iforest and the
+    devnet+catboost blend; without it, HistGradientBoosting replaces CatBoost
+    and there is no blend.
+    """
     from .bench.competitors import catboost_available
 
-    tree = "catboost" if catboost_available() else "hist-gbt"
-    return ("devnet", "devnet-paper", tree, "iforest")
+    if catboost_available():
+        return ("devnet", "devnet-paper", "catboost", "iforest", "devnet+catboost")
+    return ("devnet", "devnet-paper", "hist-gbt", "iforest")
 
 
-def make_candidate(name: str, random_state: int | None = None, *, categorical: Any = "auto") -> Pipeline:
-    """An unfitted candidate: a Pipeline of a Preprocessor and the model.
+def make_candidate(name: str, random_state: int | None = None, *, categorical: Any = "auto") -> Any:
+    """An unfitted candidate: a Pipeline of a Preprocessor and the model (a ScoreBlend of such for a blend).
 
     Parameters
     ----------
@@ -88,6 +98,11 @@ def make_candidate(name: str, random_state: int | None = None, *, categorical: A
     from .estimator import DevNet
     from .preprocess import Preprocessor
 
+    if name in BLENDS:
+        from .blend import ScoreBlend
+
+        members = [(m, make_candidate(m, random_state, categorical=categorical)) for m in BLENDS[name]]
+        return ScoreBlend(members, random_state=random_state)
     if name == "devnet":
         model: Any = DevNet(random_state=random_state)
         scaling = "minmax"
@@ -258,11 +273,21 @@ def compare(
         X_tr = X_cv.iloc[train] if hasattr(X_cv, "iloc") else X_cv[train]
         X_te = X_cv.iloc[test] if hasattr(X_cv, "iloc") else X_cv[test]
         seed = int(rng.integers(2**31 - 1))
-        for name in methods:
-            model = make_candidate(name, seed, categorical=categorical)
+        fitted: dict[str, tuple[Any, float]] = {}
+        for name in sorted(methods, key=lambda m: m in BLENDS):  # blends after their members
             start = time.perf_counter()
-            model.fit(X_tr, y_cv[train])
-            seconds = time.perf_counter() - start
+            if name in BLENDS and all(m in fitted for m in BLENDS[name]):
+                # the members were fitted in this fold already: standardise and average them
+                from .blend import ScoreBlend
+
+                model = ScoreBlend.from_fitted([(m, fitted[m][0]) for m in BLENDS[name]], X_tr, y_cv[train],
+                                               random_state=seed)
+                seconds = time.perf_counter() - start + sum(fitted[m][1] for m in BLENDS[name])
+            else:
+                model = make_candidate(name, seed, categorical=categorical)
+                model.fit(X_tr, y_cv[train])
+                seconds = time.perf_counter() - start
+            fitted[name] = (model, seconds)
             scores = model.decision_function(X_te)
             records.append({
                 "method": name,
@@ -305,7 +330,8 @@ def recommend(folds: pd.DataFrame, default: str = "devnet") -> str:
 
 
 #: File suffix of a saved model, by method (``None``: no non-pickle format).
-SAVE_SUFFIX = {"devnet": ".model", "devnet-paper": ".model", "catboost": ".cbm", "hist-gbt": None, "iforest": None}
+SAVE_SUFFIX = {"devnet": ".model", "devnet-paper": ".model", "catboost": ".cbm", "hist-gbt": None, "iforest": None,
+               "devnet+catboost": ".blend.json"}
 
 
 def save_recommended(
@@ -322,9 +348,11 @@ def save_recommended(
 
     DevNet is written as a ``deviation`` model file (``.model``: use it with
     ``deviation score``); CatBoost in its own ``.cbm`` format, with the fitted
-    Preprocessor beside it as JSON (``<file>.preprocessor.json``). The suffix of
-    ``path`` is set to the method's (``.model`` or ``.cbm``). Both files are
-    written atomically.
+    Preprocessor beside it as JSON (``<file>.preprocessor.json``); the
+    devnet+catboost blend as a ``.blend.json`` file naming both members' files
+    beside it (read it with :func:`deviation.blend.load_blend`). The suffix of
+    ``path`` is set to the method's (``.model``, ``.cbm`` or ``.blend.json``).
+    Every file is written atomically.
 
     Returns
     -------
@@ -350,13 +378,19 @@ def save_recommended(
             "tree model in its own format, or save a DevNet with --methods devnet."
         )
     path = Path(path)
-    if path.suffix.lower() in (".model", ".cbm", ".zip", ".devnet"):
-        path = path.with_suffix(suffix)
-    else:
-        path = path.with_name(path.name + suffix)
+    name = path.name
+    for known in (".blend.json", ".model", ".cbm", ".zip", ".devnet", ".json"):
+        if name.lower().endswith(known):
+            name = name[: -len(known)]
+            break
+    path = path.with_name(name + suffix)
     if not path.parent.exists():
         raise DataError(f"cannot write {path}: directory {str(path.parent)!r} does not exist")
     model = make_candidate(method, random_state, categorical=categorical).fit(X, _check_labels(y))
+    if method in BLENDS:
+        from .blend import save_blend
+
+        return save_blend(model, path, metadata=metadata)
     pre, inner = model.steps[0][1], model.steps[-1][1]
     if method.startswith("devnet"):
         save(Pipeline([("preprocessor", pre), ("devnet", inner)]), path, metadata=metadata)
