@@ -34,7 +34,12 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from deviation.bench.data import DATASETS, QUALIFYING_EXTRA, load_dataset, resolve_data_dir
+from deviation.bench.data import (
+    DATASETS,
+    QUALIFYING_EXTRA,
+    load_dataset,
+    resolve_data_dir,
+)
 from deviation.bench.protocol import evaluate_scores, paired_wilcoxon, paper_split
 from deviation.blend import ScoreBlend
 from deviation.compare import BLENDS, compare, make_candidate

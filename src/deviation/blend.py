@@ -71,7 +71,7 @@ class ScoreBlend(BaseEstimator):
         self.members = members
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> "ScoreBlend":
+    def fit(self, X: Any, y: Any) -> ScoreBlend:
         """Fit every member on ``X, y`` (1 = labeled anomaly, 0 = unlabeled), then standardise."""
         if not self.members:
             raise DataError("a blend needs at least one member")
@@ -82,12 +82,12 @@ class ScoreBlend(BaseEstimator):
     @classmethod
     def from_fitted(
         cls, members: Sequence[tuple[str, Any]], X: Any, y: Any, random_state: int | None = None
-    ) -> "ScoreBlend":
+    ) -> ScoreBlend:
         """A blend of members already fitted on ``X, y`` (no refit)."""
         blend = cls(members, random_state=random_state)
         return blend._standardise(list(members), X, np.asarray(y))
 
-    def _standardise(self, fitted: list[tuple[str, Any]], X: Any, y: np.ndarray) -> "ScoreBlend":
+    def _standardise(self, fitted: list[tuple[str, Any]], X: Any, y: np.ndarray) -> ScoreBlend:
         unlabeled = np.flatnonzero(y == 0)
         if unlabeled.size == 0:
             raise DataError("a blend is standardised on unlabeled rows; y has none (no 0).")

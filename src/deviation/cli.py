@@ -229,12 +229,19 @@ def cmd_score(args: argparse.Namespace) -> int:
             "is_anomaly": (scores > threshold).astype(np.int8),
         }
     )
-    if table.ids is not None:
-        frame.insert(0, table.ids.name, table.ids.to_numpy())
-    write_table(frame, out)
+    _write_with_ids(frame, table, out)
     _say(args, f"scored {len(frame)} rows, {int(frame['is_anomaly'].sum())} above the threshold "
                f"{threshold:.3f} (confidence {confidence}); written to {out}")
     return 0
+
+
+def _write_with_ids(frame: Any, table: Any, out: Path) -> None:
+    """Write scored rows, the id column (if one was named) first."""
+    from .io import write_table
+
+    if table.ids is not None:
+        frame.insert(0, table.ids.name, table.ids.to_numpy())
+    write_table(frame, out)
 
 
 def _score_blend(args: argparse.Namespace, out: Path) -> int:
@@ -242,17 +249,13 @@ def _score_blend(args: argparse.Namespace, out: Path) -> int:
     import pandas as pd
 
     from .blend import load_blend
-    from .io import write_table
 
     if args.confidence is not None:
         raise UsageError("--confidence does not apply to a blend: its scores rank rows but have no p-value "
                          "or threshold; drop --confidence, or score with a DevNet model")
     blend = load_blend(args.model)
     table = _read(args.data, None, args)
-    frame = pd.DataFrame({"score": blend.decision_function(table.X)})
-    if table.ids is not None:
-        frame.insert(0, table.ids.name, table.ids.to_numpy())
-    write_table(frame, out)
+    _write_with_ids(pd.DataFrame({"score": blend.decision_function(table.X)}), table, out)
     _say(args, f"scored {len(frame)} rows with the blend {Path(args.model).name} (higher = more anomalous; "
                f"a blend has no p-value or threshold); written to {out}")
     return 0
