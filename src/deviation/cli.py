@@ -256,7 +256,7 @@ def _score_blend(args: argparse.Namespace, out: Path) -> int:
     blend = load_blend(args.model)
     table = _read(args.data, None, args)
     _write_with_ids(pd.DataFrame({"score": blend.decision_function(table.X)}), table, out)
-    _say(args, f"scored {len(frame)} rows with the blend {Path(args.model).name} (higher = more anomalous; "
+    _say(args, f"scored {table.X.shape[0]} rows with the blend {Path(args.model).name} (higher = more anomalous; "
                f"a blend has no p-value or threshold); written to {out}")
     return 0
 
