@@ -455,6 +455,8 @@ def _curves_figure(frame: pd.DataFrame, experiment: str, path: Path) -> None:
 
 
 def _scalability_figure(frame: pd.DataFrame, path: Path) -> None:
+    from matplotlib.ticker import NullFormatter
+
     from ..plots import save_figure
 
     fig = _new_figure((9.0, 3.6))
@@ -467,6 +469,10 @@ def _scalability_figure(frame: pd.DataFrame, path: Path) -> None:
             ax.plot(s[var], s["seconds"], marker=marker, color=color, label=m)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # the grid's own values as ticks: log-scale minor labels overlap on a short range
+        values = sorted(int(v) for v in sub[var].unique())
+        ax.set_xticks(values, [f"{v:,}" for v in values], fontsize=8)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xl)
         ax.set_ylabel("Execution time (seconds)")
         ax.grid(alpha=0.3, which="both")
