@@ -42,7 +42,7 @@ from deviation.bench.data import (
 )
 from deviation.bench.protocol import evaluate_scores, paired_wilcoxon, paper_split
 from deviation.blend import ScoreBlend
-from deviation.compare import BLENDS, compare, make_candidate
+from deviation.compare import BLENDS, compare, make_candidate, recommend
 from deviation.exceptions import DataError
 
 PAPER_SETS = [d for d in DATASETS]
@@ -134,13 +134,26 @@ def run(args: argparse.Namespace) -> None:
 def _load(paths: list[Path]) -> pd.DataFrame:
     """Join results CSVs; a later ``picked`` row (with compare's folds) replaces an earlier one.
 
+    The pick is recomputed from the recorded folds with the library's current
+    :func:`~deviation.compare.recommend`.
+
     ``picked`` and ``leader`` rows get the test metrics of the method they name, from the
     same data set, number of labeled anomalies and run.
     """
     df = pd.concat([pd.read_csv(p).assign(_order=i) for i, p in enumerate(paths)], ignore_index=True)
     key = ["dataset", "n_labeled", "run"]
-    methods = df[~df.method.isin(["picked", "leader"])].drop_duplicates(key + ["method"], keep="last")
-    picks = df[df.method == "picked"].sort_values("_order").drop_duplicates(key, keep="last")
+    # a method's metrics are the same in every file (same split, same seed); the first file's row
+    # is kept for its fit time, since later files are usually partial reruns (--fit) on a busier machine
+    methods = df[~df.method.isin(["picked", "leader"])].drop_duplicates(key + ["method"], keep="first")
+    picks = df[df.method == "picked"].sort_values("_order").drop_duplicates(key, keep="last").copy()
+    # compare's cross-validation is deterministic given its seed, so the recorded folds decide the
+    # pick under the library's current rule (recommend) without refitting anything
+    for i, row in picks.iterrows():
+        if isinstance(row.get("cv_folds"), str):
+            folds = pd.DataFrame([{"method": m, "fold": f, "auc_pr": v}
+                                  for m, values in json.loads(row.cv_folds).items() for f, v in enumerate(values)])
+            picks.at[i, "picked"] = recommend(folds)
+            picks.at[i, "leader"] = folds.groupby("method").auc_pr.mean().idxmax()
     metrics = methods.set_index(key + ["method"])[["auc_roc", "auc_pr"]]
     extra = []
     for _, row in picks.iterrows():
@@ -208,6 +221,14 @@ def report(paths: Path | list[Path]) -> str:
                 hit = (chosen == best_true.reindex(chosen.index)).mean()
                 out.append(f"{what} was the truly best method (by test AUC-PR) in {hit:.0%} of {len(chosen)} "
                            f"splits; picks: {', '.join(f'{m} {c}' for m, c in chosen.value_counts().items())}.\n")
+        for group in ("extra", "paper"):
+            if group not in mean.index.get_level_values(0):
+                continue
+            g = mean.loc[group].auc_pr.groupby(level="method").mean()
+            singles = g.drop(["picked", "leader"], errors="ignore")
+            if "picked" in g:
+                out.append(f"{group} sets: compare's picks reach a mean AUC-PR of {g['picked']:.3f}; the best "
+                           f"single method, {METHODS_LABEL[singles.idxmax()]}, {singles.max():.3f}.\n")
         fit = part.groupby("method").fit_s.mean()
         if "devnet" in fit and "devnet-paper" in fit:
             out.append(f"Mean fit time per split: default {fit['devnet']:.2f} s, paper {fit['devnet-paper']:.2f} s "

@@ -179,6 +179,11 @@ def _folds(table):
         ({"devnet": [0.80, 0.82, 0.78], "iforest": [0.30, 0.31, 0.20]}, "devnet"),
         # no default among the candidates: the leader
         ({"devnet-paper": [0.50, 0.70, 0.40], "catboost": [0.62, 0.55, 0.48]}, "catboost"),
+        # the blend, when compared, is preferred over DevNet alone
+        ({"devnet": [0.60, 0.72, 0.50], "devnet+catboost": [0.55, 0.70, 0.52]}, "devnet+catboost"),
+        # ... and kept against a rival's unclear lead, but not against a clear one
+        ({"catboost": [0.62, 0.80, 0.45], "devnet+catboost": [0.60, 0.70, 0.50]}, "devnet+catboost"),
+        ({"catboost": [0.90, 0.91, 0.89], "devnet+catboost": [0.60, 0.70, 0.50]}, "catboost"),
     ],
 )
 def test_recommend_prefers_the_default_unless_clearly_beaten(table, expected):

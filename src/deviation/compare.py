@@ -68,6 +68,8 @@ __all__ = [
 CANDIDATES = ("devnet", "devnet-paper", "catboost", "hist-gbt", "iforest", "devnet+catboost")
 #: Blends, by name: their members (candidates themselves).
 BLENDS = {"devnet+catboost": ("devnet", "catboost")}
+#: The candidate recommended unless another beats it clearly: the first of these that is compared.
+PREFERENCE = ("devnet+catboost", "devnet")
 
 
 def default_methods() -> tuple[str, ...]:
@@ -170,7 +172,7 @@ class Comparison:
             gap = self.table.loc[leader, "auc_pr"] - self.table.loc[self.best, "auc_pr"]
             lines.append(
                 f"({leader} leads by {gap:.3f} AUC-PR, within one standard error of the per-fold differences: "
-                f"not a clear win, so the default DevNet is kept)"
+                f"not a clear win, so the preferred {self.best} is kept)"
             )
         elif len(self.table) > 1:
             runner_up = self.table.index[1]
@@ -312,16 +314,24 @@ def compare(
                       n_rows_used=len(rows), leader=leader)
 
 
-def recommend(folds: pd.DataFrame, default: str = "devnet") -> str:
+def preferred_method(methods: Sequence[str]) -> str | None:
+    """The candidate kept unless clearly beaten: the first of :data:`PREFERENCE` among ``methods``."""
+    return next((m for m in PREFERENCE if m in methods), None)
+
+
+def recommend(folds: pd.DataFrame, default: str | None = None) -> str:
     """The method to recommend from per-fold results (columns ``method``, ``fold``, ``auc_pr``).
 
-    The method with the highest mean AUC-PR, unless ``default`` is among the
-    candidates and the leader's lead over it is not clear: not larger than one
-    standard error of the paired per-fold differences. Then ``default``.
+    The method with the highest mean AUC-PR, unless ``default`` (by default
+    :func:`preferred_method` of the candidates) is among the candidates and the
+    leader's lead over it is not clear: not larger than one standard error of
+    the paired per-fold differences. Then ``default``.
     """
     wide = folds.pivot(index="fold", columns="method", values="auc_pr")
     means = wide.mean()
     leader = str(means.idxmax())
+    if default is None:
+        default = preferred_method(list(wide.columns))
     if leader == default or default not in wide.columns or len(wide) < 2:
         return leader
     diff = (wide[leader] - wide[default]).to_numpy()
