@@ -158,11 +158,11 @@ class Comparison:
     def report(self) -> str:
         """The table and the recommendation as plain text."""
         lines = [
-            f"{'method':14} {'AUC-PR':>15} {'AUC-ROC':>15} {'fit s':>8}",
+            f"{'method':16} {'AUC-PR':>15} {'AUC-ROC':>15} {'fit s':>8}",
         ]
         for name, row in self.table.iterrows():
             lines.append(
-                f"{name:14} {row.auc_pr:>7.3f} +- {row.auc_pr_std:.3f} {row.auc_roc:>7.3f} +- {row.auc_roc_std:.3f} "
+                f"{name:16} {row.auc_pr:>7.3f} +- {row.auc_pr_std:.3f} {row.auc_roc:>7.3f} +- {row.auc_roc_std:.3f} "
                 f"{row.fit_seconds:>8.2f}"
             )
         lines.append("")
