@@ -67,14 +67,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "ens_pq_h64_b256": {"members": [{"hidden_layer_sizes": (64,), "batch_size": 256}, {"scaling": "quantile", "hidden_layer_sizes": (64,), "batch_size": 256}]},
     "ens_pq_h32_lr2": {"members": [{"hidden_layer_sizes": (32,), "learning_rate": 2e-3}, {"scaling": "quantile", "hidden_layer_sizes": (32,), "learning_rate": 2e-3}]},
     "ens_pqu": {"members": [{}, {"scaling": "quantile"}, {"scaling": "uniform"}]},
-    # the second network reads the quantile view and the bins of the continuous columns side by side
-    "ens_p_qbins": {"members": [{}, {"scaling": "qbins"}]},
-    "ens_q_bins": {"members": [{"scaling": "quantile"}, {"scaling": "bins"}]},
-    "ens_pqbins_h10": {"members": [{"hidden_layer_sizes": (10,)}, {"scaling": "quantile", "hidden_layer_sizes": (10,)},
-                                   {"scaling": "bins", "hidden_layer_sizes": (10,)}]},
-    # not a DevNet preset: the mean of the default DevNet's and CatBoost's scores, each standardised
-    # by its scores on the unlabeled training rows (a candidate for `compare`)
-    "blend_dc": {"blend": ["default", "catboost"]},
     # choose the scaling on held-out labeled anomalies, then refit on everything
     "val_pq": {"select": [{}, {"scaling": "quantile"}]},
 }
@@ -93,14 +85,6 @@ def _run_config(cfg: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, rn
 
         model = CatBoostRival(max_train_rows=50_000, random_state=int(rng.integers(2**31 - 1)))
         return model.fit(X_train, y_train).decision_function(X_test)
-    if "blend" in cfg:
-        parts = []
-        for name in cfg["blend"]:
-            both = _run_config(CONFIGS[name], X_train, y_train, np.vstack([X_test, X_train[y_train == 0]])
-                               if not hasattr(X_test, "tocsr") else _sparse_vstack(X_test, X_train[y_train == 0]), rng)
-            test, unlabeled = both[: X_test.shape[0]], both[X_test.shape[0]:]
-            parts.append((test - unlabeled.mean()) / (unlabeled.std() + 1e-12))
-        return np.mean(parts, axis=0)
     if "members" in cfg:
         return np.mean([_fit_score(m, X_train, y_train, X_test, int(rng.integers(2**31 - 1))) for m in cfg["members"]], axis=0)
     if "select" in cfg:
@@ -120,12 +104,6 @@ def _run_config(cfg: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, rn
     return _fit_score(cfg, X_train, y_train, X_test, int(rng.integers(2**31 - 1)))
 
 
-def _sparse_vstack(a: Any, b: Any) -> Any:
-    import scipy.sparse as sp
-
-    return sp.vstack([a, b]).tocsr()
-
-
 def _scale(kind: str, X_train: Any, X_test: Any) -> tuple[Any, Any]:
     """Extra scaling on top of min-max, fitted on the training part."""
     if kind in ("minmax", "none") or hasattr(X_train, "tocsr"):
@@ -136,14 +114,10 @@ def _scale(kind: str, X_train: Any, X_test: Any) -> tuple[Any, Any]:
     cont = np.flatnonzero(~binary)
     if cont.size == 0:
         return X_train, X_test
-    if kind in ("bins", "qbins"):
+    if kind == "bins":
         kb = KBinsDiscretizer(n_bins=10, encode="onehot-dense", strategy="quantile", subsample=100_000,
                               quantile_method="averaged_inverted_cdf").fit(X_train[:, cont])
-        binned = [np.hstack([X[:, binary], kb.transform(X[:, cont])]).astype(np.float32) for X in (X_train, X_test)]
-        if kind == "bins":
-            return binned[0], binned[1]
-        quantile = _scale("quantile", X_train, X_test)
-        return tuple(np.hstack([q[:, cont], b]) for q, b in zip(quantile, binned))
+        return tuple(np.hstack([X[:, binary], kb.transform(X[:, cont])]).astype(np.float32) for X in (X_train, X_test))
     qt = QuantileTransformer(
         n_quantiles=min(1000, X_train.shape[0]),
         output_distribution="uniform" if kind == "uniform" else "normal",
