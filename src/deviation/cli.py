@@ -120,7 +120,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if table.y is None:
         raise DeviationError(f"{args.data}: no labels read; name the label column with --label")
     devnet = DevNet(
-        hidden_layer_sizes=tuple(args.hidden),
+        hidden_layer_sizes=None if args.hidden is None else tuple(args.hidden),
         preset=args.preset,
         margin=args.margin,
         epochs=args.epochs,
@@ -473,18 +473,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train on a uniform sample of N unlabeled rows plus every labeled anomaly, "
                           "drawn in one streaming pass (for CSV/Parquet files larger than memory)")
     fit.add_argument("--preset", choices=["default", "paper"], default="default",
-                     help="default: two networks (min-max and quantile views of continuous columns), "
-                          "scores averaged; paper: the paper's single network (docs/ACCURACY.md)")
+                     help="default: two networks of 2 hidden layers (min-max and quantile views of continuous "
+                          "columns), scores averaged; paper: the paper's single network (docs/ACCURACY.md)")
     fit.add_argument("--scaling", choices=["minmax", "standard", "quantile", "none"], default="minmax",
                      help="feature scaling before the model (default minmax, as in the paper)")
     fit.add_argument("--categorical", action="append", metavar="COL",
                      help="treat COL as categorical (repeatable; default: text columns)")
-    fit.add_argument("--hidden", type=int, nargs="*", default=[20], metavar="N",
-                     help="hidden layer sizes (default 20; none for the linear variant)")
+    fit.add_argument("--hidden", type=int, nargs="*", default=None, metavar="N",
+                     help="hidden layer sizes (default: the preset's, 20 20 for default and 20 for paper; "
+                          "--hidden with no size for the linear variant)")
     fit.add_argument("--epochs", type=_positive_int, default=50)
     fit.add_argument("--batches-per-epoch", type=_positive_int, default=20)
     fit.add_argument("--batch-size", type=_positive_int, default=512)
-    fit.add_argument("--learning-rate", type=float, default=1e-3)
+    fit.add_argument("--learning-rate", type=float, default=None,
+                     help="RMSprop step size (default: the preset's, 2e-3 for default and 1e-3 for paper)")
     fit.add_argument("--margin", type=float, default=5.0)
     fit.add_argument("--l2", type=float, default=0.01)
     fit.add_argument("--confidence", type=float, default=0.95)

@@ -392,6 +392,8 @@ def _param_to_json(name: str, value: Any) -> Any:
         For a value that cannot be stored as JSON.
     """
     if name == "hidden_layer_sizes":
+        if value is None:  # the preset's sizes
+            return None
         try:
             return [int(units) for units in value]
         except (TypeError, ValueError):
@@ -1037,11 +1039,11 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
             f"config.json sets DevNet parameters {unknown} that this version of deviation does not know; "
             "upgrade deviation."
         )
-    if "hidden_layer_sizes" in params:
+    if params.get("hidden_layer_sizes") is not None:
         hidden = params["hidden_layer_sizes"]
         if not isinstance(hidden, list):
             raise ModelFileError(
-                "config.json: hidden_layer_sizes must be a list of ints."
+                "config.json: hidden_layer_sizes must be null or a list of ints."
             )
         params["hidden_layer_sizes"] = tuple(
             _int_from_json(h, "hidden_layer_sizes", 1) for h in hidden
@@ -1123,7 +1125,9 @@ def _devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
             f"implies {expected_networks}; the file was not written by deviation.save()."
         )
     n_inputs = n_features if view is None else view.n_features_out
-    sizes = [n_inputs, *(h * n_networks for h in model.hidden_layer_sizes), 1]
+    hidden, learning_rate = model._network_settings(n_networks)
+    values["hidden_layer_sizes_"], values["learning_rate_"] = hidden, learning_rate
+    sizes = [n_inputs, *(h * n_networks for h in hidden), 1]
     layers = config.get("layers")
     if layers is not None and layers != sizes:
         raise ModelFileError(
