@@ -143,7 +143,7 @@ def test_linear_and_deep_variants_and_torch_engine_learn(thyroid_split):
     ):
         model = DevNet(random_state=0, **params).fit(X_train, y_train)
         assert roc_auc_score(y_test, model.decision_function(X_test)) > floor, params
-        assert len(model.coefs_) == len(model.hidden_layer_sizes) + 1
+        assert len(model.coefs_) == len(model.hidden_layer_sizes_) + 1
 
 
 @pytest.mark.parametrize("preset", ["paper", "default"])

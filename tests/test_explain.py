@@ -69,9 +69,25 @@ def test_input_gradients_equal_autograd(thyroid_model):
     np.testing.assert_allclose(input_gradients(Xb, coefs, intercepts), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_deep_network_uses_riemann_steps(thyroid):
+def test_two_hidden_layers_are_exact_whatever_n_steps(thyroid):
     X, y = thyroid
     model = DevNet(hidden_layer_sizes=(16, 8), random_state=0, epochs=10).fit(X, y)
+    one = explain(model, X[:200], n_steps=1)
+    assert np.abs(one.completeness_gap()).max() < 1e-4
+    np.testing.assert_array_equal(one.values, explain(model, X[:200], n_steps=256).values)
+    # and equal to a fine Riemann sum on the network's input (the view, for the default preset)
+    # DevNet reads float32 rows: transform those, as explain does
+    Z, base = model.view_.transform(X[:20].astype(np.float32)), model.view_.transform(model.baseline_[None, :])[0]
+    grads = sum(input_gradients(base + np.float32((k + 0.5) / 2000) * (Z - base), model.coefs_, model.intercepts_)
+                for k in range(2000))
+    riemann = np.zeros((20, X.shape[1]))
+    np.add.at(riemann.T, model.view_.source_columns(), ((Z - base) * grads / 2000).T)
+    np.testing.assert_allclose(one.values[:20], riemann, atol=2e-3)
+
+
+def test_deeper_networks_use_riemann_steps(thyroid):
+    X, y = thyroid
+    model = DevNet(hidden_layer_sizes=(16, 8, 8), random_state=0, epochs=10).fit(X, y)
     coarse = np.abs(explain(model, X[:200], n_steps=8).completeness_gap()).mean()
     fine = np.abs(explain(model, X[:200], n_steps=256).completeness_gap()).mean()
     assert fine < coarse and fine < 0.02

@@ -295,7 +295,8 @@ def test_read_model_info(fitted, fitted_paper, tmp_path, preset):
     assert info["versions"]["deviation"] and info["versions"]["numpy"] == np.__version__
     assert {"scikit-learn", "torch", "safetensors"} <= set(info["versions"])
     assert info["created"].endswith("+00:00")
-    assert info["params"]["hidden_layer_sizes"] == [20]
+    # None: the preset's sizes, resolved in fitted["hidden_layer_sizes_"]
+    assert info["params"]["hidden_layer_sizes"] is None
     assert info["params"]["preset"] == preset
     fitted_info = info["fitted"]
     if preset == "paper":
@@ -303,9 +304,9 @@ def test_read_model_info(fitted, fitted_paper, tmp_path, preset):
         assert fitted_info["n_networks_"] == 1
     else:
         # thyroid has 6 continuous columns: the network reads 21 min-max + 6 quantile columns,
-        # and its hidden layer holds both networks' 20 units
+        # and each hidden layer holds both networks' 20 units
         assert fitted.view_.n_continuous == 6
-        assert info["layers"] == [27, 40, 1]
+        assert info["layers"] == [27, 40, 40, 1]
         assert fitted_info["n_networks_"] == 2
     assert fitted_info["loss_curve_"] == fitted.loss_curve_
     assert fitted_info["threshold_"] == fitted.threshold_
@@ -330,9 +331,11 @@ def test_file_layout(model_bytes, fitted_paper, preset):
             )
         assert zf.comment.startswith(b"deviation-model sha256=")
     assert manifest["format"] == "deviation-model" and manifest["format_version"] == 1
-    network = ["baseline", "coef_0", "coef_1", "intercept_0", "intercept_1"]
+    # the paper's network has one hidden layer, each of the default preset's two has two
+    depth = 2 if preset == "paper" else 3
+    network = ["baseline", *(f"coef_{k}" for k in range(depth)), *(f"intercept_{k}" for k in range(depth))]
     view = ["view.continuous", "view.data_min", "view.data_range", "view.quantiles", "view.references"]
-    assert sorted(tensors) == (network if preset == "paper" else network + view)
+    assert sorted(tensors) == sorted(network if preset == "paper" else network + view)
     assert all(tensors[name].dtype == np.float32 for name in network)
     if preset == "default":
         # the input view is kept in float64 (and its column indices in int64), as it was fitted

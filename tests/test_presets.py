@@ -129,13 +129,18 @@ def test_default_preset_on_thyroid_merges_two_networks(fitted):
     assert model.n_networks_ == 2 and isinstance(view, InputView)
     # thyroid: 21 columns, 6 of them continuous (the others are 0/1)
     assert view.n_features_in == 21 and view.n_continuous == 6 and view.n_features_out == 27
-    assert model.coefs_[0].shape == (27, 40) and model.coefs_[1].shape == (40, 1)
-    assert model.intercepts_[0].shape == (40,) and model.intercepts_[1].shape == (1,)
+    # each network: two hidden layers of 20 units, learning rate 2e-3
+    assert model.hidden_layer_sizes_ == (20, 20) and model.learning_rate_ == 2e-3
+    assert [c.shape for c in model.coefs_] == [(27, 40), (40, 40), (40, 1)]
+    assert [b.shape for b in model.intercepts_] == [(40,), (40,), (1,)]
     # block-diagonal: the min-max network reads the 21 min-max columns only, the other the 6 quantile ones
     assert not model.coefs_[0][:21, 20:].any() and not model.coefs_[0][21:, :20].any()
     assert model.coefs_[0][:21, :20].any() and model.coefs_[0][21:, 20:].any()
+    # and the second layers never mix the two networks
+    assert not model.coefs_[1][:20, 20:].any() and not model.coefs_[1][20:, :20].any()
     paper = fitted["paper"]
     assert paper.n_networks_ == 1 and paper.view_ is None and paper.coefs_[0].shape == (21, 20)
+    assert paper.hidden_layer_sizes_ == (20,) and paper.learning_rate_ == 1e-3
     assert len(model.loss_curve_) == len(paper.loss_curve_) == FAST["epochs"]
 
 

@@ -9,8 +9,10 @@ attribution of feature ``i`` is
 and the attributions of a row add up to ``phi(x) - phi(x')`` (completeness):
 each says how many standard deviations of the prior the feature moved the
 score. The network is piecewise linear, so for the linear and the one-hidden-
-layer networks (the paper's default) the integral is computed exactly in closed
-form: each hidden unit is active on one sub-interval of the path. Deeper
+layer networks (the paper's) the integral is computed exactly in closed form:
+each hidden unit is active on one sub-interval of the path. With two hidden
+layers (the default preset's networks) it is exact too: the path is cut where
+first-layer units switch, and on each piece the second layer is linear. Deeper
 networks use a midpoint Riemann sum over ``n_steps`` points.
 
 Attributions are computed on the model's input after preprocessing, then the
@@ -126,11 +128,53 @@ def _attribute_chunk(
         # share of the path on which each unit is active
         active = np.where(d > 0, 1.0 - t, np.where(d < 0, t, (a > 0).astype(np.float32)))
         return delta * ((active * w2) @ W1.T)
+    if len(coefs) == 3:
+        return _two_hidden_layers(delta, base, coefs, intercepts)
     grads = np.zeros_like(Z)
     for step in range(n_steps):
         alpha = np.float32((step + 0.5) / n_steps)
         grads += input_gradients(base + alpha * delta, coefs, intercepts)
     return delta * (grads / n_steps)
+
+
+def _two_hidden_layers(
+    delta: np.ndarray, base: np.ndarray, coefs: list[np.ndarray], intercepts: list[np.ndarray]
+) -> np.ndarray:
+    """Exact integrated gradients of a network with two hidden ReLU layers.
+
+    Along the path ``base + t * delta`` the first layer's units switch at most
+    once each, at known ``t``; between two switches the second layer's
+    pre-activations are linear in ``t``, so the share of each segment on which
+    a second-layer unit is active follows from its values at the segment's
+    ends. The gradient is ``W1 diag(1[z1 > 0]) W2 diag(1[z2 > 0]) w3``, so
+    the integral needs, per row, the share of the path on which unit ``j`` of
+    the first layer and unit ``k`` of the second are both active.
+    """
+    W1, W2, w3 = (np.asarray(c, dtype=np.float64) for c in coefs)
+    b1, b2 = (np.asarray(b, dtype=np.float64) for b in intercepts[:2])
+    delta = delta.astype(np.float64)
+    a = np.asarray(base, dtype=np.float64) @ W1 + b1  # (H1,) first-layer pre-activations at t = 0
+    d = delta @ W1  # (m, H1) their change along the path
+    with np.errstate(divide="ignore", invalid="ignore"):
+        switch = np.where(d != 0, -a / d, 1.0)
+    # (m, H1 + 2): segment ends, 0 and 1 included; switches outside [0, 1] collapse onto its ends
+    ends = np.sort(np.concatenate([np.zeros((len(d), 1)), np.clip(switch, 0.0, 1.0), np.ones((len(d), 1))], axis=1), axis=1)
+    z1_ends = a + ends[:, :, None] * d[:, None, :]  # (m, S + 1, H1)
+    z2_ends = np.maximum(z1_ends, 0.0) @ W2 + b2  # (m, S + 1, H2), linear in t on each segment
+    length = np.diff(ends, axis=1)  # (m, S)
+    mid = 0.5 * (ends[:, 1:] + ends[:, :-1])
+    on1 = (a + mid[:, :, None] * d[:, None, :] > 0).astype(np.float64)  # (m, S, H1), constant per segment
+    v0, v1 = z2_ends[:, :-1], z2_ends[:, 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # share of the segment on which z2 > 0, for z2 going linearly from v0 to v1
+        share = np.where(
+            (v0 > 0) & (v1 > 0), 1.0,
+            np.where(v0 > 0, v0 / (v0 - v1), np.where(v1 > 0, v1 / (v1 - v0), 0.0)),
+        )
+    on2 = share * length[:, :, None]  # (m, S, H2)
+    both = np.einsum("msj,msk->mjk", on1, on2)  # (m, H1, H2) path share with both units active
+    through = np.einsum("mjk,jk,k->mj", both, W2, w3[:, 0])  # (m, H1)
+    return (delta * (through @ W1.T)).astype(np.float32)
 
 
 def explain(
@@ -156,7 +200,7 @@ def explain(
         Reference point on the model's input (after preprocessing). Default:
         ``baseline_``, the mean unlabeled training row.
     n_steps : int, default=64
-        Riemann steps for networks with more than one hidden layer (the
+        Riemann steps for networks with more than two hidden layers (the
         linear and one-hidden-layer networks are integrated exactly).
 
     Returns
