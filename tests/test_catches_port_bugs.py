@@ -30,19 +30,27 @@ def swapped_loss(scores, labels, mu_r, sigma_r, margin=5.0):
     return deviation_loss_numpy(labels.astype(scores.dtype), scores, mu_r, sigma_r, margin)
 
 
-def learning_margin(thyroid_split):
-    true_pr, shuffled_pr = true_vs_shuffled_pr(thyroid_split, range(2))
+def learning_margin(thyroid_split, preset):
+    true_pr, shuffled_pr = true_vs_shuffled_pr(thyroid_split, range(2), preset)
     return np.mean(true_pr) - np.mean(shuffled_pr)
 
 
-def test_the_real_loss_passes_the_learning_check(thyroid_split):
-    assert learning_margin(thyroid_split) > 0.12
+#: AUC-PR that true labels must add over shuffled ones on thyroid. Measured: the real loss
+#: 0.83 (default) and 0.24 (paper); DeepOD's broadcast bug 0.15 and 0.05: the default
+#: preset's deeper networks pick up a little signal from the batch sampling alone.
+LEARNING_FLOOR = {"default": 0.4, "paper": 0.12}
 
 
+@pytest.mark.parametrize("preset", ["default", "paper"])
+def test_the_real_loss_passes_the_learning_check(thyroid_split, preset):
+    assert learning_margin(thyroid_split, preset) > LEARNING_FLOOR[preset]
+
+
+@pytest.mark.parametrize("preset", ["default", "paper"])
 @pytest.mark.parametrize("bug", [broadcast_loss], ids=["deepod-broadcast"])
-def test_a_planted_port_bug_fails_the_learning_check(thyroid_split, monkeypatch, bug):
+def test_a_planted_port_bug_fails_the_learning_check(thyroid_split, monkeypatch, bug, preset):
     monkeypatch.setattr(deviation.mlp, "deviation_loss_numpy", bug)
-    assert learning_margin(thyroid_split) < 0.12
+    assert learning_margin(thyroid_split, preset) < LEARNING_FLOOR[preset]
 
 
 def test_swapped_arguments_are_refused_or_fail_the_hand_computed_check():

@@ -197,7 +197,7 @@ def test_pipeline_clone_and_grid_search(thyroid):
 
 
 BAD_PARAMS = [
-    ("margin", -1), ("margin", 0), ("prior_std", 0), ("learning_rate", "fast"), ("l2", -0.1),
+    ("margin", -1), ("margin", 0), ("prior_std", 0), ("learning_rate", "fast"), ("learning_rate", 0), ("l2", -0.1),
     ("rho", 1.0), ("confidence", 1.0), ("confidence", 0), ("clipnorm", 0), ("epochs", 0),
     ("epochs", 2.5), ("batches_per_epoch", 0), ("batch_size", 511), ("batch_size", 0),
     ("n_reference", 1), ("hidden_layer_sizes", (20, 0)), ("hidden_layer_sizes", "20"),

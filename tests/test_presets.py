@@ -187,11 +187,31 @@ def test_a_rows_score_does_not_depend_on_the_other_rows(thyroid, hidden, preset)
     )
 
 
+@pytest.mark.parametrize("preset", ["default", "paper"])
+def test_explicit_sizes_and_rate_override_the_presets(thyroid, preset):
+    X, y = thyroid
+    model = DevNet(**FAST, preset=preset, hidden_layer_sizes=(8,), learning_rate=5e-3).fit(X, y)
+    n = 1 if preset == "paper" else 2
+    assert model.hidden_layer_sizes_ == (8,) and model.learning_rate_ == 5e-3
+    assert [c.shape[1] for c in model.coefs_] == [8 * n, 1]
+    # the rate reaches the optimiser: another rate, other weights
+    other = DevNet(**FAST, preset=preset, hidden_layer_sizes=(8,), learning_rate=1e-3).fit(X, y)
+    assert not np.array_equal(model.coefs_[0], other.coefs_[0])
+    # None is the preset's: the explicit paper values give the paper preset's bits
+    if preset == "paper":
+        explicit = DevNet(**FAST, preset="paper", hidden_layer_sizes=(20,), learning_rate=1e-3).fit(X, y)
+        assert same_bits(explicit.decision_function(X), DevNet(**FAST, preset="paper").fit(X, y).decision_function(X))
+    loaded = loads(dumps(model))
+    assert loaded.hidden_layer_sizes_ == (8,) and loaded.learning_rate_ == 5e-3
+    assert same_bits(loaded.decision_function(X), model.decision_function(X))
+
+
 def test_sparse_input_trains_the_papers_network(thyroid):
     X, y = thyroid
     Xs = sp.csr_matrix(X)
     model = DevNet(**FAST).fit(Xs, y)
     assert model.n_networks_ == 1 and model.view_ is None and model.coefs_[0].shape == (21, 20)
+    assert model.hidden_layer_sizes_ == (20,) and model.learning_rate_ == 1e-3
     paper = DevNet(**FAST, preset="paper").fit(Xs, y)
     assert same_bits(model.decision_function(Xs), paper.decision_function(Xs))
 
@@ -205,7 +225,8 @@ def test_all_binary_input_gets_the_min_max_view_and_one_network():
     model = DevNet(**FAST).fit(X, y)
     assert model.n_networks_ == 1 and model.view_ is not None
     assert model.view_.n_continuous == 0 and model.view_.n_features_out == 6
-    assert model.coefs_[0].shape == (6, 20)
+    assert model.coefs_[0].shape == (6, 20) and len(model.coefs_) == 2
+    assert model.hidden_layer_sizes_ == (20,) and model.learning_rate_ == 1e-3
     np.testing.assert_array_equal(model.view_.transform(X), np.where(np.arange(6) == 2, 0.0, X))
     loaded = loads(dumps(model))
     assert loaded.n_networks_ == 1 and loaded.view_.n_continuous == 0
