@@ -36,6 +36,8 @@ from .mlp import forward_numpy, input_gradients
 __all__ = ["Explanation", "explain"]
 
 _CHUNK = 4096
+#: Rows per step of the exact two-hidden-layer integral.
+_EXACT_ROWS = 256
 
 
 @dataclass
@@ -148,32 +150,36 @@ def _two_hidden_layers(
     a second-layer unit is active follows from its values at the segment's
     ends. The gradient is ``W1 diag(1[z1 > 0]) W2 diag(1[z2 > 0]) w3``, so
     the integral needs, per row, the share of the path on which unit ``j`` of
-    the first layer and unit ``k`` of the second are both active.
+    the first layer and unit ``k`` of the second are both active, summed over
+    the segments.
     """
     W1, W2, w3 = (np.asarray(c, dtype=np.float64) for c in coefs)
     b1, b2 = (np.asarray(b, dtype=np.float64) for b in intercepts[:2])
+    V = (W2 * w3[:, 0]).T  # (H2, H1)
     delta = delta.astype(np.float64)
     a = np.asarray(base, dtype=np.float64) @ W1 + b1  # (H1,) first-layer pre-activations at t = 0
-    d = delta @ W1  # (m, H1) their change along the path
-    with np.errstate(divide="ignore", invalid="ignore"):
-        switch = np.where(d != 0, -a / d, 1.0)
-    # (m, H1 + 2): segment ends, 0 and 1 included; switches outside [0, 1] collapse onto its ends
-    ends = np.sort(np.concatenate([np.zeros((len(d), 1)), np.clip(switch, 0.0, 1.0), np.ones((len(d), 1))], axis=1), axis=1)
-    z1_ends = a + ends[:, :, None] * d[:, None, :]  # (m, S + 1, H1)
-    z2_ends = np.maximum(z1_ends, 0.0) @ W2 + b2  # (m, S + 1, H2), linear in t on each segment
-    length = np.diff(ends, axis=1)  # (m, S)
-    mid = 0.5 * (ends[:, 1:] + ends[:, :-1])
-    on1 = (a + mid[:, :, None] * d[:, None, :] > 0).astype(np.float64)  # (m, S, H1), constant per segment
-    v0, v1 = z2_ends[:, :-1], z2_ends[:, 1:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # share of the segment on which z2 > 0, for z2 going linearly from v0 to v1
-        share = np.where(
-            (v0 > 0) & (v1 > 0), 1.0,
-            np.where(v0 > 0, v0 / (v0 - v1), np.where(v1 > 0, v1 / (v1 - v0), 0.0)),
-        )
-    on2 = share * length[:, :, None]  # (m, S, H2)
-    both = np.einsum("msj,msk->mjk", on1, on2)  # (m, H1, H2) path share with both units active
-    through = np.einsum("mjk,jk,k->mj", both, W2, w3[:, 0])  # (m, H1)
+    through = np.empty((len(delta), W1.shape[1]))
+    # a few hundred rows at a time: the (rows, segments, units) arrays stay in cache
+    for lo in range(0, len(delta), _EXACT_ROWS):
+        d = delta[lo : lo + _EXACT_ROWS] @ W1  # (m, H1) change of the pre-activations along the path
+        with np.errstate(divide="ignore", invalid="ignore"):
+            switch = np.where(d != 0, -a / d, 1.0)
+        # (m, S + 1): segment ends, 0 and 1 included; switches outside [0, 1] collapse onto its ends
+        ends = np.sort(np.clip(switch, 0.0, 1.0), axis=1)
+        ends = np.concatenate([np.zeros((len(d), 1)), ends, np.ones((len(d), 1))], axis=1)
+        z1_ends = a + ends[:, :, None] * d[:, None, :]  # (m, S + 1, H1)
+        z2_ends = np.maximum(z1_ends, 0.0) @ W2 + b2  # (m, S + 1, H2), linear in t on each segment
+        mid = 0.5 * (ends[:, 1:] + ends[:, :-1])
+        on1 = a + mid[:, :, None] * d[:, None, :] > 0  # (m, S, H1), constant on each segment
+        v0, v1 = z2_ends[:, :-1], z2_ends[:, 1:]
+        pos0, pos1 = v0 > 0, v1 > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # share of the segment on which z2 > 0, for z2 going linearly from v0 to v1
+            share = np.where(pos0 == pos1, pos0, np.maximum(v0, v1) / np.abs(v0 - v1))
+        on2 = share * np.diff(ends, axis=1)[:, :, None]  # (m, S, H2) active length per segment
+        # through[m, j] = sum_s on1[m, s, j] * sum_k on2[m, s, k] W2[j, k] w3[k]: the path-averaged
+        # derivative of the score by first-layer unit j's output, counted while j is active
+        through[lo : lo + _EXACT_ROWS] = np.sum(np.where(on1, on2 @ V, 0.0), axis=1)
     return (delta * (through @ W1.T)).astype(np.float32)
 
 
