@@ -184,6 +184,12 @@ def _folds(table):
         # ... and kept against a rival's unclear lead, but not against a clear one
         ({"catboost": [0.62, 0.80, 0.45], "devnet+catboost": [0.60, 0.70, 0.50]}, "devnet+catboost"),
         ({"catboost": [0.90, 0.91, 0.89], "devnet+catboost": [0.60, 0.70, 0.50]}, "catboost"),
+        # a lead of 1.9 standard errors over 5 folds is not significant at 5% (t = 2.13): kept
+        ({"catboost": [0.58, 0.60, 0.60, 0.47, 0.50], "devnet+catboost": [0.50, 0.60, 0.55, 0.45, 0.50]},
+         "devnet+catboost"),
+        # a lead of 2.8 standard errors is
+        ({"catboost": [0.58, 0.62, 0.60, 0.47, 0.51], "devnet+catboost": [0.50, 0.60, 0.55, 0.45, 0.50]},
+         "catboost"),
     ],
 )
 def test_recommend_prefers_the_default_unless_clearly_beaten(table, expected):

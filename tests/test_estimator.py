@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from scipy.stats import spearmanr
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
@@ -149,10 +150,16 @@ def test_linear_and_deep_variants_and_torch_engine_learn(thyroid_split):
 @pytest.mark.parametrize("preset", ["paper", "default"])
 def test_torch_and_numpy_engines_agree(thyroid, preset):
     X, y = thyroid
-    a = DevNet(random_state=0, engine="numpy", preset=preset, **FAST).fit(X, y)
-    b = DevNet(random_state=0, engine="torch", device="cpu", preset=preset, **FAST).fit(X, y)
+    short = dict(epochs=5, batches_per_epoch=10)
+    a = DevNet(random_state=0, engine="numpy", preset=preset, **short).fit(X, y)
+    b = DevNet(random_state=0, engine="torch", device="cpu", preset=preset, **short).fit(X, y)
     assert a.engine_ == "numpy" and b.engine_ == "torch" and b.device_ == "cpu"
     np.testing.assert_allclose(a.decision_function(X), b.decision_function(X), rtol=1e-3, atol=1e-3)
+    # longer, the engines' float rounding can flip a ReLU or hinge at some step and the
+    # trajectories part a little (seen after ~80 steps of the default preset): same ranking still
+    a = DevNet(random_state=0, engine="numpy", preset=preset, **FAST).fit(X, y)
+    b = DevNet(random_state=0, engine="torch", device="cpu", preset=preset, **FAST).fit(X, y)
+    assert spearmanr(a.decision_function(X), b.decision_function(X))[0] > 0.999
 
 
 @pytest.mark.parametrize("preset,n_networks", [("paper", 1), ("default", 2)])

@@ -295,21 +295,13 @@ class DevNet(BaseEstimator):
             "fit: %d rows (%d labeled anomalies), %d features, preset=%s, engine=%s, device=%s",
             X.shape[0], len(anomaly_idx), X.shape[1], self.preset, self.engine_, self.device_,
         )
-        if view is None:
-            inputs = [X]
+        if n_views == 2:
+            results, mu_r, sigma_r = self._train_views(X, view, anomaly_idx, unlabeled_idx, hidden, config, rng, callback)
         else:
-            # the two views of the default preset; each network trains on its own
-            inputs = [view.minmax(X)] + ([view.quantile(X)] if view.n_continuous else [])
-        mu_r = sigma_r = 0.0
-        results = []
-        for k, X_k in enumerate(inputs):
-            offset = k * int(self.epochs)
             result, mu_r, sigma_r = self._train_one(
-                X_k, anomaly_idx, unlabeled_idx, hidden, config, rng,
-                lambda epoch, loss, offset=offset: callback(offset + epoch, loss),
-                reference=None if k == 0 else (mu_r, sigma_r),
+                X if view is None else view.minmax(X), anomaly_idx, unlabeled_idx, hidden, config, rng, callback
             )
-            results.append(result)
+            results = [result]
         if len(results) == 1:
             coefs, intercepts = results[0].coefs, results[0].intercepts
         else:
@@ -345,6 +337,53 @@ class DevNet(BaseEstimator):
             learning_rate = float(self.learning_rate)
         return hidden, learning_rate
 
+    def _train_views(
+        self,
+        X: np.ndarray,
+        view: InputView,
+        anomaly_idx: np.ndarray,
+        unlabeled_idx: np.ndarray,
+        hidden: tuple[int, ...],
+        config: TrainConfig,
+        rng: np.random.Generator,
+        callback: Callable[[int, float], None],
+    ) -> tuple[list[Any], float, float]:
+        """Train the default preset's two networks, one per view, on the same batches of rows."""
+        members = [glorot_uniform_init(rng, n_in, hidden) for n_in in (view.n_features_in, view.n_continuous)]
+        mu_r, sigma_r = draw_reference(rng, self.n_reference, self.prior_mean, self.prior_std)
+        n_steps = self.epochs * self.batches_per_epoch
+        rows, labels = balanced_batches(rng, unlabeled_idx, anomaly_idx, n_steps, self.batch_size)
+        # only the rows some batch draws go through the views (the quantile view is the costly part)
+        drawn = np.zeros(X.shape[0], dtype=bool)
+        drawn[rows] = True
+        position = (np.cumsum(drawn) - 1)[rows]  # each draw's row among the drawn rows
+        Z = view.transform(X[drawn])  # (n drawn, n_features_in + n_continuous): [minmax, quantile]
+        ends = (0, view.n_features_in, view.n_features_out)
+        results = [
+            self._run_engine(
+                np.ascontiguousarray(Z[:, ends[m] : ends[m + 1]]), position, labels, members[m], mu_r, sigma_r,
+                config, lambda epoch, loss, m=m: callback(m * int(self.epochs) + epoch, loss),
+            )
+            for m in range(2)
+        ]
+        return results, mu_r, sigma_r
+
+    def _run_engine(
+        self,
+        X: Any,
+        rows: np.ndarray,
+        labels: np.ndarray,
+        weights: tuple[list[np.ndarray], list[np.ndarray]],
+        mu_r: float,
+        sigma_r: float,
+        config: TrainConfig,
+        callback: Callable[[int, float], None],
+    ) -> Any:
+        """Train one network from ``weights`` on the batches ``rows`` of ``X`` with the fitted engine."""
+        if self.engine_ == "numpy":
+            return train_numpy(X, rows, labels, *weights, mu_r, sigma_r, config, callback)
+        return train_torch(X, rows, labels, *weights, mu_r, sigma_r, config, self.device_, callback)
+
     def _train_one(
         self,
         X: Any,
@@ -354,9 +393,8 @@ class DevNet(BaseEstimator):
         config: TrainConfig,
         rng: np.random.Generator,
         callback: Callable[[int, float], None],
-        reference: tuple[float, float] | None,
     ) -> tuple[Any, float, float]:
-        """Train one network on ``X``; draws the reference scores unless given."""
+        """Train one network on ``X``."""
         coefs, intercepts = glorot_uniform_init(rng, X.shape[1], hidden)
         X_train, active = X, None
         if sp.issparse(X) and X.shape[1] > WIDE_SPARSE_COLUMNS:
@@ -373,18 +411,10 @@ class DevNet(BaseEstimator):
                 shape=(X.shape[0], len(active)),
             )
             coefs[0] = np.ascontiguousarray(coefs[0][active])
-        if reference is None:
-            mu_r, sigma_r = draw_reference(rng, self.n_reference, self.prior_mean, self.prior_std)
-        else:
-            mu_r, sigma_r = reference
+        mu_r, sigma_r = draw_reference(rng, self.n_reference, self.prior_mean, self.prior_std)
         n_steps = self.epochs * self.batches_per_epoch
         rows, labels = balanced_batches(rng, unlabeled_idx, anomaly_idx, n_steps, self.batch_size)
-        if self.engine_ == "numpy":
-            result = train_numpy(X_train, rows, labels, coefs, intercepts, mu_r, sigma_r, config, callback)
-        else:
-            result = train_torch(
-                X_train, rows, labels, coefs, intercepts, mu_r, sigma_r, config, self.device_, callback
-            )
+        result = self._run_engine(X_train, rows, labels, (coefs, intercepts), mu_r, sigma_r, config, callback)
         if active is not None:
             full = np.zeros((X.shape[1], result.coefs[0].shape[1]), dtype=np.float32)
             full[active] = result.coefs[0]
