@@ -72,7 +72,8 @@ SINGLE_METHODS = ("devnet", "devnet-paper", "catboost", "iforest", "hist-gbt")
 
 
 def _one(name: str, n_labeled: int, run: int, seed: int, data_dir: Any, tree_rows: int | None,
-         compare_folds: int, compare_rows: int, fit: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+         compare_folds: int, compare_rows: int, fit: tuple[str, ...] | None = None,
+         run_compare: bool = True) -> list[dict[str, Any]]:
     data = load_dataset(name, data_dir)
     rng = np.random.default_rng([seed, run, n_labeled, sum(map(ord, name))])
     try:
@@ -104,6 +105,8 @@ def _one(name: str, n_labeled: int, run: int, seed: int, data_dir: Any, tree_row
         metrics = evaluate_scores(split.y_test, scores)
         scores_by[method] = metrics
         rows.append({"dataset": name, "n_labeled": n_labeled, "run": run, "method": method, "fit_s": fit_s, **metrics})
+    if not run_compare:
+        return rows
     start = time.perf_counter()
     result = compare(split.X_train, split.y_train, n_folds=compare_folds, max_unlabeled=compare_rows,
                      random_state=int(rng.integers(2**31 - 1)))
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> None:
     tasks.sort(key=lambda t: order.get(t[0], 99))
     results = Parallel(n_jobs=args.jobs, verbose=5)(
         delayed(_one)(name, k, r, args.seed, data_dir, args.tree_rows, args.compare_folds, args.compare_rows,
-                      () if args.only_compare else (tuple(args.fit) if args.fit else None))
+                      () if args.only_compare else (tuple(args.fit) if args.fit else None), not args.no_compare)
         for name, k, r in tasks
     )
     frame = pd.DataFrame([row for rows in results for row in rows])
@@ -260,6 +263,8 @@ def main() -> None:
     parser.add_argument("--compare-folds", type=int, default=5)
     parser.add_argument("--compare-rows", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=Path("results/accuracy.csv"))
+    parser.add_argument("--no-compare", action="store_true",
+                        help="skip deviation compare's cross-validation (no 'picked' rows)")
     parser.add_argument("--only-compare", action="store_true",
                         help="run only compare's cross-validation (same splits and seeds), e.g. to add its "
                              "picks to an earlier run's results")
