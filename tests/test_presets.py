@@ -423,3 +423,17 @@ def test_cli_fit_preset_is_saved(tmp_path, capsys, preset, n_networks):
     assert info["fitted"]["n_networks_"] == n_networks
     assert info["layers"][0] == (21 if preset == "paper" else 27)
     assert load(model)[-1].preset == preset
+
+
+def test_view_quantiles_are_those_of_quantile_transformer():
+    from sklearn.preprocessing import QuantileTransformer
+
+    from deviation.features import _quantiles
+
+    rng = np.random.default_rng(0)
+    # skewed, tied (few distinct values) and uniform columns
+    X = np.c_[rng.lognormal(size=3000), rng.integers(0, 5, 3000), rng.random(3000)]
+    qt = QuantileTransformer(n_quantiles=1000, subsample=None).fit(X)
+    np.testing.assert_allclose(_quantiles(X, qt.references_), qt.quantiles_, rtol=0, atol=1e-12)
+    view = InputView.fit(X, np.random.default_rng(1))
+    np.testing.assert_allclose(view.quantile(X), qt.transform(X), atol=1e-6)
