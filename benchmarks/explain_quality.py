@@ -73,8 +73,9 @@ def main() -> None:
     text = "\n".join([
         "## Explanations: faithfulness and speed",
         "",
-        "`python benchmarks/explain_quality.py`: one paper-protocol split per dataset (seed 0), DevNet with the "
-        "paper's settings, the test rows flagged at 95% confidence. For each flagged row, its 3 top-attributed "
+        "`python benchmarks/explain_quality.py`: one paper-protocol split per dataset (seed 0), DevNet() (the default "
+        "preset: two networks of two hidden layers, exact integrated gradients), the test rows flagged at 95% "
+        "confidence. For each flagged row, its 3 top-attributed "
         "features, or 3 random ones, are set to the baseline (the mean unlabeled training row); the table gives "
         "the mean drop of the score. Completeness: the largest |sum of attributions - (score - baseline score)|.",
         "",
