@@ -73,7 +73,7 @@ class DevNet(BaseEstimator):
         continuous column (one with a value other than 0 and 1) mapped to a
         normal distribution by its training quantiles; the score is the mean
         of their scores, still on the z scale of the prior. It is more
-        accurate on most data sets and costs about 2.5 times the paper's fit
+        accurate on most data sets and costs 2 to 3 times the paper's fit
         time (``docs/ACCURACY.md``). The two networks are stored as one
         (block-diagonal hidden layers). Sparse input, and dense input without
         a continuous column, train the paper's single network (after min-max
