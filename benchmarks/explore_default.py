@@ -79,6 +79,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "ens_pqu": {"members": [{}, {"scaling": "quantile"}, {"scaling": "uniform"}]},
     # choose the scaling on held-out labeled anomalies, then refit on everything
     "val_pq": {"select": [{}, {"scaling": "quantile"}]},
+    # the default preset with its number of updates chosen on held-out labeled anomalies, then refit
+    "default_val_epochs": {"select": [{"preset": "default", "scaling": "none", "epochs": e} for e in (25, 50, 100)]},
+    # the mean of 5 default models, each on a bootstrap resample of the labeled anomalies
+    "default_bag5": {"bag": 5, "preset": "default", "scaling": "none"},
 }
 
 
@@ -105,6 +109,14 @@ def _run_config(cfg: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, rn
         return model.fit(X_train, y_train).decision_function(X_test)
     if "members" in cfg:
         return np.mean([_fit_score(m, X_train, y_train, X_test, int(rng.integers(2**31 - 1))) for m in cfg["members"]], axis=0)
+    if "bag" in cfg:
+        params = {k: v for k, v in cfg.items() if k != "bag"}
+        anom, unl = np.flatnonzero(y_train == 1), np.flatnonzero(y_train == 0)
+        scores = []
+        for _ in range(cfg["bag"]):
+            rows = np.r_[unl, rng.choice(anom, size=len(anom), replace=True)]
+            scores.append(_fit_score(params, X_train[rows], y_train[rows], X_test, int(rng.integers(2**31 - 1))))
+        return np.mean(scores, axis=0)
     if "select" in cfg:
         from sklearn.metrics import average_precision_score
 
