@@ -228,10 +228,13 @@ def report(paths: Path | list[Path]) -> str:
             if group not in mean.index.get_level_values(0):
                 continue
             g = mean.loc[group].auc_pr.groupby(level="method").mean()
-            singles = g.drop(["picked", "leader"], errors="ignore")
+            singles = g.drop(["picked", "leader", *BLENDS], errors="ignore")
             if "picked" in g:
-                out.append(f"{group} sets: compare's picks reach a mean AUC-PR of {g['picked']:.3f}; the best "
-                           f"single method, {METHODS_LABEL[singles.idxmax()]}, {singles.max():.3f}.\n")
+                line = (f"{group} sets: compare's picks reach a mean AUC-PR of {g['picked']:.3f}; the best "
+                        f"single model, {METHODS_LABEL[singles.idxmax()]}, {singles.max():.3f}")
+                for blend in (b for b in BLENDS if b in g):
+                    line += f"; always the {METHODS_LABEL[blend]}, {g[blend]:.3f}"
+                out.append(line + ".\n")
         fit = part.groupby("method").fit_s.mean()
         if "devnet" in fit and "devnet-paper" in fit:
             out.append(f"Mean fit time per split: default {fit['devnet']:.2f} s, paper {fit['devnet-paper']:.2f} s "
