@@ -72,6 +72,8 @@ def test_fit_score_evaluate_info_on_thyroid_csv(workdir, model):
     r = run("info", str(model))
     assert r.returncode == 0, r.stderr
     assert "thyroid.csv" in r.stdout and "'class'" in r.stdout and "hidden_layer_sizes" in r.stdout
+    # the default preset on thyroid: 21 + 6 view columns, two networks of two layers of 20
+    assert "layer widths [27, 40, 40, 1] (2 networks side by side)" in r.stdout
 
 
 def test_same_seed_same_model_scores(workdir, model):

@@ -334,6 +334,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"preprocessing   scaling={info['preprocessor'].get('params', {}).get('scaling', '?')}")
     print("parameters      " + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
     fitted = info.get("fitted", {})
+    if info.get("layers"):
+        # the sizes used, which hidden_layer_sizes=None (the preset's) does not show
+        n = fitted.get("n_networks_", 1)
+        print(f"network         layer widths {info['layers']}" + (f" ({n} networks side by side)" if n > 1 else ""))
     for key in ("threshold_", "best_epoch_", "reference_mean_", "reference_std_"):
         if key in fitted:
             print(f"{key:<15} {fitted[key]}")
