@@ -150,7 +150,9 @@ def test_linear_and_deep_variants_and_torch_engine_learn(thyroid_split):
 @pytest.mark.parametrize("preset", ["paper", "default"])
 def test_torch_and_numpy_engines_agree(thyroid, preset):
     X, y = thyroid
-    short = dict(epochs=5, batches_per_epoch=10)
+    # 30 updates: float rounding flipped a ReLU of the default preset's deeper networks at
+    # update ~40-80 on some CPUs (the trajectories then part by ~0.02), never before 30
+    short = dict(epochs=3, batches_per_epoch=10)
     a = DevNet(random_state=0, engine="numpy", preset=preset, **short).fit(X, y)
     b = DevNet(random_state=0, engine="torch", device="cpu", preset=preset, **short).fit(X, y)
     assert a.engine_ == "numpy" and b.engine_ == "torch" and b.device_ == "cpu"
