@@ -25,7 +25,6 @@ logger = logging.getLogger("deviation.cli")
 
 _OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
 _PLOT_SUFFIXES = (".png", ".svg", ".pdf")
-_SCORE_CHUNK = 65536
 
 
 class UsageError(Exception):
@@ -55,33 +54,25 @@ def _check_output(path: str, suffixes: Sequence[str], what: str) -> Path:
     return out
 
 
-def _read(path: str, label: str | None, args: argparse.Namespace) -> Any:
+def _read(path: str, label: str | None, args: argparse.Namespace, model: Any = None) -> Any:
+    """Read a table with the one reader; with a model, as its training file was read."""
     from .io import read_table
+    from .scoring import model_schema
 
     return read_table(
         path,
         label=label,
         id_column=getattr(args, "id_column", None),
         anomaly_value=getattr(args, "anomaly_value", None),
+        schema=None if model is None else model_schema(model),
     )
 
 
 def _score_in_chunks(model: Any, X: Any, args: argparse.Namespace) -> np.ndarray:
-    n = X.shape[0]
-    scores = np.empty(n, dtype=np.float64)
-    take = (lambda a, b: X.iloc[a:b]) if hasattr(X, "iloc") else (lambda a, b: X[a:b])
-    with _progress(args, n, "scoring", "rows") as bar:
-        for start in range(0, n, _SCORE_CHUNK):
-            stop = min(start + _SCORE_CHUNK, n)
-            scores[start:stop] = model.decision_function(take(start, stop))
-            bar.update(stop - start)
-    return scores
+    from .scoring import decision_scores
 
-
-def _is_streamable(path: str) -> bool:
-    from .scale.stream import _streamable
-
-    return _streamable(Path(path)) is not None
+    with _progress(args, X.shape[0], "scoring", "rows") as bar:
+        return decision_scores(model, X, progress=bar.update)
 
 
 def _row_count(path: str) -> int | None:
@@ -97,7 +88,9 @@ def _row_count(path: str) -> int | None:
 
 
 def _devnet(model: Any) -> Any:
-    return model.steps[-1][1] if hasattr(model, "steps") else model
+    from .scoring import final_estimator
+
+    return final_estimator(model)
 
 
 # --------------------------------------------------------------- commands
@@ -157,7 +150,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "n_unlabeled": int(len(table.y) - table.y.sum()),
         "fit_seconds": round(seconds, 3),
     }
-    save(model, out, metadata=metadata)
+    save(model, out, metadata=metadata, input_schema=table.schema.to_dict() if table.schema is not None else None)
     _say(
         args,
         f"trained on {metadata['n_rows']} rows ({metadata['n_labeled_anomalies']} labeled anomalies) "
@@ -198,66 +191,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from .io import write_table
     from .persistence import load
+    from .scale import score_file
+    from .scoring import has_decisions
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
-    if str(args.model).lower().endswith(".blend.json"):
-        return _score_blend(args, out)
     model = load(args.model)
-    devnet = _devnet(model)
-    confidence = devnet.confidence if args.confidence is None else args.confidence
-    if _is_streamable(args.data):
-        # CSV and Parquet are scored batch by batch: memory stays flat whatever the file size
-        from .scale import score_file
-
-        with _progress(args, _row_count(args.data), "scoring", "rows") as bar:
-            summary = score_file(model, args.data, out, id_column=args.id_column,
-                                 confidence=confidence, progress=bar.update)
-        _say(args, f"scored {summary.n_rows} rows, {summary.n_flagged} above the threshold "
-                   f"{summary.threshold:.3f} (confidence {confidence}); written to {out}")
-        return 0
-    table = _read(args.data, None, args)
-    scores = _score_in_chunks(model, table.X, args)
-    threshold = devnet.threshold_for(confidence)
-    frame = pd.DataFrame(
-        {
-            "score": scores,
-            "p_value": devnet.p_values_from_scores(scores),
-            "is_anomaly": (scores > threshold).astype(np.int8),
-        }
-    )
-    _write_with_ids(frame, table, out)
-    _say(args, f"scored {len(frame)} rows, {int(frame['is_anomaly'].sum())} above the threshold "
-               f"{threshold:.3f} (confidence {confidence}); written to {out}")
-    return 0
-
-
-def _write_with_ids(frame: Any, table: Any, out: Path) -> None:
-    """Write scored rows, the id column (if one was named) first."""
-    from .io import write_table
-
-    if table.ids is not None:
-        frame.insert(0, table.ids.name, table.ids.to_numpy())
-    write_table(frame, out)
-
-
-def _score_blend(args: argparse.Namespace, out: Path) -> int:
-    """``deviation score`` with a blend saved by ``compare --save-model``: ranking scores only."""
-    import pandas as pd
-
-    from .blend import load_blend
-
-    if args.confidence is not None:
+    if not has_decisions(model) and args.confidence is not None:
         raise UsageError("--confidence does not apply to a blend: its scores rank rows but have no p-value "
                          "or threshold; drop --confidence, or score with a DevNet model")
-    blend = load_blend(args.model)
-    table = _read(args.data, None, args)
-    _write_with_ids(pd.DataFrame({"score": blend.decision_function(table.X)}), table, out)
-    _say(args, f"scored {table.X.shape[0]} rows with the blend {Path(args.model).name} (higher = more anomalous; "
-               f"a blend has no p-value or threshold); written to {out}")
+    # every format through the one reader, batch by batch, typed by the model's input schema
+    with _progress(args, _row_count(args.data), "scoring", "rows") as bar:
+        summary = score_file(model, args.data, out, id_column=args.id_column,
+                             confidence=args.confidence, progress=bar.update)
+    if summary.threshold is None:
+        _say(args, f"scored {summary.n_rows} rows with the blend {Path(args.model).name} (higher = more anomalous; "
+                   f"a blend has no p-value or threshold); written to {out}")
+    else:
+        confidence = _devnet(model).confidence if args.confidence is None else args.confidence
+        _say(args, f"scored {summary.n_rows} rows, {summary.n_flagged} above the threshold "
+                   f"{summary.threshold:.3f} (confidence {confidence}); written to {out}")
     return 0
 
 
@@ -269,7 +222,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
     model = load(args.model)
     devnet = _devnet(model)
-    table = _read(args.data, args.label, args)
+    table = _read(args.data, args.label, args, model=model)
     y = table.y
     if y is None or y.min() == y.max():
         raise DeviationError(
@@ -345,17 +298,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    import pandas as pd
 
     from .explain import explain
     from .io import write_table
     from .persistence import load
+    from .scoring import scored_frame
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
     model = load(args.model)
     devnet = _devnet(model)
-    table = _read(args.data, None, args)
+    table = _read(args.data, None, args, model=model)
     n = table.X.shape[0]
     if args.row is not None and not 0 <= args.row < n:
         raise DeviationError(f"--row {args.row} is outside the {n} rows of {args.data}")
@@ -370,11 +323,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     k = min(args.top, len(ex.feature_names))
     order = np.argsort(-ex.values, axis=1, kind="stable")[:, :k]
     names = np.asarray(ex.feature_names, dtype=object)
-    frame = pd.DataFrame({"row": ex.rows, "score": ex.scores,
-                          "p_value": devnet.p_values_from_scores(ex.scores),
-                          "is_anomaly": (ex.scores > threshold).astype(np.int8)})
-    if table.ids is not None:
-        frame.insert(0, table.ids.name, table.ids.to_numpy()[ex.rows])
+    ids = None if table.ids is None else table.ids.iloc[ex.rows].reset_index(drop=True)
+    frame = scored_frame(model, ex.scores, ids=ids, confidence=confidence)
+    frame.insert(0 if ids is None else ids.shape[1], "row", ex.rows)
     original = table.X.iloc[ex.rows] if hasattr(table.X, "iloc") else None
     for j in range(k):
         top_names = names[order[:, j]]
@@ -398,8 +349,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             positions = [int(i) for i in np.argsort(-ex.scores, kind="stable")[: args.plot_rows]]
         if not positions:
             raise DeviationError("no row to plot: no row is flagged at this confidence")
-        ids = table.ids.to_numpy()[ex.rows] if table.ids is not None else ex.rows
-        labels = [f"{table.ids.name if table.ids is not None else 'row'} {ids[p]}" for p in positions]
+        id_name = "row" if table.ids is None else str(table.ids.columns[0])
+        id_values = ex.rows if table.ids is None else table.ids.iloc[:, 0].to_numpy()[ex.rows]
+        labels = [f"{id_name} {id_values[p]}" for p in positions]
         shown = None
         if original is not None:
             shown = [original.iloc[p].to_dict() for p in positions]
@@ -471,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", metavar="DATA")
     fit.add_argument("--label", required=True, help="label column (1 = known anomaly, 0 or empty = unlabeled)")
     fit.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
-    fit.add_argument("--id-column", help="a row identifier column, excluded from the features")
+    fit.add_argument("--id-column", action="append", metavar="COL",
+                     help="a row identifier column, excluded from the features (repeatable)")
     fit.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.model)")
     fit.add_argument("--sample-size", type=_positive_int, default=None, metavar="N",
                      help="train on a uniform sample of N unlabeled rows plus every labeled anomaly, "
@@ -507,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("data", metavar="DATA")
     comp.add_argument("--label", required=True, help="label column (1 = known anomaly, 0 or empty = unlabeled)")
     comp.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
-    comp.add_argument("--id-column", help="a row identifier column, excluded from the features")
+    comp.add_argument("--id-column", action="append", metavar="COL",
+                      help="a row identifier column, excluded from the features (repeatable)")
     comp.add_argument("--categorical", action="append", metavar="COL",
                       help="treat COL as categorical (repeatable; default: text columns)")
     comp.add_argument("--methods", nargs="+", metavar="M",
@@ -529,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("model", metavar="MODEL")
     score.add_argument("data", metavar="DATA")
     score.add_argument("-o", "--output", required=True, metavar="OUT", help="CSV or Parquet file to write")
-    score.add_argument("--id-column", help="column copied to the output to identify rows")
+    score.add_argument("--id-column", action="append", metavar="COL",
+                       help="column copied verbatim to the output to identify rows (repeatable)")
     score.add_argument("--confidence", type=float, default=None,
                        help="confidence level of is_anomaly (default: the model's, 0.95)")
     score.set_defaults(func=cmd_score)
@@ -539,7 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", metavar="DATA")
     evaluate.add_argument("--label", required=True, help="true label column (1 = anomaly)")
     evaluate.add_argument("--anomaly-value", help="value of the label column that marks an anomaly")
-    evaluate.add_argument("--id-column", help="a row identifier column, excluded from the features")
+    evaluate.add_argument("--id-column", action="append", metavar="COL",
+                          help="a row identifier column, excluded from the features (repeatable)")
     evaluate.add_argument("--plot", metavar="FILE.png", help="also draw the score distribution and the curves")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -559,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--flagged", action="store_true", help="only rows above the threshold")
     explain.add_argument("--confidence", type=float, default=None,
                          help="confidence level of the threshold (default: the model's, 0.95)")
-    explain.add_argument("--id-column", help="column copied to the output to identify rows")
+    explain.add_argument("--id-column", action="append", metavar="COL",
+                         help="column copied verbatim to the output to identify rows (repeatable)")
     explain.add_argument("--plot", metavar="FILE.png", help="bar chart of the top features")
     explain.add_argument("--row", type=int, default=None,
                          help="row position (0-based) to plot; default: the highest-scoring rows")

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataError, FeatureMismatchError, MissingDependencyError
-from ..io import _to_binary_labels
+from ..io import to_binary_labels
+from ..scoring import decision_scores, final_estimator, model_schema, scored_frame
 from ..persistence import dumps, loads
 from .stream import DEFAULT_BATCH_ROWS
 
@@ -130,10 +131,6 @@ def clear_worker_cache() -> None:
 # --------------------------------------------------------------------------- scoring
 
 
-def _devnet_of(model: Any) -> Any:
-    return model.steps[-1][1] if hasattr(model, "steps") else model
-
-
 def _result_meta(index: pd.Index, id_column: str | None, id_dtype: Any) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {}
     if id_column is not None:
@@ -144,37 +141,46 @@ def _result_meta(index: pd.Index, id_column: str | None, id_dtype: Any) -> pd.Da
     return pd.DataFrame(columns, index=index)
 
 
+def typed_partition(frame: pd.DataFrame, schema: Any, where: str) -> pd.DataFrame:
+    """A partition's feature columns typed by the model's schema, as ``deviation score`` reads a file.
+
+    Text columns (for instance from ``dd.read_csv(path, dtype=str)``) are
+    parsed by the reader's rules (:mod:`deviation.io.schema`): numbers,
+    true/false and the missing markers mean the same as in a file.
+    """
+    import pyarrow as pa
+
+    from ..io import typed_frame
+
+    columns = list(schema.columns)
+    part = frame[columns]
+    part = part.assign(**{c: part[c].astype("string") for c in columns if part[c].dtype == object})
+    raw = pa.Table.from_pandas(part, preserve_index=False)
+    return typed_frame(raw, schema.columns, where).set_axis(frame.index, axis=0)
+
+
 def _score_partition(
     frame: pd.DataFrame,
     model_bytes: bytes,
     id_column: str | None,
-    threshold: float,
+    confidence: float | None,
     meta: pd.DataFrame,
     chunk_rows: int = DEFAULT_BATCH_ROWS,
+    partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Score one partition (runs on a worker)."""
+    """Score one partition (runs on a worker) through the one scoring path."""
     if len(frame) == 0:
         return meta.set_axis(frame.index, axis=0)
     model = _model_from_bytes(model_bytes)
-    devnet = _devnet_of(model)
+    schema = model_schema(model)
+    ids = frame[[id_column]] if id_column is not None else None
     features = frame.drop(columns=[id_column]) if id_column is not None else frame
-    scores = np.empty(len(features), dtype=np.float64)
+    if schema is not None and schema.tabular and schema.columns:
+        number = partition_info["number"] if partition_info else -1
+        features = typed_partition(features, schema, f"partition {number} of the Dask DataFrame")
     # in chunks, as score_file does: a partition's transient copies stay at a chunk's size
-    for start in range(0, len(features), chunk_rows):
-        part = features.iloc[start : start + chunk_rows]
-        X = part if hasattr(model, "steps") else part.to_numpy(dtype=np.float64)
-        scores[start : start + len(part)] = model.decision_function(X)
-    result = pd.DataFrame(
-        {
-            "score": scores,
-            "p_value": devnet.p_values_from_scores(scores),
-            "is_anomaly": (scores > threshold).astype(np.int8),
-        },
-        index=frame.index,
-    )
-    if id_column is not None:
-        result.insert(0, id_column, frame[id_column])
-    return result
+    scores = decision_scores(model, features, chunk_rows=chunk_rows)
+    return scored_frame(model, scores, ids=ids, confidence=confidence, index=frame.index)
 
 
 def _check_columns(model: Any, columns: list[str]) -> None:
@@ -254,9 +260,7 @@ def score_dask(
     columns = list(ddf.columns)
     if id_column is not None and id_column not in columns:
         raise DataError(f"the Dask DataFrame has no id column {id_column!r}; columns are {columns[:10]}.")
-    devnet = _devnet_of(model)
-    conf = devnet.confidence if confidence is None else confidence
-    threshold = devnet.threshold_for(conf)
+    final_estimator(model).threshold_for(0.5 if confidence is None else confidence)  # checks confidence early
     model_bytes = dumps(model)  # raises NotFittedError for an unfitted model
     _check_columns(model, [c for c in columns if c != id_column])
     id_dtype = ddf._meta[id_column].dtype if id_column is not None else None
@@ -267,7 +271,7 @@ def score_dask(
         # one copy per worker, found there by every task; the result keeps the future (and the data) alive
         payload = client.scatter(model_bytes, broadcast=True, hash=False)
     return ddf.map_partitions(
-        _score_partition, payload, id_column, threshold, meta, meta=meta, enforce_metadata=False,
+        _score_partition, payload, id_column, confidence, meta, meta=meta, enforce_metadata=False,
         align_dataframes=False,
     )
 
@@ -297,7 +301,7 @@ def _labels(frame: pd.DataFrame, label: str, anomaly_value: Any, number: int) ->
         raise DataError(f"the Dask DataFrame has no label column {label!r}; columns are {list(frame.columns)[:10]}.")
     _quiet.local.quiet = True
     try:
-        return _to_binary_labels(frame[label].to_numpy(), anomaly_value, f"partition {number} of the Dask DataFrame", label)
+        return to_binary_labels(frame[label].to_numpy(), anomaly_value, f"partition {number} of the Dask DataFrame", label)
     finally:
         _quiet.local.quiet = False
 

@@ -1,0 +1,498 @@
+"""The one reader: every command reads every table through :func:`iter_tables`.
+
+A file is read as raw batches (CSV/TSV cells as text, Parquet and ARFF in
+their own types), the label and id columns are split off, and the feature
+columns are typed by :mod:`deviation.io.schema`: by the whole file at fit
+(:func:`read_table`), or by the model's :class:`~deviation.io.schema.InputSchema`
+when a model reads a file to score. So a file yields the same columns, types
+and values whichever command reads it, in memory or streamed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import scipy.sparse as sp
+
+from ..exceptions import DataError, FeatureMismatchError
+from .arff import read_arff
+from .arrays import read_libsvm, read_mat, read_npz
+from .delimited import iter_delimited
+from .labels import column_key, to_binary_labels
+from .schema import InputSchema, KindTracker, ids_text, typed_frame
+from .sources import FORMAT_TITLES, TABULAR, PathLike, Source, duplicates, fail, resolve_source, translate_errors
+
+logger = logging.getLogger(__name__)
+
+#: Rows per batch when a file is streamed.
+DEFAULT_BATCH_ROWS = 262_144
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing DataFrames field by field is ambiguous
+class Table:
+    """A data set (or one batch of it) read from a file.
+
+    Attributes
+    ----------
+    X : pandas.DataFrame or numpy.ndarray or scipy.sparse.csr_matrix
+        The features only: the label and id columns are removed. CSV, TSV,
+        Parquet and ARFF give a DataFrame of float64 columns (numeric and
+        true/false columns) and object columns of ``str`` (text; None =
+        missing); NPZ and MAT give a float64 array; libsvm gives a float64
+        CSR matrix.
+    y : numpy.ndarray of int8 or None
+        ``1`` for a labeled anomaly, ``0`` otherwise (normal or unlabeled), or
+        ``None`` when no label was requested and the file has no intrinsic one.
+    feature_names : list of str
+        One name per column of ``X``.
+    ids : pandas.DataFrame or None
+        The id columns, as the text written in the file (leading zeros and
+        64-bit integers kept), when ``id_column`` was given, else ``None``.
+    schema : InputSchema or None
+        How the file was read: its format, the kind of each feature column,
+        the label and id columns, the width and index base of array formats.
+    """
+
+    X: pd.DataFrame | np.ndarray | sp.csr_matrix
+    y: np.ndarray | None
+    feature_names: list[str]
+    ids: pd.DataFrame | None = None
+    schema: InputSchema | None = None
+
+    @property
+    def n_anomalies(self) -> int:
+        """Number of rows labeled as anomalies (0 when there are no labels)."""
+        return 0 if self.y is None else int(np.count_nonzero(self.y))
+
+
+def _as_list(id_column: str | Sequence[str] | None) -> list[Any]:
+    if id_column is None:
+        return []
+    if isinstance(id_column, (str, int, np.integer)):
+        return [id_column]
+    return list(id_column)
+
+
+# ------------------------------------------------------------- raw batches
+def _parquet_batches(src: Source, batch_rows: int) -> Iterator[pa.Table]:
+    import pyarrow.parquet as pq
+
+    source: Any = str(src.path) if src.is_plain else io.BytesIO(src.read_bytes())
+    # pre_buffer=False: otherwise pyarrow keeps every row group read so far in memory
+    pf = pq.ParquetFile(source, pre_buffer=False)
+    names = [str(n) for n in pf.schema_arrow.names]
+    dups = duplicates(names)
+    if dups:
+        raise fail(
+            src.where,
+            f"has duplicate column names: {', '.join(repr(d) for d in dups[:5])}",
+            "rename the columns so that every name is unique",
+        )
+    for batch in pf.iter_batches(batch_size=batch_rows):
+        table = pa.Table.from_batches([batch])
+        # a pandas index stored in the file is not a column of the data
+        drop = [n for n in table.column_names if n.startswith("__index_level_")]
+        yield table.drop_columns(drop) if drop else table
+
+
+def _arff_batches(src: Source, batch_rows: int) -> Iterator[pa.Table]:
+    frame = read_arff(src)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for start in range(0, table.num_rows, batch_rows):
+        yield table.slice(start, batch_rows)
+
+
+def raw_batches(src: Source, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
+    """The batches of a tabular file before typing (see the module docstring).
+
+    Parameters
+    ----------
+    src : Source
+        A CSV, TSV, Parquet or ARFF file (from :func:`resolve_source`).
+    batch_rows : int
+        At most this many rows per batch.
+
+    Yields
+    ------
+    pyarrow.Table
+    """
+    if src.fmt == "csv":
+        yield from iter_delimited(src, ",", batch_rows)
+    elif src.fmt == "tsv":
+        yield from iter_delimited(src, "\t", batch_rows)
+    elif src.fmt == "parquet":
+        yield from _parquet_batches(src, batch_rows)
+    else:
+        yield from _arff_batches(src, batch_rows)
+
+
+# ------------------------------------------------------------- columns
+@dataclass(frozen=True)
+class Layout:
+    """Which raw columns are the label, the ids and the features."""
+
+    label: str | None
+    ids: list[str]
+    features: list[str]
+
+
+def layout_of(
+    raw: pa.Table, label: Any, id_column: Any, schema: InputSchema | None, where: str,
+) -> Layout:
+    """Find the label, id and feature columns of a raw batch (checked once per file).
+
+    Parameters
+    ----------
+    raw : pyarrow.Table
+        The first raw batch of the file.
+    label : str or int or None
+    id_column : str or list of str or None
+    schema : InputSchema or None
+        A model's schema: its columns are the features, and they must be present.
+    where : str
+        The file, for messages.
+
+    Returns
+    -------
+    Layout
+
+    Raises
+    ------
+    DataError, FeatureMismatchError
+    """
+    names = list(raw.column_names)
+    id_columns = _as_list(id_column)
+    label_col = None if label is None else str(column_key(names, label, "label", where))
+    ids: list[str] = []
+    for key in id_columns:
+        col = str(column_key(names, key, "id", where))
+        if col == label_col:
+            raise fail(where, f"uses column {col!r} as both label and id", "pass different columns for label= and id_column=")
+        if col in ids:
+            raise fail(where, f"names id column {col!r} twice", "name each id column once")
+        ids.append(col)
+    taken = set(ids) | ({label_col} if label_col is not None else set())
+    if schema is not None and schema.tabular and schema.columns:
+        wanted = list(schema.columns)
+        present = set(names)
+        missing = [c for c in wanted if c not in present]
+        if missing:
+            import difflib
+
+            hints = []
+            for name in missing[:5]:
+                close = difflib.get_close_matches(name, [n for n in names if n not in set(wanted)], n=1)
+                if close:
+                    hints.append(f"{close[0]!r} for {name!r}")
+            hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+            listed = ", ".join(repr(c) for c in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise FeatureMismatchError(
+                f"{where} is missing {len(missing)} column(s) the model was trained on: {listed}{hint}; "
+                "score files with the training file's columns (extra columns are ignored)"
+            )
+        clash = [c for c in wanted if c in taken]
+        if clash:
+            raise fail(where, f"uses feature column {clash[0]!r} of the model as a label or id", "pick another id column")
+        features = wanted
+    else:
+        features = [n for n in names if n not in taken]
+    if not features:
+        raise fail(
+            where,
+            "has no feature columns left after removing the label and id columns",
+            "pass a file with at least one feature column",
+        )
+    return Layout(label_col, ids, features)
+
+
+def label_values(array: pa.ChunkedArray | pa.Array, text: bool = True) -> np.ndarray:
+    """A label column as Python objects, missing markers as None (they mean unlabeled)."""
+    from .schema import MISSING_MARKERS
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
+    if text and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        markers = set(MISSING_MARKERS)
+        values = np.array([None if v is None or v.strip() in markers else v for v in values], dtype=object)
+    return values
+
+
+def text_cells(fmt: str) -> bool:
+    """True for formats whose cells are text (CSV, TSV), to which the missing markers apply."""
+    return fmt in ("csv", "tsv")
+
+
+def split_batch(raw: pa.Table, layout: Layout, kinds: dict[str, str], anomaly_value: Any, where: str,
+                offset: int, text: bool = True) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame | None]:
+    """Typed features, binary labels and verbatim ids of one raw batch."""
+    y = None
+    if layout.label is not None:
+        y = to_binary_labels(label_values(raw.column(layout.label), text), anomaly_value, where, layout.label)
+    ids = None
+    if layout.ids:
+        ids = pd.DataFrame({c: ids_text(raw.column(c)) for c in layout.ids})
+    return typed_frame(raw, kinds, where, offset, text), y, ids
+
+
+def _check_label_args(label: Any, anomaly_value: Any, where: str) -> None:
+    if label is None and anomaly_value is not None:
+        raise DataError(
+            f"anomaly_value={anomaly_value!r} was given without label= for {where}; pass label= naming the label column",
+        )
+
+
+def schema_of(fmt: str, kinds: dict[str, str], layout: Layout | None, anomaly_value: Any,
+            n_features: int | None = None, index_base: int | None = None, label: Any = None) -> InputSchema:
+    return InputSchema(
+        format=fmt,
+        columns=dict(kinds),
+        label=layout.label if layout is not None else (None if label is None else str(label)),
+        anomaly_value=None if anomaly_value is None else str(anomaly_value),
+        id_columns=list(layout.ids) if layout is not None else [],
+        n_features=n_features,
+        index_base=index_base,
+    )
+
+
+# ------------------------------------------------------------- array formats
+def _read_arrays(src: Source, label: Any, id_columns: list[Any], anomaly_value: Any,
+                 schema: InputSchema | None) -> Table:
+    fmt = src.fmt
+    if id_columns:
+        raise fail(
+            src.where,
+            f"is {FORMAT_TITLES[fmt]}, which has no named columns for id_column={id_columns[0]!r}",
+            "pass id_column=None or convert the file to CSV/Parquet",
+        )
+    if label not in (None, "y"):
+        raise fail(
+            src.where,
+            f"is {FORMAT_TITLES[fmt]}, whose label is intrinsic (the 'y' array / libsvm label), "
+            f"so label={label!r} cannot be used",
+            "pass label=None or label='y'",
+        )
+    index_base = None
+    if fmt == "libsvm":
+        width = schema.n_features if schema is not None else None
+        base = schema.index_base if schema is not None else None
+        X, raw_y, names, index_base = read_libsvm(src, width, base)
+    else:
+        X, raw_y, names = (read_npz if fmt == "npz" else read_mat)(src)
+        if schema is not None and schema.n_features is not None and X.shape[1] != schema.n_features:
+            raise FeatureMismatchError(
+                f"{src.where} has {X.shape[1]} feature columns, but the model was trained on {schema.n_features}; "
+                "score files with the training file's columns"
+            )
+    n_features = X.shape[1]
+    if names is not None and len(names) != n_features:
+        raise fail(
+            src.where,
+            f"has {len(names)} feature_names for {n_features} feature columns",
+            "store one name per column of X or drop feature_names",
+        )
+    feature_names = names if names is not None else [f"x{i}" for i in range(n_features)]
+    y = None
+    if raw_y is None:
+        if label == "y":
+            raise fail(src.where, "has no label array 'y'", "save the labels under the name y or pass label=None")
+        if anomaly_value is not None:
+            raise fail(
+                src.where,
+                f"has no label array 'y' to compare with anomaly_value={anomaly_value!r}",
+                "pass anomaly_value=None",
+            )
+    elif label == "y" or anomaly_value is not None:
+        y = to_binary_labels(raw_y, anomaly_value, src.where, "y")
+    else:
+        # labels nobody asked for are returned when they are 0/1, never checked (e.g. +1/-1 when scoring)
+        try:
+            y = to_binary_labels(raw_y, None, src.where, "y")
+        except DataError:
+            y = None
+    fitted = schema_of(fmt, {}, None, anomaly_value, n_features=n_features, index_base=index_base,
+                     label="y" if y is not None else None)
+    return Table(X=X, y=y, feature_names=feature_names, ids=None, schema=fitted)
+
+
+# ------------------------------------------------------------- public API
+def iter_tables(
+    path: PathLike,
+    label: str | int | None = None,
+    *,
+    id_column: str | Sequence[str] | None = None,
+    anomaly_value: object | None = None,
+    format: str | None = None,  # noqa: A002 - public name chosen for the API
+    schema: InputSchema | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[Table]:
+    """Read a data file in batches of at most ``batch_rows`` rows.
+
+    Parameters are those of :func:`read_table`, plus:
+
+    schema : InputSchema or None
+        How to type the feature columns (a model's ``input_schema_``): its
+        columns are the features, in its order, each read as its kind;
+        extra columns are ignored; array formats take its width and index
+        base. None: the kinds are decided on the first batch.
+    batch_rows : int, default=262,144
+
+    Yields
+    ------
+    Table
+        One per batch; ``X`` has the same columns and dtypes in every batch.
+
+    Raises
+    ------
+    DataError, FeatureMismatchError
+        As :func:`read_table`; also when a cell of a later batch does not fit
+        its column's kind.
+    """
+    src = resolve_source(path, format)
+    id_columns = _as_list(id_column)
+    if src.fmt in TABULAR:
+        _check_label_args(label, anomaly_value, src.where)
+    if src.fmt not in TABULAR:
+        with translate_errors(src):
+            table = _read_arrays(src, label, id_columns, anomaly_value, schema)
+        for start in range(0, table.X.shape[0], batch_rows):
+            stop = start + batch_rows
+            yield Table(X=table.X[start:stop], y=None if table.y is None else table.y[start:stop],
+                        feature_names=table.feature_names, ids=None, schema=table.schema)
+        return
+    layout = kinds = None
+    offset = 0
+    with translate_errors(src):
+        for raw in raw_batches(src, batch_rows):
+            if layout is None:
+                layout = layout_of(raw, label, id_columns, schema, src.where)
+                if schema is not None and schema.tabular and schema.columns:
+                    kinds = dict(schema.columns)
+                else:
+                    tracker = KindTracker(src.where, text_cells(src.fmt))
+                    tracker.update(raw, layout.features)
+                    kinds = {c: tracker.kinds[c] for c in layout.features}
+            if raw.num_rows == 0:
+                continue
+            X, y, ids = split_batch(raw, layout, kinds, anomaly_value, src.where, offset, text_cells(src.fmt))
+            offset += raw.num_rows
+            yield Table(X=X, y=y, feature_names=list(kinds), ids=ids,
+                        schema=schema_of(src.fmt, kinds, layout, anomaly_value))
+    if offset == 0:
+        raise fail(src.where, "has a header but no data rows", "add data rows below the header")
+
+
+def read_table(
+    path: PathLike,
+    label: str | int | None = None,
+    *,
+    id_column: str | Sequence[str] | None = None,
+    anomaly_value: object | None = None,
+    format: str | None = None,  # noqa: A002 - public name chosen for the API
+    schema: InputSchema | None = None,
+) -> Table:
+    """Read a data file into features, binary labels, feature names and ids.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The data file. The format is picked from the extension (see
+        :mod:`deviation.io`); ``.gz``/``.bz2``/``.xz`` are decompressed on the
+        fly and an archive (``.zip``, ``.tar``, ``.tar.gz``, ``.tgz``,
+        ``.tar.xz``) must hold exactly one data file, whose own extension
+        picks the parser.
+    label : str or int or None, default=None
+        The label column of a CSV, TSV, Parquet or ARFF file, by name or by
+        integer position (negative counts from the end; an ``int`` is always a
+        position). It is removed from ``X``. Without ``anomaly_value`` it
+        must hold 0/1 (or true/false); empty cells and missing markers mean 0
+        (unlabeled). ``None`` keeps every column as a feature and returns
+        ``y=None``. For NPZ, MAT and libsvm files the label is intrinsic
+        (array ``y``, or the first field of each libsvm line): pass ``'y'``
+        to use (and check) it; with ``None`` it is returned when it is 0/1
+        and never checked.
+    id_column : str or list of str or None, default=None
+        Columns (CSV/TSV/Parquet/ARFF only) returned verbatim as text in
+        ``Table.ids`` and removed from ``X``.
+    anomaly_value : object or None, default=None
+        The label value that marks an anomaly; every other value (and missing
+        values) gives 0. Values are compared as stripped text, with numbers
+        normalized, so ``1``, ``1.0``, ``'1'`` and ``' 1 '`` all match; text is
+        case sensitive (``'50000+.'``, ``'yes'``).
+    format : {'csv', 'tsv', 'parquet', 'arff', 'npz', 'mat', 'libsvm'} or None
+        Overrides the format inferred from the extension (of the archive member
+        for archives). Compression and archive suffixes are still honoured.
+    schema : InputSchema or None
+        Read the file as a model's training file was read (see
+        :func:`iter_tables`). None: each column's kind is decided over the
+        whole file (:mod:`deviation.io.schema` gives the rules).
+
+    Returns
+    -------
+    Table
+        With ``Table.schema`` describing how the file was read.
+
+    Raises
+    ------
+    deviation.exceptions.DataError
+        For a missing, empty, truncated, corrupt, non-UTF-8 or malformed file,
+        an archive without exactly one data file, duplicate column names, an
+        unknown extension, a missing label/id column or non-binary labels.
+    deviation.exceptions.FeatureMismatchError
+        With ``schema``, when a column the model was trained on is missing.
+
+    Notes
+    -----
+    * CSV/TSV are read as UTF-8 by pyarrow, every cell as text; the typing
+      rules of :mod:`deviation.io.schema` then make numbers, true/false and
+      text columns, with the same missing markers in every column.
+    * ARFF numeric attributes become float64 (``?`` = missing); nominal and
+      string attributes become text columns.
+    * NPZ/MAT feature names come from a ``feature_names`` array when present,
+      otherwise ``x0 .. x{n-1}``; libsvm always uses ``x0 .. x{n-1}``.
+    * libsvm indices are 0-based if index 0 occurs in the training file, else
+      1-based, and the width is the largest index; files read with a model's
+      schema take the model's base and width (absent trailing features are
+      zeros).
+    """
+    src = resolve_source(path, format)
+    id_columns = _as_list(id_column)
+    if src.fmt in TABULAR:
+        _check_label_args(label, anomaly_value, src.where)
+    if src.fmt not in TABULAR:
+        with translate_errors(src):
+            table = _read_arrays(src, label, id_columns, anomaly_value, schema)
+    else:
+        raws: list[pa.Table] = []
+        layout = None
+        tracker = KindTracker(src.where, text_cells(src.fmt))
+        with translate_errors(src):
+            for raw in raw_batches(src):
+                if layout is None:
+                    layout = layout_of(raw, label, id_columns, schema, src.where)
+                if schema is None or not schema.columns:
+                    tracker.update(raw, layout.features)
+                raws.append(raw)
+            if layout is None or sum(r.num_rows for r in raws) == 0:
+                raise fail(src.where, "has a header but no data rows", "add data rows below the header")
+            if schema is not None and schema.tabular and schema.columns:
+                kinds = dict(schema.columns)
+            else:
+                kinds = {c: tracker.kinds[c] for c in layout.features}
+            whole = pa.concat_tables(raws) if len(raws) > 1 else raws[0]
+            del raws
+            X, y, ids = split_batch(whole, layout, kinds, anomaly_value, src.where, 0, text_cells(src.fmt))
+        table = Table(X=X, y=y, feature_names=list(kinds), ids=ids,
+                      schema=schema_of(src.fmt, kinds, layout, anomaly_value))
+    n_anomalies = "no labels" if table.y is None else f"{int(np.count_nonzero(table.y))} labeled anomalies"
+    logger.info("read %s: %d rows x %d features, %s", src.where, table.X.shape[0], table.X.shape[1], n_anomalies)
+    return table
