@@ -521,7 +521,8 @@ def make_arg_type(constraints: Sequence[Any], *, name: str | None = None) -> Cal
                 continue
             if c.is_satisfied_by(value):
                 return value
-        raise argparse.ArgumentTypeError(f"must be {expected}. Got {text} instead.")
+        shown = text if text and text.strip() == text else repr(text)
+        raise argparse.ArgumentTypeError(f"must be {expected}. Got {shown} instead.")
 
     parse.__name__ = name or "value"
     return parse
