@@ -236,3 +236,33 @@ def test_fit_from_a_sample_of_a_large_file(workdir):
     assert r.returncode == 0, r.stderr
     r = run("info", str(model), "--json")
     assert json.loads(r.stdout)["metadata"]["n_unlabeled"] == 2000
+
+
+def test_bad_margin_is_a_usage_error_worded_like_the_library(workdir):
+    out = workdir / "margin.model"
+    r = run("fit", str(workdir / "thyroid.csv"), "--label", "class", "-o", str(out), "--margin", "-1")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == (
+        "deviation fit: error: argument --margin: must be a float > 0. Got -1 instead."
+    )
+    assert not out.exists()
+    # the library says the same of the same value
+    from deviation import DevNet
+    from deviation.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"'margin' parameter of DevNet must be a float > 0\. Got -1 "):
+        DevNet(margin=-1)._validate_params()
+
+
+@pytest.mark.parametrize("command", ["fit", "score"])
+def test_confidence_outside_zero_one_is_refused_by_its_type(workdir, command):
+    if command == "fit":
+        args = ["fit", str(workdir / "thyroid.csv"), "--label", "class", "-o", str(workdir / "c.model")]
+    else:  # the model file need not exist: the option is checked before anything is read
+        args = ["score", str(workdir / "none.model"), str(workdir / "thyroid.csv"), "-o", str(workdir / "c.csv")]
+    for bad in ("1", "0", "nan", "high"):
+        r = run(*args, "--confidence", bad)
+        assert r.returncode == 2, (bad, r.stderr)
+        assert r.stderr.strip().splitlines()[-1] == (
+            f"deviation {command}: error: argument --confidence: must be a float in (0, 1). Got {bad} instead."
+        )

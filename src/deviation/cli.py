@@ -13,12 +13,14 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import __version__
+from ._params import Interval, SequenceOf, make_arg_type
 from .exceptions import DeviationError
 
 logger = logging.getLogger("deviation.cli")
@@ -397,15 +399,29 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------- parser
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+#: ``type=`` of the options that count something (rows, runs, features): an int >= 1.
+_positive_int = make_arg_type([Interval(Integral, 1, None, closed="left")], name="positive int")
+#: ``type=`` of ``--folds``: cross-validation needs two folds or more (``compare(n_folds=...)``).
+_at_least_two = make_arg_type([Interval(Integral, 2, None, closed="left")], name="folds")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``deviation`` command."""
+    """The argument parser of the ``deviation`` command.
+
+    The options that set a DevNet parameter are read and checked with that
+    parameter's own constraints (``DevNet._parameter_constraints``), so the command
+    and the library accept the same values and word a bad one the same way:
+    ``argument --margin: must be a float > 0. Got -1 instead.`` (exit code 2).
+    """
+    from .estimator import DevNet
+
+    def devnet(name: str) -> Callable[[str], Any]:
+        return make_arg_type(DevNet._parameter_constraints[name], name=name)
+
+    (hidden_sizes,) = [c for c in DevNet._parameter_constraints["hidden_layer_sizes"] if isinstance(c, SequenceOf)]
+    layer_size = make_arg_type([hidden_sizes.item], name="layer size")
+    seed = devnet("random_state")  # an int >= 0, for every command's --seed
+    confidence = devnet("confidence")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -436,19 +452,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="feature scaling before the model (default minmax, as in the paper)")
     fit.add_argument("--categorical", action="append", metavar="COL",
                      help="treat COL as categorical (repeatable; default: text columns)")
-    fit.add_argument("--hidden", type=int, nargs="*", default=None, metavar="N",
+    fit.add_argument("--hidden", type=layer_size, nargs="*", default=None, metavar="N",
                      help="hidden layer sizes (default: the preset's, 20 20 for default and 20 for paper; "
                           "--hidden with no size for the linear variant)")
-    fit.add_argument("--epochs", type=_positive_int, default=50)
-    fit.add_argument("--batches-per-epoch", type=_positive_int, default=20)
-    fit.add_argument("--batch-size", type=_positive_int, default=512)
-    fit.add_argument("--learning-rate", type=float, default=None,
+    fit.add_argument("--epochs", type=devnet("epochs"), default=50)
+    fit.add_argument("--batches-per-epoch", type=devnet("batches_per_epoch"), default=20)
+    fit.add_argument("--batch-size", type=devnet("batch_size"), default=512)
+    fit.add_argument("--learning-rate", type=devnet("learning_rate"), default=None,
                      help="RMSprop step size (default: the preset's, 2e-3 for default and 1e-3 for paper)")
-    fit.add_argument("--margin", type=float, default=5.0)
-    fit.add_argument("--l2", type=float, default=0.01)
-    fit.add_argument("--confidence", type=float, default=0.95)
-    fit.add_argument("--device", default="auto")
-    fit.add_argument("--seed", type=int, default=None, help="random seed (same seed, same model)")
+    fit.add_argument("--margin", type=devnet("margin"), default=5.0)
+    fit.add_argument("--l2", type=devnet("l2"), default=0.01)
+    fit.add_argument("--confidence", type=confidence, default=0.95)
+    fit.add_argument("--device", type=devnet("device"), default="auto")
+    fit.add_argument("--seed", type=seed, default=None, help="random seed (same seed, same model)")
     fit.set_defaults(func=cmd_fit)
 
     comp = sub.add_parser("compare", parents=[common], help="compare DevNet with tree and unsupervised rivals "
@@ -468,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
                       choices=["devnet", "devnet-paper", "catboost", "hist-gbt", "iforest", "devnet+catboost"],
                       help="candidates (default with CatBoost installed: devnet devnet-paper catboost iforest "
                            "devnet+catboost; without: devnet devnet-paper hist-gbt iforest)")
-    comp.add_argument("--folds", type=_positive_int, default=5, help="cross-validation folds (default 5)")
+    comp.add_argument("--folds", type=_at_least_two, default=5, help="cross-validation folds (default 5)")
     comp.add_argument("--max-unlabeled", type=_positive_int, default=20_000, metavar="N",
                       help="unlabeled rows used by the cross-validation (default 20000; all labeled anomalies kept)")
     comp.add_argument("--save-model", metavar="PATH",
@@ -476,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ".cbm plus .preprocessor.json for CatBoost, .blend.json plus both members' "
                            "files for devnet+catboost)")
     comp.add_argument("--json", action="store_true", help="print the table as JSON")
-    comp.add_argument("--seed", type=int, default=None)
+    comp.add_argument("--seed", type=seed, default=None)
     comp.set_defaults(func=cmd_compare)
 
     score = sub.add_parser("score", parents=[common], help="score a data file with a model")
@@ -485,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("-o", "--output", required=True, metavar="OUT", help="CSV or Parquet file to write")
     score.add_argument("--id-column", action="append", metavar="COL",
                        help="column copied verbatim to the output to identify rows (repeatable)")
-    score.add_argument("--confidence", type=float, default=None,
+    score.add_argument("--confidence", type=confidence, default=None,
                        help="confidence level of is_anomaly (default: the model's, 0.95)")
     score.set_defaults(func=cmd_score)
 
@@ -513,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("-o", "--output", required=True, metavar="OUT", help="CSV or Parquet file to write")
     explain.add_argument("--top", type=_positive_int, default=5, help="features per row (default 5)")
     explain.add_argument("--flagged", action="store_true", help="only rows above the threshold")
-    explain.add_argument("--confidence", type=float, default=None,
+    explain.add_argument("--confidence", type=confidence, default=None,
                          help="confidence level of the threshold (default: the model's, 0.95)")
     explain.add_argument("--id-column", action="append", metavar="COL",
                          help="column copied verbatim to the output to identify rows (repeatable)")
@@ -526,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common], help="DevNet on the bundled thyroid data, paper protocol")
     demo.add_argument("--runs", type=_positive_int, default=10)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=cmd_demo)
 
     repro = sub.add_parser("reproduce", parents=[common], help="reproduce the paper's experiments",
@@ -541,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--out", default="reproduction", help="output folder (default ./reproduction)")
     repro.add_argument("--datasets", help="comma-separated data sets (default: all available)")
     repro.add_argument("--quick", action="store_true", help="subsampled data, short training: a smoke test")
-    repro.add_argument("--seed", type=int, default=0)
+    repro.add_argument("--seed", type=seed, default=0)
     repro.add_argument("--sizes", type=_positive_int, nargs="+", metavar="N",
                        help="scalability: row counts of the 1,000-d data (default 1000 4000 16000 64000)")
     repro.add_argument("--dims", type=_positive_int, nargs="+", metavar="D",
@@ -574,8 +590,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.command in ("score", "explain") and args.confidence is not None and not 0 < args.confidence < 1:
-        parser.error("--confidence must be in (0, 1)")
     func: Callable[[argparse.Namespace], int] = args.func
     # Warnings are shown after a successful command, or folded into the error line.
     held = _HeldWarnings()

@@ -54,6 +54,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from ._limits import SEED_BOUND
 from .exceptions import DataError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -272,12 +273,12 @@ def compare(
     X_cv = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
     y_cv = y[rows]
     k = int(min(n_folds, n_anomalies))
-    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(rng.integers(SEED_BOUND)))
     records = []
     for fold, (train, test) in enumerate(folds.split(np.zeros(len(y_cv)), y_cv)):
         X_tr = X_cv.iloc[train] if hasattr(X_cv, "iloc") else X_cv[train]
         X_te = X_cv.iloc[test] if hasattr(X_cv, "iloc") else X_cv[test]
-        seed = int(rng.integers(2**31 - 1))
+        seed = int(rng.integers(SEED_BOUND))
         fitted: dict[str, tuple[Any, float]] = {}
         for name in sorted(methods, key=lambda m: m in BLENDS):  # blends after their members
             start = time.perf_counter()

@@ -9,6 +9,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,9 @@ from sklearn.metrics import average_precision_score
 from sklearn.utils import Tags, TargetTags
 from sklearn.utils.validation import validate_data
 
+from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
+from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
+from ._params import Interval, Pattern, SequenceOf, StrOptions, validate_params
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
 from .features import InputView
 from .loss import draw_reference
@@ -30,11 +34,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DevNet"]
 
-#: Sparse input with more columns than this trains and scores on sparse batches,
-#: with the columns that are zero in all training rows left out of training.
-WIDE_SPARSE_COLUMNS = 16_384
-# Beyond this magnitude float32 arithmetic overflows in the first layer.
-_MAX_ABS_VALUE = 1e30
+# WIDE_SPARSE_COLUMNS (sparse input wider than this trains on sparse batches) and
+# _MAX_ABS_VALUE (beyond it float32 overflows in the first layer) come from _limits.
 _SCORE_CHUNK = 8192
 _SCORE_THREADS = min(4, os.cpu_count() or 1)
 PRESETS = ("default", "paper")
@@ -183,6 +184,31 @@ class DevNet(BaseEstimator):
     >>> bool(scores[y == 1].mean() > scores[y == 0].mean())
     True
     """
+
+    #: What each parameter accepts (see :mod:`deviation._params`); checked by :meth:`fit`.
+    _parameter_constraints: dict[str, list[Any]] = {
+        "hidden_layer_sizes": [None, SequenceOf(Interval(Integral, 1, None, closed="left"))],
+        "preset": [StrOptions(PRESETS)],
+        "margin": [Interval(Real, 0, None, closed="neither")],
+        "prior_mean": [Interval(Real, None, None)],
+        "prior_std": [Interval(Real, 0, None, closed="neither")],
+        "n_reference": [Interval(Integral, 2, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batches_per_epoch": [Interval(Integral, 1, None, closed="left")],
+        # half labeled anomalies, half unlabeled rows
+        "batch_size": [Interval(Integral, 2, None, closed="left", multiple_of=2)],
+        "learning_rate": [None, Interval(Real, 0, None, closed="neither")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "clipnorm": [None, Interval(Real, 0, None, closed="neither")],
+        "restore_best": ["boolean"],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "engine": [StrOptions(("auto", "numpy", "torch"))],
+        "device": [StrOptions(("auto",)), Pattern(r"\S+", "a torch device string such as 'cpu' or 'cuda'")],
+        "random_state": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator, np.random.RandomState],
+        "verbose": ["boolean", Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -616,58 +642,15 @@ class DevNet(BaseEstimator):
         return X
 
     def _validate_params(self) -> None:
-        def fail(name: str, expected: str) -> None:
-            raise ParameterError(
-                f"The {name!r} parameter of DevNet must be {expected}. "
-                f"Got {getattr(self, name)!r} instead."
-            )
+        """Check every parameter against :attr:`_parameter_constraints`.
 
-        def is_real(v: Any) -> bool:
-            return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-        h = self.hidden_layer_sizes
-        if h is not None and (isinstance(h, (str, bytes)) or not isinstance(h, Sequence) or not all(
-            is_int(u) and u > 0 for u in h
-        )):
-            fail("hidden_layer_sizes", "None or a tuple of positive ints, e.g. (20,) or () for linear")
-        if self.learning_rate is not None and not (is_real(self.learning_rate) and self.learning_rate > 0):
-            fail("learning_rate", "None or a float > 0")
-        for name in ("margin", "prior_std", "epsilon"):
-            v = getattr(self, name)
-            if not (is_real(v) and v > 0):
-                fail(name, "a float > 0")
-        if not is_real(self.prior_mean):
-            fail("prior_mean", "a finite float")
-        if not (is_real(self.l2) and self.l2 >= 0):
-            fail("l2", "a float >= 0")
-        if not (is_real(self.rho) and 0 <= self.rho < 1):
-            fail("rho", "a float in [0, 1)")
-        if not (is_real(self.confidence) and 0 < self.confidence < 1):
-            fail("confidence", "a float in (0, 1)")
-        if self.clipnorm is not None and not (is_real(self.clipnorm) and self.clipnorm > 0):
-            fail("clipnorm", "a float > 0 or None")
-        for name, low in (("epochs", 1), ("batches_per_epoch", 1), ("n_reference", 2)):
-            v = getattr(self, name)
-            if not (is_int(v) and v >= low):
-                fail(name, f"an int >= {low}")
-        if not (is_int(self.batch_size) and self.batch_size >= 2 and self.batch_size % 2 == 0):
-            fail("batch_size", "an even int >= 2 (half labeled anomalies, half unlabeled rows)")
-        if not isinstance(self.restore_best, (bool, np.bool_)):
-            fail("restore_best", "a bool")
-        if self.preset not in PRESETS:
-            fail("preset", "one of {'default', 'paper'}")
-        if self.engine not in ("auto", "numpy", "torch"):
-            fail("engine", "one of {'auto', 'numpy', 'torch'}")
-        if not isinstance(self.device, str) or not self.device:
-            fail("device", "'auto' or a torch device string such as 'cpu' or 'cuda'")
-        rs = self.random_state
-        if not (rs is None or is_int(rs) and rs >= 0 or isinstance(
-            rs, (np.random.Generator, np.random.RandomState)
-        )):
-            fail("random_state", "None, an int >= 0 or a numpy.random.Generator")
+        Raises
+        ------
+        InvalidParameterError
+            A :class:`~deviation.exceptions.ParameterError` naming the first
+            parameter that satisfies none of its constraints.
+        """
+        validate_params("DevNet", self.get_params(deep=False), self._parameter_constraints)
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -702,7 +685,7 @@ def _cuda_available() -> bool:
 def _make_rng(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.RandomState):
         # A legacy RandomState is consumed like sklearn does; it seeds our own Generator.
-        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+        return np.random.default_rng(random_state.randint(0, SEED_BOUND))
     return np.random.default_rng(random_state)
 
 

@@ -6,6 +6,7 @@ The tree::
      +-- DataError (DeviationError, ValueError)         bad features, labels or files
      |    +-- FeatureMismatchError (DataError)          wrong columns at scoring time
      +-- ParameterError (DeviationError, ValueError)    an estimator parameter out of range
+     |    +-- InvalidParameterError (ParameterError, TypeError)  a parameter outside its declared constraints
      +-- ModelFileError (DeviationError, ValueError)    a model file that cannot be trusted or read
      +-- NotFittedError (DeviationError, sklearn.exceptions.NotFittedError)
      +-- MissingDependencyError (DeviationError, ImportError)  an optional extra is not installed
@@ -23,6 +24,7 @@ __all__ = [
     "DataError",
     "DeviationError",
     "FeatureMismatchError",
+    "InvalidParameterError",
     "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
@@ -44,6 +46,16 @@ class FeatureMismatchError(DataError):
 
 class ParameterError(DeviationError, ValueError):
     """An estimator parameter has an invalid type or value."""
+
+
+class InvalidParameterError(ParameterError, TypeError):
+    """A parameter satisfies none of the constraints its class declares.
+
+    Raised by the shared parameter check (``deviation._params.validate_params``)
+    with one wording for every class: "The 'margin' parameter of DevNet must be
+    a float > 0. Got -1 instead." Like scikit-learn's error of the same name, it
+    is both a ``ValueError`` and a ``TypeError`` (a wrong value or a wrong type).
+    """
 
 
 class ModelFileError(DeviationError, ValueError):

@@ -21,16 +21,18 @@ from typing import Any
 import numpy as np
 from sklearn.preprocessing import QuantileTransformer
 
+from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
+
 __all__ = ["InputView"]
 
 #: Quantiles kept per continuous column, and rows used to estimate them.
 N_QUANTILES = 1000
 QUANTILE_SUBSAMPLE = 100_000
 
-#: Bound of the min-max view's values: a row far outside a column's (tiny) training range
-#: would otherwise overflow float32 and make the score NaN. It is the bound DevNet puts on
-#: its inputs, so the network never reads a larger value than the paper's model may.
-MAX_VIEW_VALUE = 1e30
+# MAX_VIEW_VALUE (imported above, ``_limits.MAX_ABS_VALUE``) bounds the min-max view's values:
+# a row far outside a column's (tiny) training range would otherwise overflow float32 and
+# make the score NaN. It is the bound DevNet puts on its inputs, so the network never reads
+# a larger value than the paper's model may.
 
 #: The tensors of :meth:`InputView.to_tensors`, with their dtypes.
 _TENSOR_DTYPES = {

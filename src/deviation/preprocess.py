@@ -20,6 +20,7 @@ import logging
 import math
 import numbers
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -36,9 +37,11 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from deviation._params import Interval, SequenceOf, StrOptions, validate_params
 from deviation.exceptions import (
     DataError,
     FeatureMismatchError,
+    InvalidParameterError,
     ModelFileError,
     NotFittedError,
     ParameterError,
@@ -519,6 +522,19 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     [[0.0, 0.0, 1.0], [0.5, 1.0, 0.0], [1.0, 0.0, 1.0]]
     """
 
+    #: What each parameter accepts (see :mod:`deviation._params`); checked by :meth:`fit`.
+    _parameter_constraints: dict[str, list[Any]] = {
+        "scaling": [StrOptions(_SCALINGS)],
+        "categorical": [
+            StrOptions(("auto",)),
+            SequenceOf(None, noun="list", items="column names", unique=True, arrays=True),
+        ],
+        "max_categories": [None, Interval(Integral, 1, None, closed="left")],
+        "n_quantiles": [Interval(Integral, 2, None, closed="left")],
+        "subsample": [None, Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         scaling: str = "minmax",
@@ -538,7 +554,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ parameters
 
     def _validate_params(self) -> list[str] | None:
-        """Check the constructor parameters.
+        """Check the constructor parameters against :attr:`_parameter_constraints`.
 
         Returns
         -------
@@ -547,78 +563,20 @@ class Preprocessor(TransformerMixin, BaseEstimator):
 
         Raises
         ------
-        ParameterError
-            If a parameter has a wrong type or value.
+        InvalidParameterError
+            A :class:`~deviation.exceptions.ParameterError` naming the first
+            parameter that satisfies none of its constraints, or
+            ``n_quantiles`` greater than ``subsample``.
         """
-        if not isinstance(self.scaling, str) or self.scaling not in _SCALINGS:
-            allowed = "{" + ", ".join(repr(s) for s in _SCALINGS) + "}"
-            raise ParameterError(
-                f"The 'scaling' parameter of Preprocessor must be one of {allowed}. "
-                f"Got {self.scaling!r} instead."
+        validate_params("Preprocessor", self.get_params(deep=False), self._parameter_constraints)
+        if self.subsample is not None and self.n_quantiles > self.subsample:
+            raise InvalidParameterError(
+                f"The 'n_quantiles' parameter of Preprocessor ({self.n_quantiles}) cannot be "
+                f"greater than 'subsample' ({self.subsample})."
             )
-        explicit: list[str] | None
         if isinstance(self.categorical, str):
-            if self.categorical != "auto":
-                raise ParameterError(
-                    "The 'categorical' parameter of Preprocessor must be 'auto' or a list of "
-                    f"column names. Got {self.categorical!r} instead."
-                )
-            explicit = None
-        elif isinstance(self.categorical, (Sequence, np.ndarray, pd.Index)):
-            explicit = [str(c) for c in self.categorical]
-            if len(set(explicit)) != len(explicit):
-                raise ParameterError(
-                    "The 'categorical' parameter of Preprocessor lists a column twice: "
-                    f"{self.categorical!r}."
-                )
-        else:
-            raise ParameterError(
-                "The 'categorical' parameter of Preprocessor must be 'auto' or a list of "
-                f"column names. Got {self.categorical!r} instead."
-            )
-        if self.max_categories is not None and (
-            not isinstance(self.max_categories, numbers.Integral)
-            or isinstance(self.max_categories, bool)
-            or self.max_categories < 1
-        ):
-            raise ParameterError(
-                "The 'max_categories' parameter of Preprocessor must be None or an int >= 1. "
-                f"Got {self.max_categories!r} instead."
-            )
-        if (
-            not isinstance(self.n_quantiles, numbers.Integral)
-            or isinstance(self.n_quantiles, bool)
-            or self.n_quantiles < 2
-        ):
-            raise ParameterError(
-                "The 'n_quantiles' parameter of Preprocessor must be an int >= 2. "
-                f"Got {self.n_quantiles!r} instead."
-            )
-        if self.subsample is not None:
-            if (
-                not isinstance(self.subsample, numbers.Integral)
-                or isinstance(self.subsample, bool)
-                or self.subsample < 1
-            ):
-                raise ParameterError(
-                    "The 'subsample' parameter of Preprocessor must be None or an int >= 1. "
-                    f"Got {self.subsample!r} instead."
-                )
-            if self.n_quantiles > self.subsample:
-                raise ParameterError(
-                    f"The 'n_quantiles' parameter of Preprocessor ({self.n_quantiles}) cannot be "
-                    f"greater than 'subsample' ({self.subsample})."
-                )
-        if not (
-            self.random_state is None
-            or (isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool))
-            or isinstance(self.random_state, np.random.RandomState)
-        ):
-            raise ParameterError(
-                "The 'random_state' parameter of Preprocessor must be None, an int or a "
-                f"numpy.random.RandomState. Got {self.random_state!r} instead."
-            )
-        return explicit
+            return None
+        return [str(c) for c in self.categorical]
 
     # ------------------------------------------------------------------ fit
 

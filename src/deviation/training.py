@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from ._limits import WIDE_SPARSE_COLUMNS as DENSE_BATCH_MAX_COLUMNS
 from .mlp import FlatParams, mlp_gradients
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ class TrainResult:
     best_epoch: int = 0
 
 
-#: Sparse batches wider than this stay sparse (CSR); narrower ones are made dense.
-DENSE_BATCH_MAX_COLUMNS = 16_384
+# DENSE_BATCH_MAX_COLUMNS (imported above, ``_limits.WIDE_SPARSE_COLUMNS``): sparse batches
+# wider than this stay sparse (CSR); narrower ones are made dense.
 
 
 def gather_rows(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray | sp.csr_matrix:

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from .._limits import SEED_BOUND
 from ..exceptions import DataError
 
 __all__ = [
@@ -125,7 +126,7 @@ def paper_split(
     """
     y = np.asarray(y).astype(np.int64)
     idx = np.arange(len(y))
-    seed = int(rng.integers(0, 2**31 - 1))
+    seed = int(rng.integers(0, SEED_BOUND))
     train_idx, test_idx = train_test_split(idx, test_size=test_size, stratify=y, random_state=seed)
     train_anom = rng.permutation(train_idx[y[train_idx] == 1])
     train_norm = train_idx[y[train_idx] == 0]

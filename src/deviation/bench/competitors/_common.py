@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
+from ..._limits import SEED_BOUND
 from ...exceptions import DataError
 from ...training import gather_rows
 
@@ -38,7 +39,7 @@ _CHUNK = 8192
 def make_generators(random_state: Any) -> tuple[np.random.Generator, torch.Generator]:
     """A NumPy and a torch generator from ``random_state`` (global state untouched)."""
     if isinstance(random_state, np.random.RandomState):
-        random_state = random_state.randint(0, 2**31 - 1)
+        random_state = random_state.randint(0, SEED_BOUND)
     rng = np.random.default_rng(random_state)
     gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
     return rng, gen

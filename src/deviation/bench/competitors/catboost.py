@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ..._limits import SEED_BOUND
 from ...exceptions import MissingDependencyError
 from ._common import cap_unlabeled, check_Xy, make_generators, positive_probability
 
@@ -67,7 +68,7 @@ class CatBoostRival(BaseEstimator):
         rng, _ = make_generators(self.random_state)
         X, y = cap_unlabeled(X, y, self.max_train_rows, rng)
         self.model_ = catboost.CatBoostClassifier(
-            random_seed=int(rng.integers(0, 2**31 - 1)),
+            random_seed=int(rng.integers(0, SEED_BOUND)),
             thread_count=self.thread_count,
             verbose=0,
             allow_writing_files=False,

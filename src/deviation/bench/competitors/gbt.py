@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from ..._limits import SEED_BOUND
 from ._common import cap_unlabeled, check_Xy, make_generators, positive_probability
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class GradientBoosting(BaseEstimator):
         rng, _ = make_generators(self.random_state)
         X, y = cap_unlabeled(X, y, self.max_train_rows, rng)
         self.model_ = HistGradientBoostingClassifier(
-            random_state=int(rng.integers(0, 2**31 - 1))
+            random_state=int(rng.integers(0, SEED_BOUND))
         ).fit(_dense(X), y)
         self.n_features_in_ = X.shape[1]
         return self

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
 
+from ..._limits import SEED_BOUND
 from ._common import check_X, make_generators
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class IForest(BaseEstimator):
         self.forest_ = IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=min(self.max_samples, X.shape[0]),
-            random_state=int(rng.integers(0, 2**31 - 1)),
+            random_state=int(rng.integers(0, SEED_BOUND)),
         ).fit(X)
         self.n_features_in_ = X.shape[1]
         return self
