@@ -204,7 +204,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .persistence import load
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
-    if str(args.model).lower().endswith(".blend.json"):
+    if _is_blend(args.model):
         return _score_blend(args, out)
     model = load(args.model)
     devnet = _devnet(model)
@@ -244,16 +244,44 @@ def _write_with_ids(frame: Any, table: Any, out: Path) -> None:
     write_table(frame, out)
 
 
+def _is_blend(model_path: Any) -> bool:
+    """Whether the model file holds a ranking-only model (a blend or a CatBoost pick), by its content."""
+    from .persistence import read_model_info
+
+    info = read_model_info(model_path)
+    return info.get("model_type") == "ScoreBlend" or info.get("estimator", "deviation.DevNet") != "deviation.DevNet"
+
+
+def _load_devnet_model(model_path: Any, command: str) -> Any:
+    """Load a model file for a command that needs a DevNet (p-values, threshold, explanations)."""
+    from .persistence import load, read_model_info
+
+    info = read_model_info(model_path)
+    if info.get("model_type") == "ScoreBlend":
+        kinds = " and ".join(str(m.get("name")) for m in info.get("blend", {}).get("members", []))
+        if command == "explain":
+            raise DeviationError(
+                f"{model_path} is a blend of {kinds}: explanations need a DevNet model; explain its DevNet "
+                "member by fitting it alone (deviation compare --methods devnet --save-model) or fit one with "
+                "deviation fit"
+            )
+    elif info.get("estimator", "deviation.DevNet") != "deviation.DevNet" and command == "explain":
+        raise DeviationError(
+            f"{model_path} holds a CatBoost model: explanations need a DevNet model; fit one with deviation fit"
+        )
+    return load(model_path)
+
+
 def _score_blend(args: argparse.Namespace, out: Path) -> int:
-    """``deviation score`` with a blend saved by ``compare --save-model``: ranking scores only."""
+    """``deviation score`` with a blend (or CatBoost pick) saved by ``compare --save-model``: ranking scores only."""
     import pandas as pd
 
-    from .blend import load_blend
+    from .persistence import load
 
     if args.confidence is not None:
         raise UsageError("--confidence does not apply to a blend: its scores rank rows but have no p-value "
                          "or threshold; drop --confidence, or score with a DevNet model")
-    blend = load_blend(args.model)
+    blend = load(args.model)
     table = _read(args.data, None, args)
     _write_with_ids(pd.DataFrame({"score": blend.decision_function(table.X)}), table, out)
     _say(args, f"scored {table.X.shape[0]} rows with the blend {Path(args.model).name} (higher = more anomalous; "
@@ -264,11 +292,11 @@ def _score_blend(args: argparse.Namespace, out: Path) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from .persistence import load
+    from .estimator import DevNet
 
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
-    model = load(args.model)
-    devnet = _devnet(model)
+    model = _load_devnet_model(args.model, "evaluate")
+    devnet = _devnet(model) if isinstance(_devnet(model), DevNet) else None  # a blend has no threshold
     table = _read(args.data, args.label, args)
     y = table.y
     if y is None or y.min() == y.max():
@@ -284,9 +312,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "auc_roc": float(roc_auc_score(y, scores)),
         "auc_pr": float(average_precision_score(y, scores)),
         "precision_at_n": float(y[top].mean()),
-        "flagged": int((scores > devnet.threshold_).sum()),
-        "threshold": float(devnet.threshold_),
     }
+    if devnet is not None:
+        result.update(flagged=int((scores > devnet.threshold_).sum()), threshold=float(devnet.threshold_))
     if args.json:
         print(json.dumps(result))
     else:
@@ -295,8 +323,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"AUC-ROC              {result['auc_roc']:.4f}")
         print(f"AUC-PR               {result['auc_pr']:.4f}")
         print(f"precision@{n_anom:<10} {result['precision_at_n']:.4f}")
-        print(f"flagged (> {result['threshold']:.3f})  {result['flagged']}")
-    if plot_path is not None:
+        if devnet is not None:
+            print(f"flagged (> {result['threshold']:.3f})  {result['flagged']}")
+    if plot_path is not None and devnet is None:
+        from .plots import plot_roc_pr, save_figure
+
+        save_figure(plot_roc_pr(y, scores, title=Path(args.data).name), plot_path)
+        _say(args, f"plot written to {plot_path}")
+    elif plot_path is not None:
         from .plots import plot_roc_pr, plot_score_distribution, save_figure
 
         fig = plot_score_distribution(
@@ -322,10 +356,31 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"model file      {args.model}")
     print(f"format          {info.get('format')} v{info.get('format_version')}, written {info.get('created')}")
     versions = info.get("versions", {})
-    print("written by      " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if versions:
+        print("written by      " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     if meta:
         print(f"trained on      {meta.get('data')} ({meta.get('n_rows')} rows, "
               f"{meta.get('n_labeled_anomalies')} labeled anomalies, label column {meta.get('label_column')!r})")
+    if info.get("model_type") == "ScoreBlend":
+        members = info.get("blend", {}).get("members", [])
+        print(f"model           a blend of {len(members)} models: the mean of their standardised scores "
+              "(ranking scores: no p-value, no threshold)")
+        if meta:
+            print(f"metadata        {json.dumps(meta, default=str)}")
+        for member in members:
+            sub = member.get("model") or {}
+            kind = member.get("kind") or ("catboost" if "CatBoost" in str(sub.get("estimator")) else "devnet")
+            print(f"member          {member.get('name')} ({kind}): weight 1/{len(members)}, "
+                  f"center {member.get('center')}, scale {member.get('scale')}")
+            if sub.get("layers"):
+                print(f"                layer widths {sub['layers']}, preset {sub.get('params', {}).get('preset')}")
+        names = info.get("feature_names_in")
+        if names:
+            shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")
+            print(f"features        {len(names)}: {shown}")
+        return 0
+    if info.get("estimator") not in (None, "deviation.DevNet"):
+        print(f"model           {info.get('estimator')} (ranking scores: no p-value, no threshold)")
     names = info.get("feature_names_in")
     if names:
         shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")
@@ -349,11 +404,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from .explain import explain
     from .io import write_table
-    from .persistence import load
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
-    model = load(args.model)
+    model = _load_devnet_model(args.model, "explain")
     devnet = _devnet(model)
     table = _read(args.data, None, args)
     n = table.X.shape[0]
