@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deviation import DataError, ModelFileError, load_thyroid
+from deviation import DataError, ModelFileError, load, load_thyroid, read_model_info, save
 from deviation.bench.protocol import evaluate_scores, paper_split
 from deviation.blend import ScoreBlend, load_blend, save_blend
 from deviation.cli import main
@@ -64,34 +64,55 @@ def test_blend_errors(split):
 
 
 def test_save_and_load_score_identically(tmp_path, split, fitted_blend):
-    path = save_blend(fitted_blend, tmp_path / "m.blend.json", metadata={"note": "test"})
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["m.blend.json", "m.blend.json.catboost.cbm", "m.blend.json.catboost.cbm.preprocessor.json",
-                     "m.blend.json.devnet.model"]
-    document = json.loads(path.read_text())
-    assert document["format"] == "deviation-blend" and document["metadata"] == {"note": "test"}
-    loaded = load_blend(path)
-    np.testing.assert_array_equal(loaded.decision_function(split.X_test), fitted_blend.decision_function(split.X_test))
+    path = save_blend(fitted_blend, tmp_path / "m.model", metadata={"note": "test"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.model"]  # one file, members inside
+    info = read_model_info(path)
+    assert info["model_type"] == "ScoreBlend" and info["metadata"] == {"note": "test"}
+    for loaded in (load_blend(path), load(path)):
+        assert type(loaded) is ScoreBlend
+        np.testing.assert_array_equal(loaded.decision_function(split.X_test), fitted_blend.decision_function(split.X_test))
+        np.testing.assert_array_equal(loaded.centers_, fitted_blend.centers_)
 
 
 def test_damaged_blend_files_are_refused(tmp_path, split, fitted_blend):
-    path = save_blend(fitted_blend, tmp_path / "m.blend.json")
+    path = save_blend(fitted_blend, tmp_path / "m.model")
     with pytest.raises(ModelFileError, match="no blend file"):
-        load_blend(tmp_path / "absent.blend.json")
+        load_blend(tmp_path / "absent.model")
     (tmp_path / "other.blend.json").write_text('{"format": "something else"}')
     with pytest.raises(ModelFileError, match="not a deviation blend"):
         load_blend(tmp_path / "other.blend.json")
     (tmp_path / "text.blend.json").write_text("not json")
     with pytest.raises(ModelFileError, match="not a blend file"):
         load_blend(tmp_path / "text.blend.json")
-    newer = json.loads(path.read_text())
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    (tmp_path / "flipped.model").write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="corrupted"):
+        load_blend(tmp_path / "flipped.model")
+    devnet_only = save(fitted_blend.members_[0][1], tmp_path / "devnet.model")
+    with pytest.raises(ModelFileError, match="not a blend"):
+        load_blend(devnet_only)
+
+
+def test_legacy_blend_json_still_loads(tmp_path):
+    """The .blend.json + member files of older versions (tests/data/legacy) load with load_blend and load."""
+    import shutil
+    from pathlib import Path
+
+    legacy = Path(__file__).resolve().parent / "data" / "legacy"
+    X = np.load(legacy / "inputs.npz")["thyroid"]
+    expected = np.load(legacy / "expected_scores.npz")["blend"]
+    for loaded in (load_blend(legacy / "blend.blend.json"), load(legacy / "blend.blend.json")):
+        np.testing.assert_array_equal(loaded.decision_function(X), expected)
+    for name in ("blend.blend.json", "blend.blend.json.catboost.cbm.preprocessor.json"):
+        shutil.copy(legacy / name, tmp_path / name)
+    newer = json.loads((tmp_path / "blend.blend.json").read_text())
     newer["version"] = 99
     (tmp_path / "newer.blend.json").write_text(json.dumps(newer))
     with pytest.raises(ModelFileError, match="newer deviation"):
         load_blend(tmp_path / "newer.blend.json")
-    (tmp_path / "m.blend.json.devnet.model").unlink()
-    with pytest.raises(ModelFileError, match="missing"):
-        load_blend(path)
+    with pytest.raises(ModelFileError, match="missing"):  # the member files are not beside it
+        load_blend(tmp_path / "blend.blend.json")
 
 
 def test_a_failed_save_leaves_no_file(tmp_path, split, fitted_blend, monkeypatch):
@@ -102,10 +123,18 @@ def test_a_failed_save_leaves_no_file(tmp_path, split, fitted_blend, monkeypatch
 
     monkeypatch.setattr(deviation.persistence, "save", broken)
     with pytest.raises(OSError, match="disk full"):
-        save_blend(fitted_blend, tmp_path / "m.blend.json")
+        save_blend(fitted_blend, tmp_path / "m.model")
     assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
     with pytest.raises(DataError, match="does not exist"):
-        save_blend(fitted_blend, tmp_path / "no" / "m.blend.json")
+        save_blend(fitted_blend, tmp_path / "no" / "m.model")
+    # a failure while writing leaves no file and no temporary file either
+    import os
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(ModelFileError, match="disk full"):
+        save_blend(fitted_blend, tmp_path / "m.model")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_compare_reuses_the_members_fits(split):
@@ -131,8 +160,8 @@ def test_cli_saves_and_scores_a_blend(tmp_path, split):
     pd.concat([unlabeled.iloc[::3], frame[frame.label == 1]]).to_csv(data, index=False)
     assert main(["compare", str(data), "--label", "label", "--methods", "devnet+catboost", "--folds", "2",
                  "--save-model", str(tmp_path / "best"), "--seed", "0", "-q"]) == 0
-    model = tmp_path / "best.blend.json"
-    assert model.exists() and (tmp_path / "best.blend.json.devnet.model").exists()
+    model = tmp_path / "best.model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.model", "train.csv"]
     test = pd.DataFrame(split.X_test, columns=[f"f{i}" for i in range(split.X_test.shape[1])])
     test.to_csv(tmp_path / "test.csv", index=False)
     out = tmp_path / "scores.csv"
@@ -151,5 +180,49 @@ def test_save_recommended_names_the_blend_file(tmp_path, split):
     X, y = split.X_train[:3000], split.y_train[:3000]
     y = y.copy()
     y[:5] = 1
-    path = save_recommended("devnet+catboost", X, y, tmp_path / "chosen.model", random_state=0)
-    assert path.name == "chosen.blend.json" and load_blend(path).decision_function(X[:10]).shape == (10,)
+    path = save_recommended("devnet+catboost", X, y, tmp_path / "chosen.blend.json", random_state=0)
+    assert path.name == "chosen.model" and load_blend(path).decision_function(X[:10]).shape == (10,)
+
+
+def test_cli_info_evaluate_explain_with_a_blend(tmp_path, split, fitted_blend, capsys):
+    path = save_blend(fitted_blend, tmp_path / "b.model", metadata={"note": "cli"})
+    test = pd.DataFrame(split.X_test)
+    test["label"] = split.y_test
+    data = tmp_path / "test.csv"
+    test.to_csv(data, index=False)
+
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "a blend of 2 models" in out and "no threshold" in out
+    for (name, _), center, scale in zip(fitted_blend.members_, fitted_blend.centers_, fitted_blend.scales_):
+        assert f"member          {name} ({name}): weight 1/2, center {center}, scale {scale}" in out
+    assert '"note": "cli"' in out
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model_type"] == "ScoreBlend" and len(info["blend"]["members"]) == 2
+
+    assert main(["evaluate", str(path), str(data), "--label", "label", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    scores = fitted_blend.decision_function(split.X_test)
+    assert set(result) == {"rows", "anomalies", "auc_roc", "auc_pr", "precision_at_n"}  # no threshold, no flags
+    assert result["auc_pr"] == pytest.approx(evaluate_scores(split.y_test, scores)["auc_pr"])
+    assert main(["evaluate", str(path), str(data), "--label", "label"]) == 0
+    text = capsys.readouterr().out
+    assert "AUC-PR" in text and "flagged" not in text
+
+    code = main(["explain", str(path), str(data), "-o", str(tmp_path / "ex.csv"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and not (tmp_path / "ex.csv").exists()
+    assert "is a blend of devnet and catboost: explanations need a DevNet model" in err
+    assert "deviation fit" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_scores_a_legacy_blend_json(tmp_path):
+    from pathlib import Path
+
+    legacy = Path(__file__).resolve().parent / "data" / "legacy"
+    X = np.load(legacy / "inputs.npz")["thyroid"]
+    pd.DataFrame(X).to_csv(tmp_path / "x.csv", index=False)
+    assert main(["score", str(legacy / "blend.blend.json"), str(tmp_path / "x.csv"), "-o", str(tmp_path / "s.csv"),
+                 "-q"]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv")["score"], np.load(legacy / "expected_scores.npz")["blend"])

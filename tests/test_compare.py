@@ -127,14 +127,14 @@ def test_catboost_rival_learns_and_saves_in_its_own_format(tmp_path, thyroid_spl
     auc_shuffled = evaluate_scores(s.y_test, shuffled.decision_function(s.X_test))["auc_pr"]
     assert auc_true > auc_shuffled + 0.3
     X = pd.DataFrame(s.X_train[:1500]).add_prefix("f")
-    written = save_recommended("catboost", X, s.y_train[:1500], tmp_path / "trees.model", random_state=0)
-    assert written.suffix == ".cbm" and written.with_name("trees.cbm.preprocessor.json").exists()
-    from deviation.preprocess import Preprocessor
+    written = save_recommended("catboost", X, s.y_train[:1500], tmp_path / "trees.cbm", random_state=0)
+    assert written.name == "trees.model" and sorted(p.name for p in tmp_path.iterdir()) == ["trees.model"]
+    from deviation import load, read_model_info
 
-    pre = Preprocessor.from_state(json.loads(written.with_name("trees.cbm.preprocessor.json").read_text()))
-    reloaded = catboost.CatBoostClassifier().load_model(str(written))
+    assert read_model_info(written)["estimator"] == "deviation.CatBoostRival"
+    reloaded = load(written)  # a Pipeline of the Preprocessor and the CatBoost rival, from one checksummed file
     direct = make_candidate("catboost", 0).fit(X, s.y_train[:1500]).decision_function(X)
-    np.testing.assert_allclose(reloaded.predict_proba(pre.transform(X))[:, 1], direct, atol=1e-9)
+    np.testing.assert_array_equal(reloaded.decision_function(X), direct)
 
 
 def test_cli_compare_prints_table_and_saves_the_pick(tmp_path, thyroid_split, capsys):

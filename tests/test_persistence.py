@@ -31,6 +31,7 @@ from deviation import (
     save,
 )
 from deviation.persistence import read_model_info
+from deviation.persistence.view import view_to_tensors
 from deviation.preprocess import Preprocessor
 
 FAST = {"epochs": 3, "batches_per_epoch": 5, "random_state": 0}
@@ -101,7 +102,7 @@ def assert_same_fitted(a: DevNet, b: DevNet) -> None:
         assert type(getattr(a, attr)) is type(getattr(b, attr)), attr
     assert (a.view_ is None) == (b.view_ is None)
     if a.view_ is not None:
-        ta, tb = a.view_.to_tensors(), b.view_.to_tensors()
+        ta, tb = view_to_tensors(a.view_), view_to_tensors(b.view_)
         assert sorted(ta) == sorted(tb)
         for name in ta:
             assert ta[name].dtype == tb[name].dtype and same_scores(ta[name], tb[name]), name
@@ -482,11 +483,11 @@ def test_newer_format_version(model_bytes, tmp_path):
     path = tmp_path / "future.model"
 
     def bump(config):
-        config["format_version"] = 2
+        config["format_version"] = 3
 
     path.write_bytes(with_config(model_bytes, bump))
     expect_error(
-        path, "written by a newer version of deviation (format 2); upgrade deviation"
+        path, "written by a newer version of deviation (format 3); upgrade deviation"
     )
 
     parts = read_parts(model_bytes)
@@ -573,7 +574,7 @@ def test_foreign_weights_with_valid_checksums(model_bytes, tmp_path):
 def test_oversized_member_is_not_decompressed(model_bytes, tmp_path, monkeypatch):
     path = tmp_path / "big.model"
     path.write_bytes(model_bytes)
-    monkeypatch.setattr(persistence, "MAX_MEMBER_BYTES", 100)
+    monkeypatch.setattr(persistence.container, "MAX_MEMBER_BYTES", 100)
     expect_error(path, "refusing to decompress")
 
 
@@ -704,3 +705,230 @@ def test_dumps_and_loads_round_trip_with_the_same_checks(tmp_path):
         loads(bytes(broken))
     with pytest.raises(ModelFileError):
         loads(data[:100])
+
+
+# --------------------------------------------------------------------------- legacy files (tests/data/legacy)
+
+LEGACY = Path(__file__).resolve().parent / "data" / "legacy"
+
+
+@pytest.fixture(scope="module")
+def legacy_inputs():
+    inputs = np.load(LEGACY / "inputs.npz")
+    colour = pd.Series(inputs["categorical_colour"], dtype=object).replace("", None)
+    frame = pd.DataFrame({"a": inputs["categorical_a"], "b": inputs["categorical_b"], "colour": colour})
+    X = inputs["thyroid"]
+    return {"default": X, "paper": X, "devnet": X / inputs["thyroid_scale"], "categorical": frame, "blend": X}
+
+
+@pytest.fixture(scope="module")
+def legacy_expected():
+    return dict(np.load(LEGACY / "expected_scores.npz"))
+
+
+LEGACY_FILES = {"default": "default.model", "paper": "paper.model", "categorical": "categorical.model",
+                "devnet": "devnet.model", "blend": "blend.blend.json"}
+
+
+@pytest.mark.parametrize("name", list(LEGACY_FILES))
+def test_legacy_files_load_and_score_the_recorded_bits(name, legacy_inputs, legacy_expected):
+    if name == "blend":
+        pytest.importorskip("catboost")
+    model = load(LEGACY / LEGACY_FILES[name])
+    scores = model.decision_function(legacy_inputs[name])
+    assert np.array_equal(scores, legacy_expected[name])
+    assert model.input_schema_ is None  # files written before input schemas existed
+    # and what is saved again today scores the same bits
+    again = persistence.loads(persistence.dumps(model))
+    assert np.array_equal(again.decision_function(legacy_inputs[name]), legacy_expected[name])
+
+
+def test_legacy_info_has_no_input_schema():
+    info = read_model_info(LEGACY / "default.model")
+    assert info["format_version"] == 1 and info["input_schema"] is None
+    assert info["metadata"] == {"fixture": "default"}
+
+
+# --------------------------------------------------------------------------- input schema
+
+
+SCHEMA = {"columns": [{"name": "age", "type": "float", "nullable": True}, {"name": "site", "type": "category"}],
+          "version": 1, "label": None}
+
+
+def test_input_schema_round_trip(fitted, data, tmp_path):
+    X, _ = data
+    path = save(fitted, tmp_path / "s.model", input_schema=SCHEMA, metadata={"m": 1})
+    assert read_model_info(path)["input_schema"] == SCHEMA
+    loaded = load(path)
+    assert loaded.input_schema_ == SCHEMA
+    assert same_scores(loaded.decision_function(X), fitted.decision_function(X))
+    # a loaded model keeps its schema when saved again; an explicit one replaces it
+    assert read_model_info(save(loaded, tmp_path / "again.model"))["input_schema"] == SCHEMA
+    assert load(save(loaded, tmp_path / "other.model", input_schema={"v": 2})).input_schema_ == {"v": 2}
+    assert persistence.loads(persistence.dumps(fitted, input_schema=SCHEMA)).input_schema_ == SCHEMA
+    # without one
+    assert load(save(fitted, tmp_path / "none.model")).input_schema_ is None
+    assert read_model_info(tmp_path / "none.model")["input_schema"] is None
+
+
+def test_input_schema_must_be_strict_json(fitted, tmp_path):
+    with pytest.raises(TypeError, match="input_schema must be a dict"):
+        save(fitted, tmp_path / "x.model", input_schema=["age"])
+    for bad in ({"nan": float("nan")}, {"shape": (2, 3)}, {1: "int key"}, {"f": object()}):
+        with pytest.raises(ParameterError, match="input_schema"):
+            save(fitted, tmp_path / "x.model", input_schema=bad)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_invalid_stored_input_schema_is_refused(model_bytes, tmp_path):
+    path = tmp_path / "schema.model"
+    path.write_bytes(with_config(model_bytes, lambda c: c.update(input_schema=[1, 2])))
+    with pytest.raises(ModelFileError, match="input_schema"):
+        load(path)
+
+
+# --------------------------------------------------------------------------- blends and CatBoost pipelines
+
+
+@pytest.fixture(scope="module")
+def blend():
+    pytest.importorskip("catboost")
+    return load(LEGACY / "blend.blend.json")
+
+
+def test_blend_is_one_checksummed_file(blend, legacy_inputs, legacy_expected, tmp_path):
+    from deviation.blend import ScoreBlend
+
+    path = save(blend, tmp_path / "b.model", metadata={"note": "x"}, input_schema=SCHEMA)
+    assert sorted(os.listdir(tmp_path)) == ["b.model"]
+    raw = path.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        assert zf.namelist() == ["manifest.json", "config.json", "members/0/weights.safetensors",
+                                 "members/1/model.cbm"]
+        manifest = json.loads(zf.read("manifest.json"))
+        assert manifest["format_version"] == 2
+        assert set(manifest["files"]) == set(zf.namelist()) - {"manifest.json"}
+    loaded = load(path)
+    assert type(loaded) is ScoreBlend and loaded.input_schema_ == SCHEMA
+    assert [name for name, _ in loaded.members_] == ["devnet", "catboost"]
+    assert same_scores(loaded.centers_, blend.centers_) and same_scores(loaded.scales_, blend.scales_)
+    assert np.array_equal(loaded.decision_function(legacy_inputs["blend"]), legacy_expected["blend"])
+    for (_, a), (_, b) in zip(blend.members_, loaded.members_):
+        assert same_scores(a.decision_function(legacy_inputs["blend"]), b.decision_function(legacy_inputs["blend"]))
+    info = read_model_info(path)
+    assert info["model_type"] == "ScoreBlend" and info["metadata"] == {"note": "x"}
+    members = info["blend"]["members"]
+    assert [m["name"] for m in members] == ["devnet", "catboost"]
+    assert members[0]["model"]["estimator"] == "deviation.DevNet"
+    assert members[1]["model"]["estimator"] == "deviation.CatBoostRival"
+    assert [m["center"] for m in members] == list(blend.centers_)
+
+
+def test_catboost_pipeline_round_trip(blend, legacy_inputs, tmp_path):
+    pipe = blend.members_[1][1]
+    path = save(pipe, tmp_path / "trees.model")
+    loaded = load(path)
+    assert type(loaded) is Pipeline and [n for n, _ in loaded.steps] == [n for n, _ in pipe.steps]
+    assert type(loaded[-1]) is type(pipe[-1]) and loaded[-1].get_params() == pipe[-1].get_params()
+    X = legacy_inputs["blend"]
+    assert same_scores(loaded.decision_function(X), pipe.decision_function(X))
+    info = read_model_info(path)
+    assert info["format_version"] == 2 and info["estimator"] == "deviation.CatBoostRival"
+    assert "catboost" in info["versions"]
+
+
+def _tamper(raw: bytes, member: str) -> bytes:
+    """Flip one byte of ``member``'s content and rebuild the zip (its CRC valid), keeping the old manifest."""
+    parts = read_parts(raw)
+    content = bytearray(parts[member])
+    content[len(content) // 2] ^= 0x01
+    parts[member] = bytes(content)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+        zf.comment = b"deviation-model sha256=" + b"0" * 64
+    out = bytearray(buffer.getvalue())
+    out[-64:] = hashlib.sha256(bytes(out[:-64])).hexdigest().encode()  # a valid archive checksum
+    return bytes(out)
+
+
+@pytest.mark.parametrize("member", ["config.json", "members/0/weights.safetensors", "members/1/model.cbm"])
+def test_tampering_with_any_member_of_a_blend_is_detected(blend, tmp_path, member):
+    raw = persistence.dumps(blend)
+    path = tmp_path / "t.model"
+    path.write_bytes(_tamper(raw, member))
+    message = expect_error(path, "truncated or corrupted", member)
+    assert "SHA-256" in message
+    # a flipped byte of the file as written is caught by the archive checksum
+    flipped = bytearray(raw)
+    flipped[len(raw) // 3] ^= 0x01
+    path.write_bytes(bytes(flipped))
+    expect_error(path, "")
+
+
+def test_blend_members_that_the_config_does_not_use_are_refused(blend, tmp_path):
+    parts = read_parts(persistence.dumps(blend))
+    manifest = json.loads(parts.pop("manifest.json"))
+    parts["members/2/extra.bin"] = b"payload"
+    manifest["files"] = {name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                         for name, data in parts.items()}
+    path = tmp_path / "extra.model"
+    path.write_bytes(build_archive(parts, manifest=manifest))
+    with pytest.raises(ModelFileError, match="unexpected member"):
+        load(path)
+    del parts["members/2/extra.bin"], parts["members/1/model.cbm"]
+    manifest["files"] = {name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                         for name, data in parts.items()}
+    path.write_bytes(build_archive(parts, manifest=manifest))
+    with pytest.raises(ModelFileError, match="lacks"):
+        load(path)
+
+
+def test_container_refuses_unsafe_member_names():
+    from deviation.persistence.container import container_bytes
+
+    for bad in ("../x", "/abs", "Upper.json", "manifest.json", "a/../b"):
+        with pytest.raises(ValueError):
+            container_bytes([(bad, b"x")], 2)
+    with pytest.raises(ValueError):
+        container_bytes([("a", b"x"), ("a", b"y")], 2)
+
+
+def test_devnet_files_keep_format_1(model_bytes):
+    assert read_parts(model_bytes)["manifest.json"].count(b'"format_version": 1') == 1
+    assert json.loads(read_parts(model_bytes)["config.json"])["format_version"] == 1
+
+
+# --------------------------------------------------------------------------- the public ways of rebuilding
+
+
+def test_devnet_from_fitted_rebuilds_and_checks(fitted, data):
+    X, _ = data
+    attrs = {name: getattr(fitted, name) for name in DevNet.FITTED_ATTRIBUTES}
+    attrs.update(view_=fitted.view_, n_networks_=fitted.n_networks_, baseline_=fitted.baseline_)
+    rebuilt = DevNet.from_fitted(fitted.get_params(), attrs)
+    assert same_scores(rebuilt.decision_function(X), fitted.decision_function(X))
+    assert rebuilt.hidden_layer_sizes_ == fitted.hidden_layer_sizes_
+    assert rebuilt.learning_rate_ == fitted.learning_rate_
+    with pytest.raises(ValueError, match="inconsistent"):
+        DevNet.from_fitted(fitted.get_params(), {**attrs, "n_networks_": 1})
+    with pytest.raises(ValueError, match="missing"):
+        DevNet.from_fitted(fitted.get_params(), {k: v for k, v in attrs.items() if k != "threshold_"})
+    with pytest.raises(ParameterError):
+        DevNet.from_fitted({**fitted.get_params(), "batch_size": 3}, attrs)
+
+
+def test_persistence_modules_call_no_private_estimator_method():
+    """The state modules rebuild models through public attributes and from_fitted only."""
+    package = SRC / "deviation" / "persistence"
+    private_call = re.compile(r"\.\s*_(?!_)[a-z]\w*\s*\(")
+    offenders = []
+    for path in sorted(package.glob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in private_call.finditer(line):
+                offenders.append(f"{path.name}:{number}: {match.group(0)}")
+    # module-level helpers of the package itself (_one_line, ...) are not methods of estimators
+    allowed = {"._build_verified(", "._verify("}
+    assert [o for o in offenders if not any(a in o for a in allowed)] == []

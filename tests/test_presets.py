@@ -20,7 +20,10 @@ from deviation.bench.protocol import evaluate_scores, paper_split
 from deviation.explain import explain
 from deviation.features import InputView
 from deviation.mlp import forward_numpy, glorot_uniform_init, merge_networks
-from deviation.persistence import _devnet_from_config, _devnet_to_config, dumps, loads, read_model_info
+from deviation.persistence import dumps, loads, read_model_info
+from deviation.persistence.devnet import devnet_from_config as _devnet_from_config
+from deviation.persistence.devnet import devnet_to_config as _devnet_to_config
+from deviation.persistence.view import view_from_tensors, view_to_tensors
 
 FAST = {"epochs": 3, "batches_per_epoch": 5, "random_state": 0}
 PRESETS = ["paper", "default"]
@@ -279,8 +282,8 @@ def test_save_and_load_keep_the_preset_and_the_bits(fitted, thyroid, tmp_path, p
         assert same_bits(loaded.decision_function(sp.csr_matrix(X)), model.decision_function(sp.csr_matrix(X)))
         assert (loaded.view_ is None) == (preset == "paper")
         if loaded.view_ is not None:
-            for name, array in model.view_.to_tensors().items():
-                assert same_bits(loaded.view_.to_tensors()[name], array), name
+            for name, array in view_to_tensors(model.view_).items():
+                assert same_bits(view_to_tensors(loaded.view_)[name], array), name
     info = read_model_info(tmp_path / "m.model")
     assert info["params"]["preset"] == preset and info["fitted"]["n_networks_"] == model.n_networks_
 
@@ -309,7 +312,7 @@ def test_a_file_without_preset_loads_as_the_paper_model(fitted, thyroid):
 
 
 def _view_tensors(model):
-    return {name: array.copy() for name, array in model.view_.to_tensors().items()}
+    return {name: array.copy() for name, array in view_to_tensors(model.view_).items()}
 
 
 def _unsorted(t):
@@ -343,7 +346,7 @@ def test_corrupted_view_tensors_are_refused(fitted, corruption):
     tensors = _view_tensors(fitted["default"])
     change(tensors)
     with pytest.raises(ValueError, match=re.escape(fragment)) as info:
-        InputView.from_tensors(tensors, 21)
+        view_from_tensors(tensors, 21)
     assert type(info.value) is ValueError
     # in a model file, the same problem is a ModelFileError
     config, all_tensors = _devnet_to_config(fitted["default"])

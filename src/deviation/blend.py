@@ -12,15 +12,15 @@ A blend's score is a ranking score: higher is more anomalous. It is *not* a
 deviation z-score, so it has no p-value and no threshold; calibrate a cut-off
 on your own data if you need one.
 
-A fitted blend is saved with :func:`save_blend` as a small JSON file naming its
-members' files (a ``deviation`` model file for DevNet; CatBoost's own ``.cbm``
-plus the fitted Preprocessor as JSON) and read back with :func:`load_blend`.
-Nothing is pickled.
+A fitted blend is saved with :func:`save_blend` (or :func:`deviation.save`) as
+one checksummed model file holding every member (a DevNet's weights,
+CatBoost's trees in its own format, their Preprocessors as JSON) and read back
+with :func:`load_blend` (or :func:`deviation.load`), which also reads the
+``.blend.json`` files of older versions. Nothing is pickled.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,116 +122,64 @@ class ScoreBlend(BaseEstimator):
 
 # ------------------------------------------------------------------ files
 def save_blend(blend: ScoreBlend, path: Any, *, metadata: dict[str, Any] | None = None) -> Path:
-    """Write a fitted DevNet + CatBoost blend: ``path`` (JSON) and its members' files beside it.
+    """Write a fitted blend to one model file (see :func:`deviation.persistence.save`).
 
-    The members are written as ``<path>.devnet.model`` (a ``deviation`` model
-    file) and ``<path>.catboost.cbm`` with ``<path>.catboost.cbm.preprocessor.json``.
-    Every file is written atomically; if one fails, none is left behind.
+    The file is a checksummed container like any ``deviation`` model file:
+    each member's parts (a DevNet's weights, CatBoost's trees, their
+    Preprocessors' state) are members of it. It is written atomically.
+
+    Parameters
+    ----------
+    blend : ScoreBlend
+        A fitted blend of DevNet and CatBoost pipelines.
+    path : str or os.PathLike
+        The file to write (conventionally ``*.model``).
+    metadata : dict, optional
+        Kept in the file, as for :func:`deviation.persistence.save`.
 
     Returns
     -------
     pathlib.Path
-        ``path``, the blend file to pass to :func:`load_blend`.
+        ``path``, to pass to :func:`load_blend` or :func:`deviation.load`.
+
+    Raises
+    ------
+    DataError
+        If the directory of ``path`` does not exist.
+    TypeError
+        If a member has no non-pickle file format (only DevNet and CatBoost have one).
     """
-    from contextlib import ExitStack
-
-    from sklearn.pipeline import Pipeline
-
-    from ._atomic import atomic_target
-    from .persistence import save
+    from . import persistence
 
     path = Path(path)
     if not path.parent.exists():
         raise DataError(f"cannot write {path}: directory {str(path.parent)!r} does not exist")
-    entries, writes = [], []
-    for (name, model), center, scale in zip(blend.members_, blend.centers_, blend.scales_):
-        pre, inner = model.steps[0][1], model.steps[-1][1]
-        if name.startswith("devnet"):
-            target = path.with_name(f"{path.name}.{name}.model")
-            writes.append(("devnet", target, Pipeline([("preprocessor", pre), ("devnet", inner)])))
-            entries.append({"name": name, "kind": "devnet", "file": target.name,
-                            "center": center, "scale": scale})
-        elif name == "catboost":
-            target = path.with_name(f"{path.name}.catboost.cbm")
-            side = target.with_name(target.name + ".preprocessor.json")
-            writes.append(("catboost", target, (inner, side, pre)))
-            entries.append({"name": name, "kind": "catboost", "file": target.name,
-                            "preprocessor": side.name, "center": center, "scale": scale})
-        else:
-            raise DataError(f"blend member {name!r} has no non-pickle file format; only devnet and catboost do")
-    document = {"format": BLEND_FORMAT, "version": BLEND_VERSION, "members": entries,
-                "metadata": metadata or {}}
-    with ExitStack() as stack:
-        # temporary files first, committed together when the block ends without error
-        for kind, target, payload in writes:
-            if kind == "catboost":
-                inner, side, pre = payload
-                tmp_model = stack.enter_context(atomic_target(target))
-                tmp_side = stack.enter_context(atomic_target(side))
-                inner.save_model(str(tmp_model))
-                tmp_side.write_text(json.dumps(pre.to_state()), encoding="utf-8")
-        tmp = stack.enter_context(atomic_target(path))
-        tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
-        # the DevNet file last: save() is atomic, and a failure before it leaves nothing behind
-        for kind, target, payload in writes:
-            if kind == "devnet":
-                save(payload, target, metadata=metadata)
-    return path
+    return persistence.save(blend, path, metadata=metadata)
 
 
 def load_blend(path: Any) -> ScoreBlend:
-    """Read a blend written by :func:`save_blend`; nothing in the files is executed.
+    """Read a blend written by :func:`save_blend`, or by an older deviation as a ``.blend.json`` with member files.
+
+    Nothing in the files is executed.
+
+    Returns
+    -------
+    ScoreBlend
 
     Raises
     ------
     ModelFileError
-        If the file or one of its members is missing, not a blend file, or
-        written by a newer deviation.
+        If the file or one of its members is missing, damaged, not a blend,
+        or written by a newer deviation.
     """
-    from sklearn.pipeline import Pipeline
-
     from .persistence import load
-    from .preprocess import Preprocessor
 
     path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(f"no blend file at {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path} is not a blend file ({exc}); pass the .json written by compare --save-model") from None
-    if not isinstance(document, dict) or document.get("format") != BLEND_FORMAT:
-        raise ModelFileError(f"{path} is not a deviation blend file (no format {BLEND_FORMAT!r})")
-    if document.get("version", 0) > BLEND_VERSION:
-        raise ModelFileError(f"{path} was written by a newer deviation (blend version {document['version']}); upgrade")
-    members, centers, scales = [], [], []
-    try:
-        for entry in document["members"]:
-            target = path.with_name(entry["file"])
-            if not target.exists():
-                raise ModelFileError(f"blend member file {target} is missing; keep it beside {path.name}")
-            if entry["kind"] == "devnet":
-                model = load(target)
-            elif entry["kind"] == "catboost":
-                from .bench.competitors.catboost import CatBoostRival, _import_catboost
-
-                catboost = _import_catboost()
-                rival = CatBoostRival()
-                rival.model_ = catboost.CatBoostClassifier()
-                rival.model_.load_model(str(target), format="cbm")
-                rival.n_features_in_ = rival.model_.n_features_in_
-                side = path.with_name(entry["preprocessor"])
-                pre = Preprocessor.from_state(json.loads(side.read_text(encoding="utf-8")))
-                model = Pipeline([("preprocessor", pre), ("model", rival)])
-            else:
-                raise ModelFileError(f"{path}: unknown blend member kind {entry['kind']!r}")
-            members.append((str(entry["name"]), model))
-            centers.append(float(entry["center"]))
-            scales.append(float(entry["scale"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path} is a damaged blend file ({exc!r}); save the blend again") from None
-    blend = ScoreBlend(members)
-    blend.members_ = members
-    blend.centers_ = np.asarray(centers)
-    blend.scales_ = np.asarray(scales)
-    return blend
+    if not path.exists():
+        raise ModelFileError(f"no blend file at {path}; check the path")
+    model = load(path)
+    if not isinstance(model, ScoreBlend):
+        raise ModelFileError(
+            f"{path} holds a {type(model).__name__}, not a blend; load it with deviation.load() instead"
+        )
+    return model

@@ -95,6 +95,26 @@ def _devnet(model: Any) -> Any:
     return final_estimator(model)
 
 
+def _load_devnet_model(model_path: Any, command: str) -> Any:
+    """Load a model file for a command that needs a DevNet (p-values, threshold, explanations)."""
+    from .persistence import load, read_model_info
+
+    info = read_model_info(model_path)
+    if info.get("model_type") == "ScoreBlend":
+        kinds = " and ".join(str(m.get("name")) for m in info.get("blend", {}).get("members", []))
+        if command == "explain":
+            raise DeviationError(
+                f"{model_path} is a blend of {kinds}: explanations need a DevNet model; explain its DevNet "
+                "member by fitting it alone (deviation compare --methods devnet --save-model) or fit one with "
+                "deviation fit"
+            )
+    elif info.get("estimator", "deviation.DevNet") != "deviation.DevNet" and command == "explain":
+        raise DeviationError(
+            f"{model_path} holds a CatBoost model: explanations need a DevNet model; fit one with deviation fit"
+        )
+    return load(model_path)
+
+
 # --------------------------------------------------------------- commands
 def cmd_fit(args: argparse.Namespace) -> int:
     from sklearn.pipeline import Pipeline
@@ -219,11 +239,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from .persistence import load
+    from .estimator import DevNet
 
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
-    model = load(args.model)
-    devnet = _devnet(model)
+    model = _load_devnet_model(args.model, "evaluate")
+    devnet = _devnet(model) if isinstance(_devnet(model), DevNet) else None  # a blend has no threshold
     table = _read(args.data, args.label, args, model=model)
     y = table.y
     if y is None or y.min() == y.max():
@@ -239,9 +259,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "auc_roc": float(roc_auc_score(y, scores)),
         "auc_pr": float(average_precision_score(y, scores)),
         "precision_at_n": float(y[top].mean()),
-        "flagged": int((scores > devnet.threshold_).sum()),
-        "threshold": float(devnet.threshold_),
     }
+    if devnet is not None:
+        result.update(flagged=int((scores > devnet.threshold_).sum()), threshold=float(devnet.threshold_))
     if args.json:
         print(json.dumps(result))
     else:
@@ -250,8 +270,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"AUC-ROC              {result['auc_roc']:.4f}")
         print(f"AUC-PR               {result['auc_pr']:.4f}")
         print(f"precision@{n_anom:<10} {result['precision_at_n']:.4f}")
-        print(f"flagged (> {result['threshold']:.3f})  {result['flagged']}")
-    if plot_path is not None:
+        if devnet is not None:
+            print(f"flagged (> {result['threshold']:.3f})  {result['flagged']}")
+    if plot_path is not None and devnet is None:
+        from .plots import plot_roc_pr, save_figure
+
+        save_figure(plot_roc_pr(y, scores, title=Path(args.data).name), plot_path)
+        _say(args, f"plot written to {plot_path}")
+    elif plot_path is not None:
         from .plots import plot_roc_pr, plot_score_distribution, save_figure
 
         fig = plot_score_distribution(
@@ -277,10 +303,31 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"model file      {args.model}")
     print(f"format          {info.get('format')} v{info.get('format_version')}, written {info.get('created')}")
     versions = info.get("versions", {})
-    print("written by      " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if versions:
+        print("written by      " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     if meta:
         print(f"trained on      {meta.get('data')} ({meta.get('n_rows')} rows, "
               f"{meta.get('n_labeled_anomalies')} labeled anomalies, label column {meta.get('label_column')!r})")
+    if info.get("model_type") == "ScoreBlend":
+        members = info.get("blend", {}).get("members", [])
+        print(f"model           a blend of {len(members)} models: the mean of their standardised scores "
+              "(ranking scores: no p-value, no threshold)")
+        if meta:
+            print(f"metadata        {json.dumps(meta, default=str)}")
+        for member in members:
+            sub = member.get("model") or {}
+            kind = member.get("kind") or ("catboost" if "CatBoost" in str(sub.get("estimator")) else "devnet")
+            print(f"member          {member.get('name')} ({kind}): weight 1/{len(members)}, "
+                  f"center {member.get('center')}, scale {member.get('scale')}")
+            if sub.get("layers"):
+                print(f"                layer widths {sub['layers']}, preset {sub.get('params', {}).get('preset')}")
+        names = info.get("feature_names_in")
+        if names:
+            shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")
+            print(f"features        {len(names)}: {shown}")
+        return 0
+    if info.get("estimator") not in (None, "deviation.DevNet"):
+        print(f"model           {info.get('estimator')} (ranking scores: no p-value, no threshold)")
     names = info.get("feature_names_in")
     if names:
         shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")
@@ -303,12 +350,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from .explain import explain
     from .io import write_table
-    from .persistence import load
     from .scoring import scored_frame
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
-    model = load(args.model)
+    model = _load_devnet_model(args.model, "explain")
     devnet = _devnet(model)
     table = _read(args.data, None, args, model=model)
     n = table.X.shape[0]

@@ -351,8 +351,8 @@ def recommend(folds: pd.DataFrame, default: str | None = None) -> str:
 
 
 #: File suffix of a saved model, by method (``None``: no non-pickle format).
-SAVE_SUFFIX = {"devnet": ".model", "devnet-paper": ".model", "catboost": ".cbm", "hist-gbt": None, "iforest": None,
-               "devnet+catboost": ".blend.json"}
+SAVE_SUFFIX = {"devnet": ".model", "devnet-paper": ".model", "catboost": ".model", "hist-gbt": None, "iforest": None,
+               "devnet+catboost": ".model"}
 
 
 def save_recommended(
@@ -365,15 +365,15 @@ def save_recommended(
     random_state: int | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Fit ``method`` on all of ``X, y`` and save it in a non-pickle format.
+    """Fit ``method`` on all of ``X, y`` and save it as one ``deviation`` model file (no pickle).
 
-    DevNet is written as a ``deviation`` model file (``.model``: use it with
-    ``deviation score``); CatBoost in its own ``.cbm`` format, with the fitted
-    Preprocessor beside it as JSON (``<file>.preprocessor.json``); the
-    devnet+catboost blend as a ``.blend.json`` file naming both members' files
-    beside it (read it with :func:`deviation.blend.load_blend`). The suffix of
-    ``path`` is set to the method's (``.model``, ``.cbm`` or ``.blend.json``).
-    Every file is written atomically.
+    Every savable method is written as one checksummed ``.model`` file
+    (:func:`deviation.persistence.save`), read back with :func:`deviation.load`
+    and scored with ``deviation score``: DevNet as a (Preprocessor, DevNet)
+    pipeline; CatBoost as a pipeline of its Preprocessor and the CatBoost rival
+    (the trees in CatBoost's own format inside the file); the devnet+catboost
+    blend with both members inside. The suffix of ``path`` is set to
+    ``.model``. The file is written atomically.
 
     Returns
     -------
@@ -386,9 +386,6 @@ def save_recommended(
         For ``hist-gbt`` and ``iforest``, which scikit-learn can only save with
         pickle: install CatBoost or pick a DevNet.
     """
-    import json
-
-    from ._atomic import atomic_target
     from .persistence import save
 
     suffix = SAVE_SUFFIX.get(method, None)
@@ -414,10 +411,6 @@ def save_recommended(
         return save_blend(model, path, metadata=metadata)
     pre, inner = model.steps[0][1], model.steps[-1][1]
     if method.startswith("devnet"):
-        save(Pipeline([("preprocessor", pre), ("devnet", inner)]), path, metadata=metadata)
-        return path
-    side = path.with_name(path.name + ".preprocessor.json")
-    with atomic_target(path) as tmp_model, atomic_target(side) as tmp_side:
-        inner.save_model(str(tmp_model))
-        tmp_side.write_text(json.dumps(pre.to_state()), encoding="utf-8")
+        model = Pipeline([("preprocessor", pre), ("devnet", inner)])
+    save(model, path, metadata=metadata)
     return path

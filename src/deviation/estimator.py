@@ -349,6 +349,94 @@ class DevNet(BaseEstimator):
         self.threshold_ = self._threshold()
         return self
 
+    #: Fitted attributes :meth:`from_fitted` needs (``feature_names_in_``, ``view_``,
+    #: ``baseline_`` and ``n_networks_`` are optional).
+    FITTED_ATTRIBUTES: tuple[str, ...] = (
+        "coefs_", "intercepts_", "n_features_in_", "best_epoch_", "n_labeled_anomalies_", "n_unlabeled_",
+        "reference_mean_", "reference_std_", "threshold_", "loss_curve_", "device_", "engine_",
+    )
+
+    @classmethod
+    def from_fitted(cls, params: dict[str, Any], fitted: dict[str, Any]) -> "DevNet":
+        """Rebuild a fitted DevNet from its parameters and fitted attributes, without training.
+
+        This is how a model file is turned back into a model
+        (:func:`deviation.load`): the result scores exactly like the DevNet whose
+        attributes were given.
+
+        Parameters
+        ----------
+        params : dict
+            Constructor parameters (as ``get_params()`` returns them).
+        fitted : dict
+            The fitted attributes named in :attr:`FITTED_ATTRIBUTES`, plus
+            optionally ``n_networks_`` (default 1), ``view_`` (default None),
+            ``feature_names_in_`` and ``baseline_``. ``hidden_layer_sizes_`` and
+            ``learning_rate_`` are derived from the parameters.
+
+        Returns
+        -------
+        DevNet
+            The fitted estimator.
+
+        Raises
+        ------
+        ParameterError
+            If ``params`` are not valid DevNet parameters.
+        ValueError
+            If an attribute is missing or the weights do not have the float32
+            shapes the parameters, ``n_features_in_``, ``view_`` and
+            ``n_networks_`` imply.
+        """
+        model = cls(**params)
+        model._validate_params()
+        missing = [name for name in cls.FITTED_ATTRIBUTES if name not in fitted]
+        if missing:
+            raise ValueError(f"fitted attributes {missing} are missing")
+        unknown = sorted(set(fitted) - set(cls.FITTED_ATTRIBUTES) - {"n_networks_", "view_", "feature_names_in_", "baseline_"})
+        if unknown:
+            raise ValueError(f"unknown fitted attributes {unknown}")
+        n_networks = int(fitted.get("n_networks_", 1))
+        view = fitted.get("view_")
+        hidden, learning_rate = model._network_settings(n_networks)
+        n_inputs = int(fitted["n_features_in_"]) if view is None else view.n_features_out
+        sizes = [n_inputs, *(h * n_networks for h in hidden), 1]
+        coefs, intercepts = list(fitted["coefs_"]), list(fitted["intercepts_"])
+        if len(coefs) != len(sizes) - 1 or len(intercepts) != len(sizes) - 1:
+            raise ValueError(
+                f"{len(coefs)} kernels and {len(intercepts)} biases are inconsistent with the layer sizes {sizes}"
+            )
+        for k in range(len(sizes) - 1):
+            for kind, array, shape in (("coef", coefs[k], (sizes[k], sizes[k + 1])),
+                                       ("intercept", intercepts[k], (sizes[k + 1],))):
+                array = np.asarray(array)
+                if array.dtype != np.float32 or array.shape != shape:
+                    raise ValueError(
+                        f"{kind}_{k} is {array.dtype} of shape {array.shape}, inconsistent with the layer sizes "
+                        f"{sizes}, which expect float32 of shape {shape}"
+                    )
+        baseline = fitted.get("baseline_")
+        if baseline is not None:
+            baseline = np.asarray(baseline)
+            if baseline.dtype != np.float32 or baseline.shape != (int(fitted["n_features_in_"]),):
+                raise ValueError(
+                    f"baseline is {baseline.dtype} of shape {baseline.shape}, inconsistent with n_features_in_, "
+                    f"which expects float32 of shape ({int(fitted['n_features_in_'])},)"
+                )
+        model.view_ = view
+        model.n_networks_ = n_networks
+        model.hidden_layer_sizes_ = hidden
+        model.learning_rate_ = learning_rate
+        model.coefs_ = [np.array(c, dtype=np.float32, order="C", copy=True) for c in coefs]
+        model.intercepts_ = [np.array(b, dtype=np.float32, order="C", copy=True) for b in intercepts]
+        if baseline is not None:
+            model.baseline_ = np.array(baseline, dtype=np.float32, copy=True)
+        for name in cls.FITTED_ATTRIBUTES[2:]:
+            setattr(model, name, fitted[name])
+        if fitted.get("feature_names_in_") is not None:
+            model.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        return model
+
     def _network_settings(self, n_networks: int) -> tuple[tuple[int, ...], float]:
         """Hidden layer sizes and learning rate of each network: the parameters, or the preset's.
 

@@ -8,15 +8,14 @@ training quantiles (which spreads out values that min-max squeezes into a
 corner). Binary columns (all training values 0 or 1) are left as they are in
 both views. :class:`InputView` computes the concatenation ``[minmax(X),
 quantile(X[:, continuous])]`` that the merged network reads; it is fitted on
-the training rows and saved in the model file as plain arrays.
+the training rows and saved in the model file as plain arrays
+(:mod:`deviation.persistence.view`).
 
 Every output value depends on its own input value only, so a row's view (and
 score) does not depend on the other rows scored with it.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 from sklearn.preprocessing import QuantileTransformer
@@ -33,16 +32,6 @@ QUANTILE_SUBSAMPLE = 100_000
 # a row far outside a column's (tiny) training range would otherwise overflow float32 and
 # make the score NaN. It is the bound DevNet puts on its inputs, so the network never reads
 # a larger value than the paper's model may.
-
-#: The tensors of :meth:`InputView.to_tensors`, with their dtypes.
-_TENSOR_DTYPES = {
-    "view.data_min": np.float64,
-    "view.data_range": np.float64,
-    "view.continuous": np.int64,
-    "view.quantiles": np.float64,
-    "view.references": np.float64,
-}
-
 
 def _quantiles(X: np.ndarray, references: np.ndarray) -> np.ndarray:
     """Quantiles of each column at the probability levels ``references``, shape (len(references), n_columns).
@@ -75,9 +64,6 @@ class InputView:
     references : ndarray of shape (n_quantiles,)
         Probability levels of the quantiles, in [0, 1].
     """
-
-    #: Names of the tensors written by :meth:`to_tensors`.
-    TENSOR_NAMES: tuple[str, ...] = tuple(_TENSOR_DTYPES)
 
     def __init__(
         self,
@@ -163,58 +149,3 @@ class InputView:
     def source_columns(self) -> np.ndarray:
         """For each output column, the input column it comes from."""
         return np.r_[np.arange(self.n_features_in), self.continuous]
-
-    # ------------------------------------------------------------ persistence
-    def to_tensors(self) -> dict[str, np.ndarray]:
-        """The arrays that define the view (saved in ``weights.safetensors``)."""
-        return {
-            "view.data_min": np.ascontiguousarray(self.data_min),
-            "view.data_range": np.ascontiguousarray(self.data_range),
-            "view.continuous": np.ascontiguousarray(self.continuous),
-            "view.quantiles": np.ascontiguousarray(self.quantiles),
-            "view.references": np.ascontiguousarray(self.references),
-        }
-
-    @classmethod
-    def from_tensors(cls, tensors: dict[str, Any], n_features: int) -> "InputView":
-        """Rebuild from :meth:`to_tensors`, checking shapes and values.
-
-        Raises
-        ------
-        ValueError
-            When the arrays are inconsistent (the caller turns it into a model-file error).
-        """
-        for name, dtype in _TENSOR_DTYPES.items():
-            if name not in tensors:
-                raise ValueError(f"the input view lacks {name}")
-            found = np.asarray(tensors[name]).dtype
-            if found != dtype:
-                # a float copy of the column indices, say, would be silently truncated
-                raise ValueError(f"the input view's {name} is {found}, expected {np.dtype(dtype)}")
-        data_min = np.asarray(tensors["view.data_min"], dtype=np.float64)
-        data_range = np.asarray(tensors["view.data_range"], dtype=np.float64)
-        continuous = np.asarray(tensors["view.continuous"], dtype=np.int64)
-        quantiles = np.asarray(tensors["view.quantiles"], dtype=np.float64)
-        references = np.asarray(tensors["view.references"], dtype=np.float64)
-        ok = (
-            data_min.shape == (n_features,)
-            and data_range.shape == (n_features,)
-            and continuous.ndim == 1
-            and quantiles.ndim == 2
-            and quantiles.shape[1] == len(continuous)
-            and references.shape == (quantiles.shape[0],)
-            and len(references) >= 2
-        )
-        if not ok:
-            raise ValueError("the input view's arrays have inconsistent shapes")
-        if continuous.size and (continuous.min() < 0 or continuous.max() >= n_features or len(np.unique(continuous)) != len(continuous)):
-            raise ValueError("the input view names columns outside the model's inputs")
-        arrays = (data_min, data_range, quantiles, references)
-        if not all(np.all(np.isfinite(a)) for a in arrays) or np.any(data_range <= 0):
-            raise ValueError("the input view holds non-finite values or a non-positive range")
-        if np.any(np.diff(references) < 0) or np.any(np.diff(quantiles, axis=0) < 0):
-            raise ValueError("the input view's quantiles are not sorted")
-        if references[0] < 0 or references[-1] > 1:
-            # probability levels outside [0, 1] would make the normal quantile NaN
-            raise ValueError("the input view's quantile levels are outside [0, 1]")
-        return cls(data_min, data_range, continuous, quantiles, references)

@@ -8,8 +8,8 @@ feature mean, one-hot encodes categorical features and min-max scales the data.
 * other scalings (``"standard"``, ``"quantile"``, ``"none"``),
 * sparse input that stays sparse (max-abs scaling instead of min-max),
 * column matching by name for DataFrames, with clear errors,
-* a JSON-only fitted state (:meth:`Preprocessor.to_state` /
-  :meth:`Preprocessor.from_state`): no pickle anywhere.
+* a JSON-only fitted state, written and read by
+  :mod:`deviation.persistence.preprocessing`: no pickle anywhere.
 
 See ``docs/preprocessing.md`` for the behaviour in detail.
 """
@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import (
@@ -42,17 +41,13 @@ from deviation.exceptions import (
     DataError,
     FeatureMismatchError,
     InvalidParameterError,
-    ModelFileError,
     NotFittedError,
     ParameterError,
 )
 
-__all__ = ["MISSING_CATEGORY_LABEL", "STATE_FORMAT", "Preprocessor"]
+__all__ = ["MISSING_CATEGORY_LABEL", "Preprocessor"]
 
 logger = logging.getLogger(__name__)
-
-#: Version of the dictionary written by :meth:`Preprocessor.to_state`.
-STATE_FORMAT = 1
 
 #: Label of the "missing" level of a categorical column in ``feature_names_out_``.
 MISSING_CATEGORY_LABEL = "<missing>"
@@ -316,73 +311,6 @@ def _is_missing_category(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _json_value(value: Any, what: str) -> Any:
-    """Convert a fitted scikit-learn attribute to JSON types, exactly.
-
-    Parameters
-    ----------
-    value : None, scalar or numpy.ndarray
-        The attribute's value.
-    what : str
-        Its name, for the error message.
-
-    Returns
-    -------
-    None, int, float or (nested) list
-        Floats are Python floats (``float()`` of float32/float64 is exact, and
-        ``json`` writes them with ``repr``, which round-trips exactly).
-
-    Raises
-    ------
-    DataError
-        If a float is NaN or infinite (not representable in strict JSON).
-    """
-    if value is None:
-        return None
-    arr = np.asarray(value)
-    if arr.dtype.kind in "iub":
-        return arr.tolist() if arr.ndim else int(arr)
-    if arr.dtype.kind != "f":
-        raise DataError(f"Cannot save fitted attribute {what} of dtype {arr.dtype}.")
-    if not np.all(np.isfinite(arr)):
-        raise DataError(f"Fitted attribute {what} holds non-finite values; cannot save it as JSON.")
-    as_float64 = arr.astype(np.float64)
-    return as_float64.tolist() if arr.ndim else float(as_float64)
-
-
-def _finite_float_array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Read a float64 array from the state, checking its shape.
-
-    Parameters
-    ----------
-    value : list
-        The (nested) list from the state.
-    what : str
-        Its name, for the error message.
-    shape : tuple of int
-        Expected shape; ``-1`` accepts any length on that axis.
-
-    Returns
-    -------
-    numpy.ndarray
-        The float64 array.
-
-    Raises
-    ------
-    ModelFileError
-        If the value is not a list of numbers of the expected shape.
-    """
-    if not isinstance(value, list):
-        raise ModelFileError(f"Preprocessor state: {what} must be a list, got {type(value).__name__}.")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"Preprocessor state: {what} is not a list of numbers ({exc}).") from None
-    if arr.ndim != len(shape) or any(s != -1 and s != a for s, a in zip(shape, arr.shape)):
-        raise ModelFileError(f"Preprocessor state: {what} has shape {arr.shape}, expected {shape}.")
-    return arr
-
-
 def _check_finite_attributes(estimator: Any, names: Sequence[str], columns: Sequence[str]) -> None:
     """Raise DataError if a fitted float statistic overflowed.
 
@@ -427,7 +355,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     numeric values are replaced by the training mean of their column,
     categorical columns are one-hot encoded and the data is min-max scaled.
     Everything is done with scikit-learn's transformers; the fitted state is
-    saved as plain JSON with :meth:`to_state` (no pickle).
+    saved as plain JSON by :mod:`deviation.persistence.preprocessing` (no pickle).
 
     Parameters
     ----------
@@ -1234,252 +1162,95 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                     unseen,
                 )
 
-    # ------------------------------------------------------------------ JSON state
-
-    def to_state(self) -> dict[str, Any]:
-        """Return the fitted state as a JSON-serialisable dictionary.
-
-        The dictionary holds only JSON types (dict, list, str, int, float,
-        bool, None); floats are exact (``json.dumps`` writes them with
-        ``repr``, which round-trips). Pass it to :meth:`from_state` to rebuild
-        a preprocessor whose :meth:`transform` output is bit-identical.
-
-        Returns
-        -------
-        dict
-            The state, with ``"format": 1``.
-
-        Raises
-        ------
-        NotFittedError
-            Before :meth:`fit`.
-        """
-        self._check_fitted()
-        random_state = self.random_state
-        if not (random_state is None or isinstance(random_state, numbers.Integral)):
-            random_state = None  # only used during fit; a RandomState cannot be saved as JSON
-        params = {
-            "scaling": self.scaling,
-            "categorical": "auto" if isinstance(self.categorical, str) else [str(c) for c in self.categorical],
-            "max_categories": None if self.max_categories is None else int(self.max_categories),
-            "n_quantiles": int(self.n_quantiles),
-            "subsample": None if self.subsample is None else int(self.subsample),
-            "random_state": None if random_state is None else int(random_state),
-        }
-        imputer = None
-        if self.imputer_ is not None:
-            imputer = {"statistics": _json_value(self.imputer_.statistics_, "statistics_")}
-        scaler = None
-        if self.scaler_ is not None:
-            kind = self._scaler_kind()
-            scaler = {"kind": kind}
-            for attr in _SCALER_ATTRIBUTES[kind]:
-                value = getattr(self.scaler_, attr)
-                if attr in _COUNT_ATTRIBUTES:
-                    # sklearn may keep counts as floats (sparse StandardScaler) or per feature.
-                    counts = np.asarray(value)
-                    scaler[attr.rstrip("_")] = (
-                        [int(c) for c in counts.ravel()] if counts.ndim else int(counts)
-                    )
-                else:
-                    scaler[attr.rstrip("_")] = _json_value(value, attr)
-            if kind == "standard":
-                scaler["with_mean"] = bool(self.scaler_.with_mean)
-        encoder = None
-        if self.encoder_ is not None:
-            encoder = {
-                "categories": [
-                    [None if _is_missing_category(c) else str(c) for c in cats]
-                    for cats in self.encoder_.categories_
-                ]
-            }
-        return {
-            "format": STATE_FORMAT,
-            "estimator": "deviation.preprocess.Preprocessor",
-            "sklearn_version": sklearn.__version__,
-            "params": params,
-            "input_kind": self.input_kind_,
-            "feature_names_in": [str(n) for n in self.feature_names_in_],
-            "numeric_features": list(self.numeric_features_),
-            "categorical_features": list(self.categorical_features_),
-            "binary_features": list(self.binary_features_),
-            "all_missing_features": list(self.all_missing_features_),
-            "imputer": imputer,
-            "scaler": scaler,
-            "encoder": encoder,
-            "feature_names_out": [str(n) for n in self.feature_names_out_],
-            "output_to_input": [int(j) for j in self.output_to_input_],
-        }
+    # ------------------------------------------------------------------ rebuilding
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Preprocessor:
-        """Rebuild a fitted preprocessor from :meth:`to_state` output.
+    def from_fitted(
+        cls,
+        params: dict[str, Any],
+        *,
+        input_kind: str,
+        feature_names_in: Sequence[str],
+        numeric_features: Sequence[str],
+        categorical_features: Sequence[str],
+        binary_features: Sequence[str],
+        all_missing_features: Sequence[str],
+        imputer: SimpleImputer | None,
+        scaler: Any,
+        encoder: OneHotEncoder | None,
+    ) -> Preprocessor:
+        """Assemble a fitted preprocessor from its fitted parts, without data.
 
-        Fresh scikit-learn transformers are created and their fitted
-        attributes are set from the state, so :meth:`transform` gives
-        bit-identical output to the preprocessor that was saved.
+        This is how a model file is turned back into a preprocessor
+        (:mod:`deviation.persistence.preprocessing`): with the same fitted
+        scikit-learn transformers, :meth:`transform` gives bit-identical output.
 
         Parameters
         ----------
-        state : dict
-            A dictionary from :meth:`to_state` (possibly after a JSON round trip).
+        params : dict
+            Constructor parameters (as ``get_params()`` returns them).
+        input_kind : {"dataframe", "array", "sparse"}
+        feature_names_in, numeric_features, categorical_features, binary_features, all_missing_features : sequence of str
+            The fitted attributes of the same names (with a trailing ``_``).
+        imputer : SimpleImputer or None
+            Fitted mean imputer of the numeric columns.
+        scaler : MinMaxScaler, StandardScaler, MaxAbsScaler, QuantileTransformer or None
+            Fitted scaler of the scaled numeric columns.
+        encoder : OneHotEncoder or None
+            Fitted one-hot encoder of the categorical columns.
 
         Returns
         -------
         Preprocessor
-            A fitted preprocessor.
+            The fitted preprocessor.
 
         Raises
         ------
-        ModelFileError
-            If the state is not a dictionary, comes from a newer or unknown
-            format, or is inconsistent.
+        ParameterError
+            If ``params`` are not valid Preprocessor parameters.
+        ValueError
+            If the parts are inconsistent with each other or with ``params``.
         """
-        if not isinstance(state, dict):
-            raise ModelFileError(f"Preprocessor state must be a dict, got {type(state).__name__}.")
-        fmt = state.get("format")
-        if not isinstance(fmt, int) or isinstance(fmt, bool):
-            raise ModelFileError(f"Preprocessor state has no valid 'format' key (got {fmt!r}).")
-        if fmt > STATE_FORMAT:
-            raise ModelFileError(
-                f"Preprocessor state has format {fmt}, newer than the supported format {STATE_FORMAT}; "
-                "upgrade deviation."
-            )
-        if fmt != STATE_FORMAT:
-            raise ModelFileError(f"Preprocessor state has unknown format {fmt!r}.")
-        try:
-            return cls._from_state_v1(state)
-        except ModelFileError:
-            raise
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            raise ModelFileError(f"Preprocessor state is invalid: {type(exc).__name__}: {exc}") from None
-
-    @classmethod
-    def _from_state_v1(cls, state: dict[str, Any]) -> Preprocessor:
-        """Rebuild from a format-1 state (see :meth:`from_state`)."""
-        params = state["params"]
         pre = cls(**params)
         pre._validate_params()
-        kind = state["input_kind"]
-        if kind not in _INPUT_KINDS:
-            raise ModelFileError(f"Preprocessor state: unknown input_kind {kind!r}.")
-        names = [str(n) for n in state["feature_names_in"]]
-        numeric = [str(n) for n in state["numeric_features"]]
-        categorical = [str(n) for n in state["categorical_features"]]
+        if input_kind not in _INPUT_KINDS:
+            raise ValueError(f"unknown input_kind {input_kind!r}")
+        names = [str(n) for n in feature_names_in]
+        numeric = [str(n) for n in numeric_features]
+        categorical = [str(n) for n in categorical_features]
         if sorted(numeric + categorical) != sorted(names) or len(set(names)) != len(names):
-            raise ModelFileError("Preprocessor state: numeric and categorical features do not partition the inputs.")
+            raise ValueError("numeric and categorical features do not partition the inputs")
         if [n for n in names if n in set(numeric)] != numeric or [n for n in names if n in set(categorical)] != categorical:
-            raise ModelFileError("Preprocessor state: feature lists are not in input order.")
-        pre.input_kind_ = kind
+            raise ValueError("feature lists are not in input order")
+        pre.input_kind_ = input_kind
         pre.n_features_in_ = len(names)
         pre.feature_names_in_ = np.asarray(names, dtype=object)
         pre.numeric_features_ = numeric
         pre.categorical_features_ = categorical
-        pre.binary_features_ = [str(n) for n in state["binary_features"]]
-        pre.all_missing_features_ = [str(n) for n in state.get("all_missing_features", [])]
+        pre.binary_features_ = [str(n) for n in binary_features]
+        pre.all_missing_features_ = [str(n) for n in all_missing_features]
         if not set(pre.binary_features_) <= set(numeric):
-            raise ModelFileError("Preprocessor state: binary_features are not numeric features.")
+            raise ValueError("binary_features are not numeric features")
         pre._set_scaled_columns()
-        n_num = len(numeric)
         n_scaled = int(pre._scaled_idx.size)
-
-        pre.imputer_ = None
-        if state["imputer"] is not None:
-            stats = _finite_float_array(state["imputer"]["statistics"], "imputer statistics", (n_num,))
-            imputer = SimpleImputer(strategy="mean", keep_empty_features=True)
-            imputer.fit(np.zeros((1, n_num)))
-            imputer.statistics_ = stats
-            pre.imputer_ = imputer
-        elif kind != "sparse" and n_num:
-            raise ModelFileError("Preprocessor state: numeric features but no imputer.")
-
-        pre.scaler_ = None
-        scaler_state = state["scaler"]
-        if scaler_state is not None:
-            scaler_kind = scaler_state["kind"]
-            expected_kind = pre._scaler_kind()
-            if scaler_kind != expected_kind or pre.scaling == "none":
-                raise ModelFileError(
-                    f"Preprocessor state: scaler kind {scaler_kind!r} does not match scaling {pre.scaling!r}."
-                )
-            pre.scaler_ = cls._restore_scaler(scaler_state, n_scaled, pre)
-        elif pre.scaling != "none" and n_scaled:
-            raise ModelFileError("Preprocessor state: scaling is set but the scaler is missing.")
-
-        pre.encoder_ = None
-        if state["encoder"] is not None:
-            cats_state = state["encoder"]["categories"]
-            if not isinstance(cats_state, list) or len(cats_state) != len(categorical):
-                raise ModelFileError("Preprocessor state: one list of categories per categorical feature expected.")
-            categories = []
-            for cats in cats_state:
-                if not isinstance(cats, list) or not cats or not all(c is None or isinstance(c, str) for c in cats):
-                    raise ModelFileError("Preprocessor state: categories must be non-empty lists of strings or null.")
-                arr = np.empty(len(cats), dtype=object)
-                arr[:] = [np.nan if c is None else c for c in cats]
-                categories.append(arr)
-            encoder = OneHotEncoder(
-                categories=categories, handle_unknown="ignore", sparse_output=False, dtype=np.float64
-            )
-            dummy = np.empty((1, len(categories)), dtype=object)
-            dummy[0, :] = [c[0] for c in categories]
-            encoder.fit(dummy)
-            pre.encoder_ = encoder
-        elif categorical:
-            raise ModelFileError("Preprocessor state: categorical features but no encoder.")
-
+        if imputer is None and input_kind != "sparse" and numeric:
+            raise ValueError("numeric features but no imputer")
+        if imputer is not None and np.shape(imputer.statistics_) != (len(numeric),):
+            raise ValueError(f"the imputer has {np.size(imputer.statistics_)} statistics for {len(numeric)} numeric features")
+        expected = {"minmax": MinMaxScaler, "standard": StandardScaler, "maxabs": MaxAbsScaler,
+                    "quantile": QuantileTransformer}.get(pre._scaler_kind())
+        if scaler is not None and (pre.scaling == "none" or type(scaler) is not expected):
+            raise ValueError(f"scaler {type(scaler).__name__} does not match scaling {pre.scaling!r}")
+        if scaler is None and pre.scaling != "none" and n_scaled:
+            raise ValueError("scaling is set but the scaler is missing")
+        if scaler is not None and scaler.n_features_in_ != n_scaled:
+            raise ValueError(f"the scaler has {scaler.n_features_in_} columns, expected {n_scaled}")
+        if encoder is None and categorical:
+            raise ValueError("categorical features but no encoder")
+        if encoder is not None and len(encoder.categories_) != len(categorical):
+            raise ValueError("one list of categories per categorical feature expected")
+        pre.imputer_ = imputer
+        pre.scaler_ = scaler
+        pre.encoder_ = encoder
         pre._build_output_layout()
-        if "feature_names_out" in state and list(state["feature_names_out"]) != list(pre.feature_names_out_):
-            raise ModelFileError("Preprocessor state: feature_names_out does not match the fitted columns.")
-        if "output_to_input" in state and list(state["output_to_input"]) != list(pre.output_to_input_):
-            raise ModelFileError("Preprocessor state: output_to_input does not match the fitted columns.")
         return pre
-
-    @staticmethod
-    def _restore_scaler(scaler_state: dict[str, Any], n_features: int, pre: Preprocessor) -> Any:
-        """Create a scikit-learn scaler and set its fitted attributes from the state.
-
-        The scaler is first fitted on dummy data of the right width so that
-        scikit-learn's own private attributes exist, then every fitted
-        attribute that :meth:`transform` uses is overwritten.
-        """
-        kind = scaler_state["kind"]
-        if kind == "minmax":
-            scaler: Any = MinMaxScaler(feature_range=(0.0, 1.0), clip=False)
-            scaler.fit(np.zeros((2, n_features)))
-        elif kind == "standard":
-            scaler = StandardScaler(with_mean=bool(scaler_state.get("with_mean", True)))
-            scaler.fit(np.zeros((2, n_features)))
-        elif kind == "maxabs":
-            scaler = MaxAbsScaler()
-            scaler.fit(np.zeros((2, n_features)))
-        elif kind == "quantile":
-            n_q = scaler_state["n_quantiles"]
-            if not isinstance(n_q, int) or n_q < 1:
-                raise ModelFileError(f"Preprocessor state: invalid n_quantiles {n_q!r}.")
-            scaler = QuantileTransformer(
-                n_quantiles=n_q,
-                output_distribution="normal",
-                subsample=pre.subsample,
-                random_state=pre.random_state,
-            )
-            scaler.fit(np.repeat(np.arange(n_q, dtype=np.float64)[:, None], n_features, axis=1))
-        else:
-            raise ModelFileError(f"Preprocessor state: unknown scaler kind {kind!r}.")
-        for attr in _SCALER_ATTRIBUTES[kind]:
-            value = scaler_state[attr.rstrip("_")]
-            if attr in _COUNT_ATTRIBUTES:
-                if isinstance(value, list):
-                    value = np.asarray(value, dtype=np.int64)
-                elif not isinstance(value, int) or isinstance(value, bool):
-                    raise ModelFileError(f"Preprocessor state: scaler {attr} must be an int.")
-            elif value is None:
-                pass
-            elif attr == "quantiles_":
-                value = _finite_float_array(value, f"scaler {attr}", (scaler.n_quantiles_, n_features))
-            elif attr == "references_":
-                value = _finite_float_array(value, f"scaler {attr}", (scaler.n_quantiles_,))
-            else:
-                value = _finite_float_array(value, f"scaler {attr}", (n_features,))
-            setattr(scaler, attr, value)
-        return scaler
