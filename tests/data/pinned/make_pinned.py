@@ -1,0 +1,25 @@
+"""Scores pinned at commit 0b68722 (before the restructuring of issue 15); do not rerun.
+
+Run from a checkout of that commit:  PYTHONPATH=src python tests/data/pinned/make_pinned.py OUTDIR
+It fits both presets with random_state=0 on the bundled thyroid data (as arrays) and
+saves their scores, so that tests/test_restructure.py can check that the restructured
+code gives the same scores, bit for bit.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from deviation import DevNet, load_thyroid
+
+out = Path(sys.argv[1])
+X, y = load_thyroid(return_X_y=True)
+for preset in ("default", "paper"):
+    model = DevNet(random_state=0, preset=preset).fit(X, y)
+    np.save(out / f"thyroid-{preset}-seed0.npy", model.decision_function(X))
+
+# thyroid-cli-default-seed0.npy: the score column of
+#   deviation fit src/deviation/data/thyroid.csv --label class --seed 0 -o m.model
+#   deviation score m.model src/deviation/data/thyroid.csv -o scores.csv
+# run at the same commit.
