@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deviation import DataError, ModelFileError, load, load_thyroid, read_model_info, save
+from deviation import (
+    DataError,
+    ModelFileError,
+    load,
+    load_thyroid,
+    read_model_info,
+    save,
+)
 from deviation.bench.protocol import evaluate_scores, paper_split
 from deviation.blend import ScoreBlend, load_blend, save_blend
 from deviation.cli import main

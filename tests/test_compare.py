@@ -118,7 +118,7 @@ def test_models_without_a_safe_format_are_not_saved(tmp_path, method):
 
 
 def test_catboost_rival_learns_and_saves_in_its_own_format(tmp_path, thyroid_split):
-    catboost = pytest.importorskip("catboost")
+    pytest.importorskip("catboost")
     s = thyroid_split
     true = CatBoostRival(max_train_rows=2000, random_state=0).fit(s.X_train, s.y_train)
     shuffled = CatBoostRival(max_train_rows=2000, random_state=0).fit(

@@ -22,8 +22,11 @@ from deviation.exceptions import (
     NotFittedError,
     ParameterError,
 )
+from deviation.persistence.preprocessing import (
+    preprocessor_from_state,
+    preprocessor_to_state,
+)
 from deviation.preprocess import Preprocessor
-from deviation.persistence.preprocessing import preprocessor_from_state, preprocessor_to_state
 
 SCALINGS = ["minmax", "standard", "quantile", "none"]
 

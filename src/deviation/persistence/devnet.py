@@ -15,7 +15,13 @@ import numpy as np
 
 from ..estimator import DevNet
 from ..exceptions import ModelFileError, NotFittedError, ParameterError
-from ._common import NONFINITE_FROM_JSON, float_from_json, float_to_json, int_from_json, require
+from ._common import (
+    NONFINITE_FROM_JSON,
+    float_from_json,
+    float_to_json,
+    int_from_json,
+    require,
+)
 from .container import one_line
 from .view import VIEW_TENSOR_NAMES, view_from_tensors, view_to_tensors
 

@@ -10,13 +10,20 @@ Floats are exact: ``json`` writes them with ``repr``, which round-trips.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
 import numpy as np
 import sklearn
 from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, OneHotEncoder, QuantileTransformer, StandardScaler
+from sklearn.preprocessing import (
+    MaxAbsScaler,
+    MinMaxScaler,
+    OneHotEncoder,
+    QuantileTransformer,
+    StandardScaler,
+)
 
 from ..exceptions import DataError, ModelFileError, NotFittedError
 from ..preprocess import Preprocessor
@@ -41,7 +48,7 @@ _SCALER_KINDS = {MinMaxScaler: "minmax", StandardScaler: "standard", MaxAbsScale
 
 def _is_missing_category(value: Any) -> bool:
     """Tell whether a category (as stored by ``OneHotEncoder``) is the missing level."""
-    return value is None or (isinstance(value, float) and value != value)
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _json_value(value: Any, what: str) -> Any:
