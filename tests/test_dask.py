@@ -130,7 +130,7 @@ def test_partition_scored_in_chunks_is_exact(table, features, models):
 
     model = models["pipeline"]
     meta = sdask._result_meta(table.index[:0], "rid", np.dtype(np.int64))
-    out = sdask._score_partition(table.drop(columns="class"), dumps(model), "rid", 1.0, meta, chunk_rows=1000)
+    out = sdask._score_partition(table.drop(columns="class"), dumps(model), "rid", None, meta, chunk_rows=1000)
     assert np.array_equal(out["score"].to_numpy(), model.decision_function(features))
     assert out.index.equals(table.index)
 

@@ -312,7 +312,7 @@ for _value in ["yes", "2", "-1", "0.5"]:
     lib(f"read_label_value_{_value}", DataError, "values other than 0/1")(
         lambda c, v=_value: read_table(csv(c["tmp"], "l.csv", HEADER + ROWS + f"1,1,{v}\n"), "class"))
 lib("read_libsvm_label_2", DataError, "values other than 0/1")(
-    lambda c: read_table(csv(c["tmp"], "l.libsvm", "".join(f"{i % 3} 1:{i}\n" for i in range(9)))))
+    lambda c: read_table(csv(c["tmp"], "l.libsvm", "".join(f"{i % 3} 1:{i}\n" for i in range(9))), "y"))
 lib("read_libsvm_text_value", DataError, "could not be read")(
     lambda c: read_table(csv(c["tmp"], "t.libsvm", "0 1:x\n")))
 lib("read_non_utf8_latin1", DataError, "not UTF-8")(
@@ -330,7 +330,7 @@ lib("read_short_row", DataError, "2 of 3 fields")(
     lambda c: read_table(csv(c["tmp"], "s.csv", HEADER + ROWS + "0.5,1\n"), "class"))
 lib("read_truncated_last_line", DataError, "1 of 3 fields")(
     lambda c: read_table(csv(c["tmp"], "s.csv", HEADER + ROWS + "0.5"), "class"))
-lib("read_long_row", DataError, "could not be parsed")(
+lib("read_long_row", DataError, "more fields than the header")(
     lambda c: read_table(csv(c["tmp"], "r.csv", HEADER + ROWS + "1,2,0,4\n"), "class"))
 lib("read_npz_pickled_object_array", DataError, "allow_pickle=False")(
     lambda c: read_table(_npz_with_objects(c["tmp"])))
@@ -489,7 +489,7 @@ _FIT = {
     "fit_csv_binary_garbage": ("bin.csv", bytes(range(256)) * 8, "not UTF-8"),
     "fit_csv_short_row": ("s.csv", HEADER + ROWS + "0.5,1\n", "2 of 3 fields"),
     "fit_csv_truncated_last_line": ("s.csv", HEADER + ROWS + "0.", "1 of 3 fields"),
-    "fit_csv_long_row": ("r.csv", HEADER + ROWS + "1,2,0,4\n", "could not be parsed"),
+    "fit_csv_long_row": ("r.csv", HEADER + ROWS + "1,2,0,4\n", "more fields than the header"),
     "fit_gzip_truncated": ("t.csv.gz", half(gzip_bytes(BIG)), "truncated or corrupt"),
     "fit_zip_truncated": ("t.zip", half(zip_bytes({"d.csv": BIG})), "truncated or corrupt"),
     "fit_zip_two_data_files": ("two.zip", zip_bytes({"a.csv": HEADER + ROWS, "b.csv": HEADER + ROWS}),
@@ -526,16 +526,16 @@ _SCORE = {
     "score_inf": ("s.csv", "a,b\n1,inf\n", "infinite values"),
     "score_1e300_outside_training_range": ("s.csv", "a,b\n1e300,1\n", "float32 range"),
     "score_1e38_reaches_the_network": ("s.csv", "a,b\n1e38,1\n", "magnitude above"),
-    "score_string_in_numeric_column": ("s.csv", "a,b\n1,x\n", "must be numeric"),
+    "score_string_in_numeric_column": ("s.csv", "a,b\n1,x\n", "column 'b' holds 'x' \\(data row 1\\), but the model read"),
     "score_empty_file": ("s.csv", "", "is empty"),
     "score_header_only": ("s.csv", "a,b\n", "no data rows|had no rows"),
     "score_short_row": ("s.csv", "a,b\n1,2\n3\n", "1 of 2 fields|Expected 2 columns, got 1"),
     # CSV is scored batch by batch: a bad last line must still fail the whole command
-    "score_late_text_value": ("s.csv", LATE + "x,1\n", "'x' at row 3000"),
+    "score_late_text_value": ("s.csv", LATE + "x,1\n", "holds 'x' \\(data row 3001\\)"),
     "score_late_inf": ("s.csv", LATE + "1,-inf\n", "infinite values"),
     "score_late_short_row": ("s.csv", LATE + "1\n", "1 of 2 fields|Expected 2 columns, got 1"),
     "score_late_truncated_line": ("s.csv", LATE + "0.", "1 of 2 fields|Expected 2 columns, got 1"),
-    "score_late_long_row": ("s.csv", LATE + "1,2,3\n", "could not be parsed|Expected 2 columns, got 3"),
+    "score_late_long_row": ("s.csv", LATE + "1,2,3\n", "more fields than the header"),
     "score_late_non_utf8": ("s.csv", LATE.encode() + b"\xe9,1\n", "UTF-8|UTF8"),
     "score_gzip_truncated": ("s.csv.gz", half(gzip_bytes(LATE * 3)), "truncated|Truncated"),
     "score_duplicate_columns": ("s.csv", "a,a,b\n1,2,3\n", "duplicate"),
@@ -544,8 +544,10 @@ _SCORE = {
 for _id, (_name, _content, _frag) in _SCORE.items():
     cli_case(_id, _frag)(score_with(_name, _content))
 cli_case("score_missing_id_column", "no id column 'rid'")(score_with("s.csv", "a,b\n1,2\n", "--id-column", "rid"))
-cli_case("score_sparse_more_features", "5 columns")(score_with("s.libsvm", "0 1:1 5:1\n", model="svm.model"))
-cli_case("score_sparse_fewer_features", "1 columns")(score_with("s.libsvm", "0 1:1\n", model="svm.model"))
+cli_case("score_sparse_more_features", "feature index 5, beyond the")(
+    score_with("s.libsvm", "0 1:1 5:1\n", model="svm.model"))
+# a file whose trailing features never occur scores (the model's width); index 0 in a 1-based model does not
+cli_case("score_sparse_index_zero", "uses feature index 0")(score_with("s.libsvm", "0 0:1\n", model="svm.model"))
 cli_case("score_sparse_explicit_nan", "stores NaN")(score_with("s.libsvm", "0 1:nan 3:1\n", model="svm.model"))
 cli_case("score_model_truncated", "truncated or corrupted")(
     score_model(lambda raw, tmp: _write(tmp, "t.model", raw[: len(raw) // 2])))
