@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from deviation import DataError, ModelFileError, load_thyroid
-from deviation.bench.protocol import evaluate_scores, paper_split
+from deviation.protocol import evaluate_scores, paper_split
 from deviation.blend import ScoreBlend, load_blend, save_blend
 from deviation.cli import main
 from deviation.compare import compare, make_candidate, save_recommended

@@ -213,7 +213,7 @@ def load_blend(path: Any) -> ScoreBlend:
             if entry["kind"] == "devnet":
                 model = load(target)
             elif entry["kind"] == "catboost":
-                from .bench.competitors.catboost import CatBoostRival, _import_catboost
+                from .rivals import CatBoostRival, import_catboost as _import_catboost
 
                 catboost = _import_catboost()
                 rival = CatBoostRival()
