@@ -163,3 +163,32 @@ def test_without_torch_the_reproduction_says_what_to_install(tmp_path):
                           timeout=120)
     assert done.returncode == 1
     assert "pip install 'deviation[torch]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_wheel_carries_the_product_only_and_requires_no_torch(tmp_path):
+    """A built wheel holds the deviation package alone (no reproduction/) and lists torch under extras only."""
+    pytest.importorskip("setuptools", minversion="77")  # the build backend, in the test extra
+    import shutil
+    import zipfile
+
+    src = tmp_path / "checkout"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "reproduction", src / "reproduction", ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path / "wheel"), str(src)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (wheel,) = (tmp_path / "wheel").glob("deviation-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    packages = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert packages == {"deviation"}, packages
+    assert not [n for n in names if "bench" in n or "reproduction" in n]
+    assert {"deviation/rivals.py", "deviation/protocol.py", "deviation/demo.py"} <= set(names)
+    torch_requirements = [line for line in metadata.splitlines()
+                          if line.startswith("Requires-Dist: torch")]
+    assert torch_requirements and all("extra ==" in line for line in torch_requirements), torch_requirements
+    assert 'Requires-Dist: torch<2.15,>=2.1; extra == "torch"' in metadata
