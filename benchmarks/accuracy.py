@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,14 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from deviation.bench.data import (
-    DATASETS,
-    QUALIFYING_EXTRA,
-    load_dataset,
-    resolve_data_dir,
-)
-from deviation.bench.protocol import evaluate_scores, paired_wilcoxon, paper_split
 from deviation.blend import ScoreBlend
 from deviation.compare import BLENDS, compare, make_candidate, recommend
 from deviation.exceptions import DataError
+from deviation.protocol import evaluate_scores, paper_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # reproduction/ lives in the checkout, not installed
+from reproduction.data import DATASETS, QUALIFYING_EXTRA, load_dataset, resolve_data_dir  # noqa: E402
+from reproduction.protocol import paired_wilcoxon  # noqa: E402
 
 PAPER_SETS = [d for d in DATASETS]
 METHODS_LABEL = {

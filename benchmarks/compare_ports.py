@@ -55,7 +55,7 @@ import numpy as np  # noqa: E402
 
 from _report import machine, write_section  # noqa: E402
 from deviation import DevNet, load_thyroid  # noqa: E402
-from deviation.bench import evaluate_scores, paper_split  # noqa: E402
+from deviation.protocol import evaluate_scores, paper_split  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PORTS_PY = HERE / ".venv-ports" / "bin" / "python"

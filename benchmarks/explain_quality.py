@@ -19,7 +19,7 @@ import numpy as np
 
 from _report import machine, write_section
 from deviation import DevNet, load_thyroid, read_table
-from deviation.bench import paper_split
+from deviation.protocol import paper_split
 from deviation.explain import explain
 
 DEFAULT_DATA = Path(os.environ.get("DEVIATION_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))

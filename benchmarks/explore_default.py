@@ -15,6 +15,7 @@ what the search found.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from deviation import DevNet
-from deviation.bench.data import DATASETS, QUALIFYING_EXTRA, load_dataset, resolve_data_dir
-from deviation.bench.protocol import evaluate_scores, paper_split
+from deviation.protocol import evaluate_scores, paper_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # reproduction/ lives in the checkout, not installed
+from reproduction.data import DATASETS, QUALIFYING_EXTRA, load_dataset, resolve_data_dir  # noqa: E402
 
 #: name -> DevNet keyword arguments. ``preset="paper"`` is the paper's configuration
 #: on min-max scaled data; ``scaling`` picks the input scaling inside DevNet.
@@ -103,7 +106,7 @@ def _fit_score(params: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, 
 
 def _run_config(cfg: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, rng: Any) -> np.ndarray:
     if "rival" in cfg:
-        from deviation.bench.competitors import CatBoostRival
+        from deviation.rivals import CatBoostRival
 
         model = CatBoostRival(max_train_rows=50_000, random_state=int(rng.integers(2**31 - 1)))
         return model.fit(X_train, y_train).decision_function(X_test)

@@ -18,7 +18,7 @@ import numpy as np
 
 from _report import machine, write_section
 from deviation import DevNet, load_thyroid
-from deviation.bench import evaluate_scores, paper_split
+from deviation.protocol import evaluate_scores, paper_split
 
 
 def main() -> None:

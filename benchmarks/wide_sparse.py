@@ -32,7 +32,7 @@ def prepare(data_dir: Path) -> None:
     import scipy.sparse as sp
 
     from _hashed_census import hashed_census
-    from deviation.bench import paper_split
+    from deviation.protocol import paper_split
 
     start = time.perf_counter()
     X, y = hashed_census(data_dir, CACHE)
@@ -50,7 +50,7 @@ def child() -> None:
     import scipy.sparse as sp
 
     from deviation import DevNet
-    from deviation.bench import evaluate_scores
+    from deviation.protocol import evaluate_scores
 
     X_train = sp.load_npz(SPLIT / "train.npz").tocsr()
     X_test = sp.load_npz(SPLIT / "test.npz").tocsr()

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from deviation import load_thyroid
+
+# reproduction/ (the paper's experiments) is not installed: it is imported from the checkout.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
 
 SHARED_DATA = Path(os.environ.get("DEVIATION_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -20,7 +26,7 @@ def thyroid():
 @pytest.fixture(scope="session")
 def thyroid_split(thyroid):
     """One split of the paper's protocol (80/20, 2% contamination, 30 labeled anomalies)."""
-    from deviation.bench.protocol import paper_split
+    from deviation.protocol import paper_split
 
     X, y = thyroid
     s = paper_split(X, y, np.random.default_rng(1))

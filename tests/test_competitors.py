@@ -8,10 +8,11 @@ import scipy.sparse as sp
 import torch
 
 from deviation import load_thyroid
-from deviation.bench.competitors import REPEN, DeepSVDD, FSNet, GradientBoosting, IForest
-from deviation.bench.protocol import evaluate_scores, paper_split
-from deviation.bench.variants import DevNetRep
 from deviation.exceptions import DataError
+from deviation.protocol import evaluate_scores, paper_split
+from deviation.rivals import GradientBoosting, IForest
+from reproduction.competitors import REPEN, DeepSVDD, FSNet
+from reproduction.variants import DevNetRep
 
 WEAKLY_SUPERVISED = [REPEN, DeepSVDD, FSNet, GradientBoosting, DevNetRep]
 ALL = [IForest, *WEAKLY_SUPERVISED]
@@ -94,3 +95,16 @@ def test_fsnet_probability_is_the_softmax_over_prototype_distances(split):
     # P(anomaly) ranks rows like decision_function
     order = np.argsort(model.decision_function(split.X_test[:50]))
     assert np.all(np.diff(p[order, 1]) >= 0)
+
+
+@pytest.mark.parametrize("seed", [0, 7, np.random.RandomState(3)])
+def test_package_rivals_draw_the_same_stream_as_the_torch_seeded_competitors(seed):
+    """deviation.rivals (no torch) drops the former torch seed: the rivals' results stay what they were."""
+    import copy
+
+    from deviation.rivals import make_rng
+    from reproduction.competitors._common import make_generators
+
+    ours = make_rng(copy.deepcopy(seed)).integers(0, 2**31 - 1, size=5)
+    theirs = make_generators(copy.deepcopy(seed))[0].integers(0, 2**31 - 1, size=5)
+    np.testing.assert_array_equal(ours, theirs)

@@ -1,6 +1,6 @@
 import io
 
-from deviation.bench.demo import main, run_demo
+from deviation.demo import main, run_demo
 
 
 def test_demo_reaches_the_papers_thyroid_accuracy():

@@ -184,7 +184,7 @@ def test_removing_top_features_lowers_the_score_more_than_random_ones(thyroid_sp
     datasets = [thyroid_split]
     campaign = SHARED_DATA / "paper" / "campaign.npz"
     if campaign.exists():
-        from deviation.bench.protocol import paper_split
+        from deviation.protocol import paper_split
 
         t = read_table(campaign)
         s = paper_split(t.X, t.y, np.random.default_rng(0))

@@ -16,7 +16,7 @@ import safetensors.numpy
 import scipy.sparse as sp
 
 from deviation import DevNet, ModelFileError, ParameterError, load, load_thyroid, save
-from deviation.bench.protocol import evaluate_scores, paper_split
+from deviation.protocol import evaluate_scores, paper_split
 from deviation.explain import explain
 from deviation.features import InputView
 from deviation.mlp import forward_numpy, glorot_uniform_init, merge_networks

@@ -1,4 +1,4 @@
-"""`deviation reproduce`: every output file of --quick is produced and well formed."""
+"""`python -m reproduction` (the checkout's reproduction/ folder): every output file of --quick is produced and well formed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deviation.bench.data import DATASETS, load_dataset, resolve_data_dir
-from deviation.bench.paper_results import TABLE1, TABLE2
-from deviation.cli import main
 from deviation.exceptions import DataError
+from reproduction.__main__ import main
+from reproduction.data import DATASETS, load_dataset, resolve_data_dir
+from reproduction.paper_results import TABLE1, TABLE2
 
 EXPERIMENTS = ("table1", "efficiency", "contamination", "ablation", "scalability")
 
@@ -20,7 +20,7 @@ EXPERIMENTS = ("table1", "efficiency", "contamination", "ablation", "scalability
 def quick_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("repro")
     # thyroid only: from the shared data folder when present, else the bundled copy
-    assert main(["reproduce", "all", "--quick", "--datasets", "thyroid", "--out", str(out), "-q"]) == 0
+    assert main(["all", "--quick", "--datasets", "thyroid", "--out", str(out), "-q"]) == 0
     return out
 
 
@@ -95,12 +95,12 @@ def test_data_dir_errors(tmp_path, monkeypatch):
         load_dataset("donors", tmp_path)
     assert load_dataset("thyroid", None).X.shape == (7200, 21)  # bundled copy
     # the command fails with one line and exit code 1
-    assert main(["reproduce", "table1", "--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 1
+    assert main(["table1", "--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 1
 
 
 def test_unknown_dataset_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
-        main(["reproduce", "table1", "--datasets", "fraud", "--out", str(tmp_path), "-q"])
+        main(["table1", "--datasets", "fraud", "--out", str(tmp_path), "-q"])
     assert exc.value.code == 2
 
 
@@ -118,7 +118,7 @@ def test_every_paper_dataset_loads_with_its_labels():
 
 def test_scalability_grid_from_the_command_line(tmp_path):
     out = tmp_path / "scal"
-    assert main(["reproduce", "scalability", "--quick", "--datasets", "thyroid", "--sizes", "300", "600",
+    assert main(["scalability", "--quick", "--datasets", "thyroid", "--sizes", "300", "600",
                  "--dims", "20", "--out", str(out), "-q"]) == 0
     frame = pd.read_csv(out / "scalability.csv")
     assert set(frame.loc[frame.setting == "size", "n_rows"]) == {300, 600}
@@ -126,7 +126,7 @@ def test_scalability_grid_from_the_command_line(tmp_path):
 
 
 def test_authors_protocol_keeps_the_split_and_leaks_only_synthetic_rows():
-    from deviation.bench.protocol import authors_split, make_split
+    from reproduction.protocol import authors_split, make_split
 
     X, y = load_dataset("thyroid", resolve_data_dir()).X, load_dataset("thyroid", resolve_data_dir()).y
     a = authors_split(X, y, np.random.default_rng(0))
@@ -143,7 +143,7 @@ def test_authors_protocol_keeps_the_split_and_leaks_only_synthetic_rows():
 
 def test_reproduce_with_the_authors_protocol_says_so(tmp_path):
     out = tmp_path / "authors"
-    assert main(["reproduce", "table1", "--quick", "--datasets", "thyroid", "--protocol", "authors",
+    assert main(["table1", "--quick", "--datasets", "thyroid", "--protocol", "authors",
                  "--runs", "1", "--out", str(out), "-q"]) == 0
     text = (out / "table1.md").read_text()
     assert "Protocol: the authors' script" in text and "one fixed split" in text
@@ -155,7 +155,7 @@ def test_worker_processes_give_the_same_results(tmp_path):
     frames = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}"
-        assert main(["reproduce", "table1", "--quick", "--datasets", "thyroid", "--runs", "3",
+        assert main(["table1", "--quick", "--datasets", "thyroid", "--runs", "3",
                      "--jobs", jobs, "--out", str(out), "-q"]) == 0
         frames[jobs] = pd.read_csv(out / "table1.csv")
     keys = ["dataset", "setting", "run", "method"]
@@ -163,3 +163,32 @@ def test_worker_processes_give_the_same_results(tmp_path):
     assert list(frames["2"]["run"]) == sorted(frames["2"]["run"])  # rows in run order whatever finished first
     pd.testing.assert_frame_equal(one[keys + ["auc_roc", "auc_pr", "n_train"]],
                                   two[keys + ["auc_roc", "auc_pr", "n_train"]])
+
+
+def test_the_package_has_no_reproduce_command_and_no_bench_module(capsys):
+    from deviation.cli import main as deviation_main
+
+    with pytest.raises(SystemExit) as exc:
+        deviation_main(["reproduce", "table1"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'reproduce'" in capsys.readouterr().err
+    with pytest.raises(ModuleNotFoundError):
+        __import__("deviation.bench")
+
+
+def test_module_entry_point_runs_from_the_checkout(tmp_path):
+    """`python -m reproduction` in a fresh interpreter, as docs/REPRODUCTION.md tells."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    done = subprocess.run([sys.executable, "-m", "reproduction", "--help"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for option in ("--runs", "--datasets", "--out", "--quick", "--protocol", "--jobs", "--data-dir"):
+        assert option in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "reproduction", "table1", "--datasets", "fraud",
+                          "--out", str(tmp_path)], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown data set(s) fraud" in bad.stderr

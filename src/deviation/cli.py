@@ -409,38 +409,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .bench.demo import run_demo
+    from .demo import run_demo
 
     run_demo(args.runs, args.seed)
-    return 0
-
-
-def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .bench.data import DATASETS, resolve_data_dir
-    from .bench.experiments import EXPERIMENTS, ReproConfig, default_jobs, run_all, run_experiment
-
-    data_dir = resolve_data_dir(args.data_dir)
-    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()] if args.datasets else list(DATASETS)
-    unknown = sorted(set(datasets) - set(DATASETS))
-    if unknown:
-        raise UsageError(f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
-    if data_dir is None:
-        if not args.quick or (args.datasets and datasets != ["thyroid"]):
-            raise DeviationError(
-                "no data folder: pass --data-dir, set DEVIATION_DATA_DIR, or place the data in "
-                "<repo>/../shared/data (only --quick --datasets thyroid runs on the bundled copy)")
-        datasets = ["thyroid"]
-        _say(args, "no data folder found: --quick runs on the bundled thyroid only")
-    runs = args.runs if args.runs is not None else (2 if args.quick else 10)
-    config = ReproConfig(out=Path(args.out), data_dir=data_dir, runs=runs, datasets=datasets,
-                         quick=args.quick, seed=args.seed, sizes=args.sizes, dims=args.dims,
-                         protocol=args.protocol, jobs=args.jobs or default_jobs(),
-                         progress=None if args.quiet else (lambda m: _say(args, m)))
-    if args.experiment == "all":
-        run_all(config)
-    elif args.experiment in EXPERIMENTS:
-        run_experiment(args.experiment, config)
-    _say(args, f"results written to {args.out}")
     return 0
 
 
@@ -591,31 +562,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=cmd_demo)
 
-    repro = sub.add_parser("reproduce", parents=[common], help="reproduce the paper's experiments",
-                           description="Run the paper's experiments under its protocol and write CSV, "
-                                       "Markdown and figures into --out.")
-    repro.add_argument("experiment", choices=["table1", "efficiency", "contamination", "ablation",
-                                              "scalability", "all"], metavar="EXPERIMENT",
-                       help="table1, efficiency, contamination, ablation, scalability or all")
-    repro.add_argument("--data-dir", help="folder holding paper/ (default: $DEVIATION_DATA_DIR, "
-                                          "else <repo>/../shared/data)")
-    repro.add_argument("--runs", type=_positive_int, default=None, help="runs per setting (default 10; 2 with --quick)")
-    repro.add_argument("--out", default="reproduction", help="output folder (default ./reproduction)")
-    repro.add_argument("--datasets", help="comma-separated data sets (default: all available)")
-    repro.add_argument("--quick", action="store_true", help="subsampled data, short training: a smoke test")
-    repro.add_argument("--seed", type=seed, default=0)
-    repro.add_argument("--sizes", type=_positive_int, nargs="+", metavar="N",
-                       help="scalability: row counts of the 1,000-d data (default 1000 4000 16000 64000)")
-    repro.add_argument("--dims", type=_positive_int, nargs="+", metavar="D",
-                       help="scalability: dimensions of the 5,000-row data (default 1000 2000 4000 8000)")
-    repro.add_argument("--protocol", choices=["paper", "authors"], default="paper",
-                       help="paper: the protocol of the paper's text (default); authors: what the authors' "
-                            "script does (fixed split, synthetic contamination built from all anomalies, "
-                            "test ones included), to explain differences with the paper's numbers")
-    repro.add_argument("--jobs", type=_positive_int, default=None,
-                       help="worker processes sharing the runs, each fit on one thread (default: every "
-                            "core this process may use); results do not depend on it")
-    repro.set_defaults(func=cmd_reproduce)
     return parser
 
 

@@ -83,7 +83,7 @@ def default_methods() -> tuple[str, ...]:
     devnet+catboost blend; without it, HistGradientBoosting replaces CatBoost
     and there is no blend.
     """
-    from .bench.competitors import catboost_available
+    from .rivals import catboost_available
 
     if catboost_available():
         return ("devnet", "devnet-paper", "catboost", "iforest", "devnet+catboost")
@@ -116,15 +116,15 @@ def make_candidate(name: str, random_state: int | None = None, *, categorical: A
         model = DevNet(preset="paper", random_state=random_state)
         scaling = "minmax"
     elif name == "catboost":
-        from .bench.competitors import CatBoostRival
+        from .rivals import CatBoostRival
 
         model, scaling = CatBoostRival(thread_count=-1, random_state=random_state), "none"
     elif name == "hist-gbt":
-        from .bench.competitors import GradientBoosting
+        from .rivals import GradientBoosting
 
         model, scaling = GradientBoosting(random_state=random_state), "none"
     elif name == "iforest":
-        from .bench.competitors import IForest
+        from .rivals import IForest
 
         model, scaling = IForest(random_state=random_state), "minmax"
     else:

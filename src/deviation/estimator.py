@@ -28,7 +28,7 @@ from .features import InputView
 from .loss import draw_reference
 from .mlp import forward_numpy, glorot_uniform_init, merge_networks
 from .sampling import balanced_batches
-from .training import TrainConfig, train_numpy, train_torch
+from .training import TrainConfig, require_torch, train_numpy, train_torch
 
 logger = logging.getLogger(__name__)
 
@@ -676,16 +676,17 @@ class DevNet(BaseEstimator):
                 f"The 'engine' parameter of DevNet is 'numpy', which runs on the CPU only, but "
                 f"device is {device!r}. Use engine='torch' (or 'auto') on an accelerator."
             )
-        if engine == "torch" and device != "cpu":
-            import torch
-
-            try:
-                torch.empty(1, device=device)
-            except (RuntimeError, AssertionError) as exc:
-                raise ParameterError(
-                    f"The 'device' parameter of DevNet is {device!r}, which torch cannot use "
-                    f"here ({exc}). Use device='cpu' or 'auto'."
-                ) from None
+        if engine == "torch":
+            # torch is optional (pip install 'deviation[torch]'): one clear error here, at fit.
+            torch = require_torch(f"DevNet(device={device!r})" if self.engine == "auto" else "DevNet(engine='torch')")
+            if device != "cpu":
+                try:
+                    torch.empty(1, device=device)
+                except (RuntimeError, AssertionError) as exc:
+                    raise ParameterError(
+                        f"The 'device' parameter of DevNet is {device!r}, which torch cannot use "
+                        f"here ({exc}). Use device='cpu' or 'auto'."
+                    ) from None
         return device, engine
 
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray | sp.csr_matrix:
@@ -765,8 +766,10 @@ def _cuda_available() -> bool:
     # Importing torch costs over a second; without an NVIDIA device node CUDA cannot work.
     if "torch" not in sys.modules and not glob.glob("/dev/nvidia[0-9]*"):
         return False
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # torch is optional: without it "auto" is the CPU
+        return False
     return bool(torch.cuda.is_available())
 
 

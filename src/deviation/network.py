@@ -15,9 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn.utils import skip_init
+
+try:
+    import torch
+    from torch import nn
+    from torch.nn.utils import skip_init
+except ImportError:  # torch is optional: name the extra that installs it
+    from .training import require_torch
+
+    require_torch("deviation.network (the torch scoring network)")
+    raise
 
 __all__ = ["ScoringMLP"]
 

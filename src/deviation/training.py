@@ -28,11 +28,12 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from ._limits import WIDE_SPARSE_COLUMNS as DENSE_BATCH_MAX_COLUMNS
+from .exceptions import MissingDependencyError
 from .mlp import FlatParams, mlp_gradients
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "gather_rows", "train_numpy", "train_torch"]
+__all__ = ["TrainConfig", "TrainResult", "gather_rows", "require_torch", "train_numpy", "train_torch"]
 
 EpochCallback = Callable[[int, float], None]
 
@@ -181,6 +182,34 @@ def train_numpy(
     return TrainResult(best_coefs, best_intercepts, keeper.curve, keeper.best_epoch)
 
 
+def require_torch(what: str) -> Any:
+    """Import torch, an optional dependency, for ``what``.
+
+    Parameters
+    ----------
+    what : str
+        What needs torch, for the message (e.g. ``"DevNet(engine='torch')"``).
+
+    Returns
+    -------
+    module
+        ``torch``.
+
+    Raises
+    ------
+    MissingDependencyError
+        When torch is not installed; the message names ``pip install 'deviation[torch]'``.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError(
+            f"{what} needs torch, which is not installed; install it with pip install 'deviation[torch]' "
+            "(or train on the CPU with engine='numpy', device='cpu', which need no torch)."
+        ) from None
+    return torch
+
+
 def train_torch(
     X: np.ndarray | sp.csr_matrix,
     rows: np.ndarray,
@@ -195,9 +224,11 @@ def train_torch(
 ) -> TrainResult:
     """Train with torch autograd and ``torch.optim.RMSprop`` (any device).
 
-    Same parameters as :func:`train_numpy`, plus ``device``.
+    Same parameters as :func:`train_numpy`, plus ``device``. Needs torch
+    (``pip install 'deviation[torch]'``); without it raises
+    :class:`~deviation.exceptions.MissingDependencyError`.
     """
-    import torch
+    torch = require_torch("the torch engine")
 
     from .loss import deviation_loss
     from .network import ScoringMLP

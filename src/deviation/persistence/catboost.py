@@ -26,7 +26,7 @@ MODEL_NAME = "model.cbm"
 
 def rival_class() -> type:
     """The CatBoost rival class (the one place it is imported from)."""
-    from ..bench.competitors.catboost import CatBoostRival
+    from ..rivals import CatBoostRival
 
     return CatBoostRival
 

@@ -1,5 +1,5 @@
-"""What the neural competitors share: data checks, seeding, a 20-unit ReLU encoder,
-Keras-style RMSprop, and batched scoring.
+"""What the neural competitors share: seeding, a 20-unit ReLU encoder, Keras-style
+RMSprop, and batched scoring (the data checks are the package's, :mod:`deviation.rivals`).
 
 Every competitor follows the paper's settings (section 5.3, Appendix A.2): one
 hidden layer of 20 ReLU units with Glorot-uniform kernels and an L2 penalty
@@ -12,25 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
-from ..._limits import SEED_BOUND
-from ...exceptions import DataError
-from ...training import gather_rows
+from deviation.rivals import SEED_BOUND, check_X, check_Xy
+from deviation.training import gather_rows
 
 __all__ = [
     "Encoder",
-    "cap_unlabeled",
-    "check_Xy",
+    "batch_tensor",
     "check_X",
+    "check_Xy",
     "embed",
     "keras_rmsprop",
     "l2_penalty",
     "make_generators",
-    "positive_probability",
 ]
 
 _CHUNK = 8192
@@ -43,33 +40,6 @@ def make_generators(random_state: Any) -> tuple[np.random.Generator, torch.Gener
     rng = np.random.default_rng(random_state)
     gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
     return rng, gen
-
-
-def check_X(X: Any) -> np.ndarray | sp.csr_matrix:
-    """Numeric 2-D data as float32 ndarray or CSR matrix."""
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float32)
-    else:
-        X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float32)
-        if X.ndim != 2:
-            raise DataError(f"X must be 2-D, got shape {X.shape}")
-    return X
-
-
-def check_Xy(X: Any, y: Any, *, need_anomalies: bool = True) -> tuple[Any, np.ndarray]:
-    """Validate ``X`` and the weak labels ``y`` (1 = labeled anomaly, 0 = unlabeled)."""
-    X = check_X(X)
-    if y is None:
-        raise DataError("y is required: 1 for a labeled anomaly, 0 for an unlabeled row.")
-    y = np.asarray(y).reshape(-1)
-    if len(y) != X.shape[0]:
-        raise DataError(f"X has {X.shape[0]} rows but y has {len(y)} labels.")
-    if not np.isin(y, (0, 1)).all():
-        raise DataError("y must hold only 0 (unlabeled) and 1 (labeled anomaly).")
-    y = y.astype(np.int64)
-    if need_anomalies and (y.sum() == 0 or y.sum() == len(y)):
-        raise DataError("y must hold at least one labeled anomaly (1) and one unlabeled row (0).")
-    return X, y
 
 
 class Encoder(nn.Module):
@@ -116,21 +86,3 @@ def embed(module: nn.Module, X: Any) -> np.ndarray:
     if not outs:
         return np.empty((0, 0))
     return np.concatenate(outs, axis=0)
-
-
-def cap_unlabeled(X: Any, y: np.ndarray, max_rows: int | None, rng: np.random.Generator) -> tuple[Any, np.ndarray]:
-    """At most ``max_rows`` unlabeled rows (a uniform subset) and every labeled anomaly, in row order."""
-    unlabeled = np.flatnonzero(y == 0)
-    if max_rows is None or len(unlabeled) <= max_rows:
-        return X, y
-    keep = np.sort(np.r_[rng.choice(unlabeled, max_rows, replace=False), np.flatnonzero(y == 1)])
-    return X[keep], y[keep]
-
-
-def positive_probability(model: Any, X: Any, chunk: int = 65536) -> np.ndarray:
-    """``model.predict_proba(X)[:, 1]`` computed ``chunk`` rows at a time (bounded memory)."""
-    out = np.empty(X.shape[0])
-    for start in range(0, X.shape[0], chunk):
-        stop = min(start + chunk, X.shape[0])
-        out[start:stop] = model.predict_proba(X[start:stop])[:, 1]
-    return out

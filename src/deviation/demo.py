@@ -1,7 +1,7 @@
 """The bundled demo: DevNet on the real thyroid data under the paper's protocol.
 
-Run with ``python -m deviation.bench.demo`` (or ``bash scripts/demo.sh`` from
-a clone). Per run: a new stratified 80/20 split, an unlabeled training part
+Run with ``deviation demo``, ``python -m deviation.demo`` or, from a clone,
+``bash scripts/demo.sh``; no torch needed. Per run: a new stratified 80/20 split, an unlabeled training part
 holding 2% anomalies, 30 labeled anomalies; AUC-ROC and AUC-PR on the test
 part. Each split is scored by the default preset and by ``preset="paper"``
 (the paper's configuration); prints mean +- std over the runs next to the
@@ -17,15 +17,28 @@ from typing import TextIO
 
 import numpy as np
 
-from ..datasets import load_thyroid
-from ..estimator import DevNet
+from .datasets import load_thyroid
+from .estimator import DevNet
 from .protocol import evaluate_scores, paper_split
+
+__all__ = ["PAPER_THYROID", "main", "run_demo"]
 
 PAPER_THYROID = {"auc_roc": (0.783, 0.003), "auc_pr": (0.274, 0.011)}
 
 
 def run_demo(runs: int = 10, seed: int = 0, out: TextIO | None = None) -> dict[str, np.ndarray]:
     """Run the protocol ``runs`` times and write a small report to ``out``.
+
+    Needs no torch: on the CPU DevNet trains with its NumPy engine.
+
+    Parameters
+    ----------
+    runs : int, default=10
+        Number of protocol runs; run ``r`` is seeded with ``seed + r``.
+    seed : int, default=0
+        Seed of the first run (its split and its models).
+    out : text stream, optional
+        Where the report goes; standard output by default.
 
     Returns
     -------
@@ -67,6 +80,7 @@ def run_demo(runs: int = 10, seed: int = 0, out: TextIO | None = None) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of ``python -m deviation.demo``: ``--runs`` and ``--seed``; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="number of runs (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")

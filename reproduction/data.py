@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..exceptions import DataError
+from deviation import DataError
 
 __all__ = [
     "DATASETS",
@@ -111,7 +111,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | N
             if not path.is_dir():
                 raise DataError(f"{what} {str(path)!r} is not a directory; point it at the folder holding paper/.")
             return path
-    default = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     return default if default.is_dir() else None
 
 
@@ -170,13 +170,13 @@ def load_dataset(name: str, data_dir: Path | None) -> Dataset:
     path = _find(data_dir, filename) if data_dir is not None else None
     if path is None:
         if name == "thyroid":
-            from ..datasets import load_thyroid
+            from deviation import load_thyroid
 
             X, y = load_thyroid(return_X_y=True)
             return Dataset(name, np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64), "bundled thyroid")
         where = f"in {data_dir}" if data_dir is not None else "(no data folder: pass --data-dir or set DEVIATION_DATA_DIR)"
         raise DataError(f"data set {name!r} ({filename}) not found {where}")
-    from ..io import read_table
+    from deviation import read_table
 
     table = read_table(path, **kwargs)
     X = table.X

@@ -1,10 +1,15 @@
-"""The evaluation protocol of the paper (section 5.5.1).
+"""The evaluation protocol of the DevNet paper (section 5.5.1), as far as the demo needs it.
 
-Per run: a new stratified train/test split; the unlabeled training part holds
-exactly the target share of anomalies (extra ones removed, missing ones made
-synthetic from training anomalies); the labeled anomalies come from training
-anomalies that are not in the unlabeled part; no test row is ever used in
-training. Metrics are AUC-ROC and AUC-PR (average precision) on the test part.
+Per run: a new stratified train/test split (80/20 by default); the unlabeled
+training part holds exactly the target share of anomalies (2% by default;
+extra ones removed, missing ones made synthetic from training anomalies); the
+labeled anomalies (30 by default) come from training anomalies that are not in
+the unlabeled part; no test row is ever used in training. Metrics are AUC-ROC
+and AUC-PR (average precision) on the test part.
+
+``python -m deviation.demo`` runs DevNet under this protocol; the full paper
+reproduction (``python -m reproduction`` from a clone of the repository) uses
+the same functions.
 """
 
 from __future__ import annotations
@@ -17,23 +22,10 @@ import scipy.sparse as sp
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from .._limits import SEED_BOUND
-from ..exceptions import DataError
+from ._limits import SEED_BOUND
+from .exceptions import DataError
 
-__all__ = [
-    "PROTOCOLS",
-    "Split",
-    "authors_split",
-    "evaluate_scores",
-    "make_split",
-    "paired_wilcoxon",
-    "paper_split",
-    "synthetic_anomalies",
-]
-
-#: ``"paper"``: the protocol of the paper's text (:func:`paper_split`, the default);
-#: ``"authors"``: what the authors' script does (:func:`authors_split`), for comparison only.
-PROTOCOLS = ("paper", "authors")
+__all__ = ["Split", "evaluate_scores", "paper_split", "synthetic_anomalies"]
 
 
 @dataclass
@@ -123,6 +115,20 @@ def paper_split(
     Returns
     -------
     Split
+
+    Raises
+    ------
+    DataError
+        When the training part holds fewer than ``n_labeled`` anomalies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deviation import load_thyroid
+    >>> X, y = load_thyroid(return_X_y=True)
+    >>> split = paper_split(X, y, np.random.default_rng(0))
+    >>> int(split.y_train.sum()), split.X_test.shape
+    (30, (1440, 21))
     """
     y = np.asarray(y).astype(np.int64)
     idx = np.arange(len(y))
@@ -158,86 +164,22 @@ def paper_split(
     )
 
 
-def authors_split(
-    X: Any,
-    y: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    n_labeled: int = 30,
-    contamination: float = 0.02,
-    test_size: float = 0.2,
-) -> Split:
-    """One run of the protocol of the authors' script, which differs from the paper's text.
-
-    Kept to explain differences with the paper's numbers, not to measure:
-    the train/test split is the same in every run (``random_state=42``); all
-    training anomalies but the ``n_labeled`` labeled ones are removed; the
-    contaminating anomalies are always synthetic, built from **all** anomalies
-    of the data set, test ones included (a leak from the test part into
-    training, which the paper's text does not describe). Only the choice of
-    labeled anomalies and the synthetic rows change from run to run.
-
-    Parameters and return value as :func:`paper_split`.
-    """
-    y = np.asarray(y).astype(np.int64)
-    idx = np.arange(len(y))
-    train_idx, test_idx = train_test_split(idx, test_size=test_size, stratify=y, random_state=42)
-    train_anom = train_idx[y[train_idx] == 1]
-    train_norm = train_idx[y[train_idx] == 0]
-    if len(train_anom) < n_labeled:
-        raise DataError(
-            f"the training part holds {len(train_anom)} anomalies, fewer than the "
-            f"{n_labeled} labeled anomalies asked for; lower n_labeled."
-        )
-    labeled = rng.choice(train_anom, n_labeled, replace=False)
-    n_contam = int(contamination * len(train_norm) / (1.0 - contamination))
-    parts = [_take(X, train_norm)]
-    if n_contam > 0:
-        parts.append(synthetic_anomalies(_take(X, np.flatnonzero(y == 1)), n_contam, rng))
-    parts.append(_take(X, labeled))
-    n_unlabeled = len(train_norm) + n_contam
-    y_train = np.r_[np.zeros(n_unlabeled, dtype=np.int64), np.ones(n_labeled, dtype=np.int64)]
-    order = rng.permutation(len(y_train))
-    return Split(
-        X_train=_stack(parts)[order],
-        y_train=y_train[order],
-        X_test=_take(X, test_idx),
-        y_test=y[test_idx],
-        n_contaminating=n_contam,
-        n_synthetic=n_contam,
-    )
-
-
-def make_split(protocol: str, X: Any, y: np.ndarray, rng: np.random.Generator, **kwargs: Any) -> Split:
-    """:func:`paper_split` for ``protocol="paper"``, :func:`authors_split` for ``"authors"``."""
-    if protocol == "paper":
-        return paper_split(X, y, rng, **kwargs)
-    if protocol == "authors":
-        return authors_split(X, y, rng, **kwargs)
-    raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
-
-
 def evaluate_scores(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """AUC-ROC and AUC-PR (average precision) of anomaly scores (higher = more anomalous)."""
+    """AUC-ROC and AUC-PR (average precision) of anomaly scores.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n,)
+        True labels, 1 = anomaly.
+    scores : ndarray of shape (n,)
+        Anomaly scores, higher = more anomalous.
+
+    Returns
+    -------
+    dict
+        ``{"auc_roc": float, "auc_pr": float}``.
+    """
     return {
         "auc_roc": float(roc_auc_score(y_true, scores)),
         "auc_pr": float(average_precision_score(y_true, scores)),
     }
-
-
-def paired_wilcoxon(a: Any, b: Any) -> float:
-    """Two-sided p-value of the paired Wilcoxon signed-rank test of ``a`` against ``b``.
-
-    Pairs with a missing value are dropped. Returns 1.0 when every difference is
-    zero (no evidence of a difference) and NaN when there is no pair.
-    """
-    from scipy.stats import wilcoxon
-
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    diff = a[ok] - b[ok]
-    if diff.size == 0:
-        return float("nan")
-    if np.all(diff == 0):
-        return 1.0
-    return float(wilcoxon(a[ok], b[ok]).pvalue)

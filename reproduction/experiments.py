@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..estimator import DevNet
-from ..exceptions import DataError
+from deviation import DataError, DevNet
+
 from .competitors import REPEN, DeepSVDD, FSNet, GradientBoosting, IForest
 from .data import DATASETS, Dataset, load_dataset, subsample
 from .protocol import evaluate_scores, make_split, paired_wilcoxon
@@ -425,7 +425,7 @@ _STYLE = {"DevNet": ("tab:red", "o"), "REPEN": ("tab:blue", "s"), "DSVDD": ("tab
 
 
 def _curves_figure(frame: pd.DataFrame, experiment: str, path: Path) -> None:
-    from ..plots import save_figure
+    from deviation.plots import save_figure
 
     key = "n_labeled" if experiment == "efficiency" else "contamination"
     datasets = list(dict.fromkeys(frame["dataset"]))
@@ -457,7 +457,7 @@ def _curves_figure(frame: pd.DataFrame, experiment: str, path: Path) -> None:
 def _scalability_figure(frame: pd.DataFrame, path: Path) -> None:
     from matplotlib.ticker import NullFormatter
 
-    from ..plots import save_figure
+    from deviation.plots import save_figure
 
     fig = _new_figure((9.0, 3.6))
     axes = fig.subplots(1, 2)
