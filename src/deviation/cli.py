@@ -291,6 +291,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_schema(state: Any) -> None:
+    """The input schema lines of ``deviation info``: how files are read for this model."""
+    import textwrap
+
+    from .io import InputSchema
+
+    if state is None:
+        print("input           not recorded (a model file from before input schemas): files are read by "
+              "the preprocessor's column names")
+        return
+    schema = InputSchema.from_dict(state)
+    parts = [schema.format]
+    if schema.label is not None:
+        parts.append(f"label column {schema.label!r}" + (f" (anomaly value {schema.anomaly_value!r})"
+                                                         if schema.anomaly_value is not None else ""))
+    if schema.id_columns:
+        parts.append("id columns " + ", ".join(repr(c) for c in schema.id_columns))
+    if schema.n_features is not None:
+        parts.append(f"{schema.n_features} features wide")
+    if schema.index_base is not None:
+        parts.append(f"feature indices from {schema.index_base}")
+    print("input           " + "; ".join(parts))
+    if schema.columns:
+        listed = ", ".join(f"{name} ({kind})" for name, kind in schema.columns.items())
+        lines = textwrap.wrap(listed, width=100)
+        print(f"columns         {len(schema.columns)}: {lines[0]}")
+        for line in lines[1:]:
+            print(f"                {line}")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .persistence import read_model_info
 
@@ -328,6 +358,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     if info.get("estimator") not in (None, "deviation.DevNet"):
         print(f"model           {info.get('estimator')} (ranking scores: no p-value, no threshold)")
+    _print_schema(info.get("input_schema"))
     names = info.get("feature_names_in")
     if names:
         shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")
