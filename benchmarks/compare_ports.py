@@ -52,8 +52,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-
 from _report import machine, write_section  # noqa: E402
+
 from deviation import DevNet, load_thyroid  # noqa: E402
 from deviation.protocol import evaluate_scores, paper_split  # noqa: E402
 

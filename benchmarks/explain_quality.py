@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _report import machine, write_section
+
 from deviation import DevNet, load_thyroid, read_table
-from deviation.protocol import paper_split
 from deviation.explain import explain
+from deviation.protocol import paper_split
 
 DEFAULT_DATA = Path(os.environ.get("DEVIATION_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -67,7 +67,7 @@ def main() -> None:
     model = DevNet(random_state=0).fit(X, y)
     explain(model, X[:1000])
     start = time.perf_counter()
-    ex = explain(model, X)
+    explain(model, X)
     seconds = time.perf_counter() - start
     print(f"explain 100,000 x 20: {seconds:.2f} s")
     text = "\n".join([

@@ -15,8 +15,8 @@ import argparse
 import time
 
 import numpy as np
-
 from _report import machine, write_section
+
 from deviation import DevNet, load_thyroid
 from deviation.protocol import evaluate_scores, paper_split
 

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _report import machine, write_section
+
 from deviation import DevNet
 from deviation.plots import save_figure
 

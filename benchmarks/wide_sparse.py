@@ -30,8 +30,8 @@ def prepare(data_dir: Path) -> None:
     """Build (or load) the hashed matrix, draw the split, save both parts for the fit process."""
     import numpy as np
     import scipy.sparse as sp
-
     from _hashed_census import hashed_census
+
     from deviation.protocol import paper_split
 
     start = time.perf_counter()

@@ -29,6 +29,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from deviation.sampling import balanced_batches
+
 from .competitors._common import Encoder, batch_tensor, check_X, check_Xy, embed, keras_rmsprop, l2_penalty, make_generators
 
 __all__ = ["DevNetRep"]

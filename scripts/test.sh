@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh --test
+echo "[test] ruff: lint and import order (pyproject.toml [tool.ruff])"
+.venv/bin/ruff check src tests reproduction benchmarks tools
+echo "[test] pytest on 2 workers (about 10 minutes on 2 cores)"
 exec .venv/bin/python -m pytest -n 2 -q "$@"

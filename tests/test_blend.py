@@ -16,10 +16,10 @@ from deviation import (
     read_model_info,
     save,
 )
-from deviation.protocol import evaluate_scores, paper_split
 from deviation.blend import ScoreBlend, load_blend, save_blend
 from deviation.cli import main
 from deviation.compare import compare, make_candidate, save_recommended
+from deviation.protocol import evaluate_scores, paper_split
 
 pytest.importorskip("catboost")  # a test dependency; the blend needs it
 

@@ -9,11 +9,10 @@ fail, while it passes on the real code.
 
 import numpy as np
 import pytest
+from conftest import true_vs_shuffled_pr
 
 import deviation.mlp
 from deviation.loss import deviation_loss_numpy
-
-from conftest import true_vs_shuffled_pr
 
 
 def broadcast_loss(scores, labels, mu_r, sigma_r, margin=5.0):

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from deviation import DataError, ParameterError, load, load_thyroid
-from deviation.rivals import CatBoostRival
-from deviation.protocol import evaluate_scores, paper_split
 from deviation.cli import main
 from deviation.compare import CANDIDATES, compare, default_methods, make_candidate, save_recommended
+from deviation.protocol import evaluate_scores, paper_split
+from deviation.rivals import CatBoostRival
 
 
 @pytest.fixture(scope="module")

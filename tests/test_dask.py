@@ -129,7 +129,7 @@ def test_partition_scored_in_chunks_is_exact(table, features, models):
     from deviation.persistence import dumps
 
     model = models["pipeline"]
-    meta = sdask._result_meta(table.index[:0], "rid", np.dtype(np.int64))
+    meta = sdask._result_meta(model, table.iloc[:0], "rid")
     out = sdask._score_partition(table.drop(columns="class"), dumps(model), "rid", None, meta, chunk_rows=1000)
     assert np.array_equal(out["score"].to_numpy(), model.decision_function(features))
     assert out.index.equals(table.index)
@@ -222,6 +222,7 @@ def test_missing_dask_raises(monkeypatch, table, models):
 
 
 def test_importing_deviation_does_not_import_dask():
-    code = "import sys, deviation, deviation.scale; print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    code = ("import sys, deviation, deviation.scale; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

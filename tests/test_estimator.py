@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import true_vs_shuffled_pr
 from scipy.stats import spearmanr
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
@@ -12,8 +13,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from deviation import DataError, DevNet, FeatureMismatchError, NotFittedError, ParameterError
-
-from conftest import true_vs_shuffled_pr
 
 FAST = dict(epochs=10, batches_per_epoch=10)
 

@@ -3,13 +3,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from conftest import SHARED_DATA
 from sklearn.pipeline import Pipeline
 
 from deviation import DataError, DevNet, ParameterError, Preprocessor
 from deviation.explain import explain
 from deviation.mlp import input_gradients
-
-from conftest import SHARED_DATA
 
 
 @pytest.fixture(scope="module", params=["paper", "default"])
@@ -45,7 +44,8 @@ def test_exact_integral_equals_a_fine_riemann_sum(thyroid, thyroid_model):
     grads = np.zeros_like(rows)
     n = 2000
     for k in range(n):
-        grads += input_gradients(base + np.float32((k + 0.5) / n) * (rows - base), thyroid_model.coefs_, thyroid_model.intercepts_)
+        point = base + np.float32((k + 0.5) / n) * (rows - base)
+        grads += input_gradients(point, thyroid_model.coefs_, thyroid_model.intercepts_)
     riemann = (rows - base) * grads / n
     if view is not None:
         folded = np.zeros((len(rows), view.n_features_in), dtype=np.float64)

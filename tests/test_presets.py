@@ -16,7 +16,6 @@ import safetensors.numpy
 import scipy.sparse as sp
 
 from deviation import DevNet, ModelFileError, ParameterError, load, load_thyroid, save
-from deviation.protocol import evaluate_scores, paper_split
 from deviation.explain import explain
 from deviation.features import InputView
 from deviation.mlp import forward_numpy, glorot_uniform_init, merge_networks
@@ -24,6 +23,7 @@ from deviation.persistence import dumps, loads, read_model_info
 from deviation.persistence.devnet import devnet_from_config as _devnet_from_config
 from deviation.persistence.devnet import devnet_to_config as _devnet_to_config
 from deviation.persistence.view import view_from_tensors, view_to_tensors
+from deviation.protocol import evaluate_scores, paper_split
 
 FAST = {"epochs": 3, "batches_per_epoch": 5, "random_state": 0}
 PRESETS = ["paper", "default"]

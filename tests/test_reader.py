@@ -104,7 +104,8 @@ def test_missing_column_at_scoring_names_the_file_and_suggests(tmp_path: Path) -
     schema = read_table(path, "label").schema
     frame = pd.read_csv(path).rename(columns={"is_weekend": "is_weekend_flag"})
     frame.to_csv(tmp_path / "renamed.csv", index=False)
-    with pytest.raises(FeatureMismatchError, match=r"renamed.csv' is missing 1 column.*'is_weekend'.*did you mean 'is_weekend_flag'"):
+    expected = r"renamed.csv' is missing 1 column.*'is_weekend'.*did you mean 'is_weekend_flag'"
+    with pytest.raises(FeatureMismatchError, match=expected):
         read_table(tmp_path / "renamed.csv", schema=schema)
 
 

@@ -27,6 +27,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator
 
 from deviation.sampling import balanced_batches
+
 from ._common import Encoder, batch_tensor, check_X, check_Xy, embed, keras_rmsprop, l2_penalty, make_generators
 
 logger = logging.getLogger(__name__)

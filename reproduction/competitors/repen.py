@@ -30,6 +30,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from deviation.training import gather_rows
+
 from ._common import Encoder, batch_tensor, check_X, check_Xy, embed, keras_rmsprop, l2_penalty, make_generators
 
 logger = logging.getLogger(__name__)

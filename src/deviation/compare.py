@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.stats
 import pandas as pd
+import scipy.stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline

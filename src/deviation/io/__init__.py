@@ -35,10 +35,10 @@ Modules: ``sources`` (paths, compression, archives, error translation),
 
 from __future__ import annotations
 
+from .labels import to_binary_labels
 from .reader import DEFAULT_BATCH_ROWS, Table, iter_tables, raw_batches, read_table
 from .schema import MISSING_MARKERS, InputSchema, KindTracker, typed_frame
 from .sources import FORMATS, Source, resolve_source
-from .labels import to_binary_labels
 from .writer import BatchWriter, write_table
 
 __all__ = [

@@ -28,7 +28,8 @@ def _header(src: Source, sep: str) -> list[str]:
             first = None
             found = first_non_utf8_line(src)
             at = f" (line {found[0]}: {found[1]!r})" if found else ""
-            raise fail(src.where, f"is not UTF-8 text{at}", "re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8 in > out") from None
+            fix = "re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8 in > out"
+            raise fail(src.where, f"is not UTF-8 text{at}", fix) from None
     if not first or all(not name.strip() for name in first) and len(first) <= 1:
         raise fail(src.where, "contains no data (not even a header row)", "pass a file with a header row and data rows")
     names = [name if name != "" else f"Unnamed: {i}" for i, name in enumerate(first)]

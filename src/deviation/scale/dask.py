@@ -36,8 +36,8 @@ import pandas as pd
 
 from ..exceptions import DataError, FeatureMismatchError, MissingDependencyError
 from ..io import to_binary_labels
-from ..scoring import decision_scores, final_estimator, model_schema, scored_frame
 from ..persistence import dumps, loads
+from ..scoring import decision_scores, final_estimator, model_schema, scored_frame
 from .stream import DEFAULT_BATCH_ROWS
 
 logger = logging.getLogger(__name__)
@@ -131,14 +131,10 @@ def clear_worker_cache() -> None:
 # --------------------------------------------------------------------------- scoring
 
 
-def _result_meta(index: pd.Index, id_column: str | None, id_dtype: Any) -> pd.DataFrame:
-    columns: dict[str, pd.Series] = {}
-    if id_column is not None:
-        columns[id_column] = pd.Series([], dtype=id_dtype, index=index)
-    columns["score"] = pd.Series([], dtype=np.float64, index=index)
-    columns["p_value"] = pd.Series([], dtype=np.float64, index=index)
-    columns["is_anomaly"] = pd.Series([], dtype=np.int8, index=index)
-    return pd.DataFrame(columns, index=index)
+def _result_meta(model: Any, empty: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    """The (empty) result of a partition: the scoring path's columns, the id column's dtype kept."""
+    ids = empty[[id_column]] if id_column is not None else None
+    return scored_frame(model, np.empty(0), ids=ids, index=empty.index)
 
 
 def typed_partition(frame: pd.DataFrame, schema: Any, where: str) -> pd.DataFrame:
@@ -263,8 +259,7 @@ def score_dask(
     final_estimator(model).threshold_for(0.5 if confidence is None else confidence)  # checks confidence early
     model_bytes = dumps(model)  # raises NotFittedError for an unfitted model
     _check_columns(model, [c for c in columns if c != id_column])
-    id_dtype = ddf._meta[id_column].dtype if id_column is not None else None
-    meta = _result_meta(ddf._meta.index[:0], id_column, id_dtype)
+    meta = _result_meta(model, ddf._meta.iloc[:0], id_column)
     client = _default_client(client)
     payload: Any = model_bytes
     if client is not None:

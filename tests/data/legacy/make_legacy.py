@@ -89,10 +89,8 @@ def main() -> None:
     except ImportError:  # pragma: no cover - catboost is in the dev environment
         print("catboost missing: no blend fixture")
     else:
-        from deviation.blend import save_blend
+        from deviation.blend import ScoreBlend, save_blend
         from deviation.compare import make_candidate
-
-        from deviation.blend import ScoreBlend
 
         # compare's members, made small: a short DevNet fit and 40 trees of depth 4 instead of 1,000 of 6
         devnet_member = make_candidate("devnet", random_state=0)
