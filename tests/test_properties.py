@@ -289,7 +289,7 @@ def test_read_table_libsvm_lines(record_property):
 
     @given(lines=st.lists(line, min_size=1, max_size=10))
     def check(lines):
-        table = _read(counter, "d.libsvm", ("\n".join(lines) + "\n").encode(), None)
+        table = _read(counter, "d.libsvm", ("\n".join(lines) + "\n").encode(), "y")
         if table is not None:
             assert sp.issparse(table.X) and table.X.shape[0] == len(table.y)
             assert set(np.unique(table.y)) <= {0, 1}
