@@ -10,7 +10,6 @@ Floats are exact: ``json`` writes them with ``repr``, which round-trips.
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
@@ -27,28 +26,17 @@ from sklearn.preprocessing import (
 
 from ..exceptions import DataError, ModelFileError, NotFittedError
 from ..preprocess import Preprocessor
+from ..preprocess.columns import COUNT_ATTRIBUTES, SCALER_ATTRIBUTES, is_missing_category
 
 __all__ = ["STATE_FORMAT", "preprocessor_from_state", "preprocessor_to_state"]
 
 #: Version of the dictionary written by :func:`preprocessor_to_state`.
 STATE_FORMAT = 1
 
-# Fitted attributes of each scikit-learn scaler that are saved in the state.
-_SCALER_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "minmax": ("min_", "scale_", "data_min_", "data_max_", "data_range_", "n_samples_seen_"),
-    "standard": ("mean_", "var_", "scale_", "n_samples_seen_"),
-    "maxabs": ("max_abs_", "scale_", "n_samples_seen_"),
-    "quantile": ("quantiles_", "references_", "n_quantiles_"),
-}
-# Attributes that hold counts (ints), not float statistics.
-_COUNT_ATTRIBUTES = frozenset({"n_samples_seen_", "n_quantiles_"})
 _SCALER_KINDS = {MinMaxScaler: "minmax", StandardScaler: "standard", MaxAbsScaler: "maxabs",
                  QuantileTransformer: "quantile"}
 
 
-def _is_missing_category(value: Any) -> bool:
-    """Tell whether a category (as stored by ``OneHotEncoder``) is the missing level."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _json_value(value: Any, what: str) -> Any:
@@ -137,9 +125,9 @@ def preprocessor_to_state(pre: Preprocessor) -> dict[str, Any]:
     if pre.scaler_ is not None:
         kind = _SCALER_KINDS[type(pre.scaler_)]
         scaler = {"kind": kind}
-        for attr in _SCALER_ATTRIBUTES[kind]:
+        for attr in SCALER_ATTRIBUTES[kind]:
             value = getattr(pre.scaler_, attr)
-            if attr in _COUNT_ATTRIBUTES:
+            if attr in COUNT_ATTRIBUTES:
                 # sklearn may keep counts as floats (sparse StandardScaler) or per feature.
                 counts = np.asarray(value)
                 scaler[attr.rstrip("_")] = [int(c) for c in counts.ravel()] if counts.ndim else int(counts)
@@ -151,7 +139,7 @@ def preprocessor_to_state(pre: Preprocessor) -> dict[str, Any]:
     if pre.encoder_ is not None:
         encoder = {
             "categories": [
-                [None if _is_missing_category(c) else str(c) for c in cats] for cats in pre.encoder_.categories_
+                [None if is_missing_category(c) else str(c) for c in cats] for cats in pre.encoder_.categories_
             ]
         }
     return {
@@ -283,7 +271,7 @@ def _restore_scaler(scaler_state: dict[str, Any], params: dict[str, Any]) -> Any
     then every fitted attribute that ``transform`` uses is overwritten.
     """
     kind = scaler_state["kind"]
-    if kind not in _SCALER_ATTRIBUTES:
+    if kind not in SCALER_ATTRIBUTES:
         raise ModelFileError(f"Preprocessor state: unknown scaler kind {kind!r}.")
     if kind == "quantile":
         n_q = scaler_state["n_quantiles"]
@@ -305,9 +293,9 @@ def _restore_scaler(scaler_state: dict[str, Any], params: dict[str, Any]) -> Any
         else:
             scaler = MaxAbsScaler()
         scaler.fit(np.zeros((2, n_features)))
-    for attr in _SCALER_ATTRIBUTES[kind]:
+    for attr in SCALER_ATTRIBUTES[kind]:
         value = scaler_state[attr.rstrip("_")]
-        if attr in _COUNT_ATTRIBUTES:
+        if attr in COUNT_ATTRIBUTES:
             if isinstance(value, list):
                 value = np.asarray(value, dtype=np.int64)
             elif not isinstance(value, int) or isinstance(value, bool):

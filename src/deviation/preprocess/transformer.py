@@ -17,8 +17,6 @@ See ``docs/preprocessing.md`` for the behaviour in detail.
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
@@ -36,13 +34,24 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from deviation._params import Interval, SequenceOf, StrOptions, validate_params
-from deviation.exceptions import (
+from .._params import Interval, SequenceOf, StrOptions, validate_params
+from ..exceptions import (
     DataError,
     FeatureMismatchError,
     InvalidParameterError,
     NotFittedError,
     ParameterError,
+)
+from .columns import (
+    SCALER_ATTRIBUTES,
+    check_finite_attributes,
+    is_auto_categorical_dtype,
+    is_missing_category,
+    is_numeric_dtype,
+    list_names,
+    refuse_mostly_numeric,
+    to_category_column,
+    to_float_column,
 )
 
 __all__ = ["MISSING_CATEGORY_LABEL", "Preprocessor"]
@@ -54,298 +63,7 @@ MISSING_CATEGORY_LABEL = "<missing>"
 
 _SCALINGS = ("minmax", "standard", "quantile", "none")
 _INPUT_KINDS = ("dataframe", "array", "sparse")
-_MAX_LISTED = 10
 
-# Fitted attributes of each scikit-learn scaler that are saved in the state.
-_SCALER_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "minmax": ("min_", "scale_", "data_min_", "data_max_", "data_range_", "n_samples_seen_"),
-    "standard": ("mean_", "var_", "scale_", "n_samples_seen_"),
-    "maxabs": ("max_abs_", "scale_", "n_samples_seen_"),
-    "quantile": ("quantiles_", "references_", "n_quantiles_"),
-}
-# Attributes that hold counts (ints), not float statistics.
-_COUNT_ATTRIBUTES = frozenset({"n_samples_seen_", "n_quantiles_"})
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _list_names(names: Sequence[Any], limit: int = _MAX_LISTED) -> str:
-    """Format at most ``limit`` names for an error message.
-
-    Parameters
-    ----------
-    names : sequence
-        The names (or indices) to show.
-    limit : int, default=10
-        How many to show before summarising the rest.
-
-    Returns
-    -------
-    str
-        Something like ``['a', 'b'] and 3 more``.
-    """
-    names = list(names)
-    shown = repr([n for n in names[:limit]])
-    if len(names) > limit:
-        shown += f" and {len(names) - limit} more"
-    return shown
-
-
-def _is_numeric_dtype(dtype: Any) -> bool:
-    """Tell whether a pandas/numpy dtype converts to float64 without parsing.
-
-    Parameters
-    ----------
-    dtype : dtype
-        A numpy dtype or a pandas extension dtype.
-
-    Returns
-    -------
-    bool
-        True for bool, integer and real floating dtypes (numpy or pandas
-        nullable), False otherwise (complex included).
-    """
-    if isinstance(dtype, pd.CategoricalDtype):
-        return False
-    if pd.api.types.is_bool_dtype(dtype):
-        return True
-    return bool(pd.api.types.is_numeric_dtype(dtype)) and not pd.api.types.is_complex_dtype(dtype)
-
-
-def _is_auto_categorical_dtype(dtype: Any) -> bool:
-    """Tell whether ``categorical="auto"`` treats a DataFrame column as categorical.
-
-    Parameters
-    ----------
-    dtype : dtype
-        The column's dtype.
-
-    Returns
-    -------
-    bool
-        True for object, string and category dtypes.
-    """
-    return (
-        isinstance(dtype, pd.CategoricalDtype)
-        or pd.api.types.is_object_dtype(dtype)
-        or pd.api.types.is_string_dtype(dtype)
-    )
-
-
-def _refuse_mostly_numeric(column: pd.Series, name: str) -> None:
-    """Refuse a text column whose values are nearly all numbers: a typo, not a category.
-
-    Parameters
-    ----------
-    column : pandas.Series
-        A column that ``categorical="auto"`` would one-hot encode.
-    name : str
-        Its name, for the message.
-    """
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        return  # declared categorical (e.g. an ARFF nominal attribute)
-    values = column.dropna()
-    if len(values) < 10:
-        return
-    parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
-    bad = parsed.isna()
-    if 0 < bad.sum() <= 0.1 * len(values):
-        first = values[bad].iloc[0]
-        raise DataError(
-            f"Column {name!r} is numeric but holds non-numeric values such as {first!r} "
-            f"(row {values.index[bad][0]!r}); fix or blank them, or list the column as categorical "
-            "(Preprocessor(categorical=[...]); --categorical on the command line)."
-        )
-
-
-def _to_object_array(column: pd.Series | np.ndarray) -> np.ndarray:
-    """Return the values of a column as a 1-D object array."""
-    if isinstance(column, pd.Series):
-        return column.to_numpy(dtype=object)
-    return np.asarray(column, dtype=object)
-
-
-def _to_float_column(column: pd.Series | np.ndarray, name: str, hint: str) -> np.ndarray:
-    """Convert one column to float64, missing values becoming NaN.
-
-    Parameters
-    ----------
-    column : pandas.Series or numpy.ndarray
-        The values of one column.
-    name : str
-        The column's name, used in error messages.
-    hint : str
-        Appended to the error message when the column holds strings.
-
-    Returns
-    -------
-    numpy.ndarray
-        A float64 array. Values beyond the float64 range become ``inf`` (the
-        caller rejects them and names the column).
-
-    Raises
-    ------
-    DataError
-        If the column holds strings or objects that are not real numbers.
-    """
-    dtype = column.dtype
-    if _is_numeric_dtype(dtype):
-        with np.errstate(over="ignore", invalid="ignore"):
-            if isinstance(column, pd.Series):
-                return column.to_numpy(dtype=np.float64, na_value=np.nan)
-            return np.asarray(column, dtype=np.float64)
-    if pd.api.types.is_complex_dtype(dtype):
-        raise DataError(f"Column {name!r} holds complex numbers (dtype {dtype}); only real numbers are supported.")
-
-    values = _to_object_array(column)
-    missing = np.asarray(pd.isna(values), dtype=bool)
-    work = values.copy()
-    work[missing] = np.nan
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            if any(isinstance(v, (str, bytes)) for v in work[~missing]):
-                raise TypeError("strings")
-            return work.astype(np.float64)
-    except (TypeError, ValueError, OverflowError):
-        pass
-    # Find the first offending value to name it. Text that reads as a number is
-    # not the culprit: one bad cell makes a CSV reader load the whole column as text.
-    first_text: tuple[int, Any] | None = None
-    for row, value in enumerate(values):
-        if missing[row]:
-            continue
-        if isinstance(value, (str, bytes)):
-            first_text = first_text or (row, value)
-            try:
-                float(value)
-                continue
-            except ValueError:
-                pass
-            raise DataError(
-                f"Column {name!r} must be numeric but contains strings "
-                f"(e.g. {value!r} at row {row}){hint}"
-            )
-        if isinstance(value, numbers.Real):
-            try:
-                float(value)
-            except OverflowError:
-                raise DataError(
-                    f"Column {name!r} contains a value too large for float64 (row {row}); "
-                    "replace or drop it."
-                ) from None
-            continue
-        raise DataError(
-            f"Column {name!r} must be numeric but contains a value of type "
-            f"{type(value).__name__} (e.g. {value!r} at row {row}){hint}"
-        )
-    if first_text is not None:
-        raise DataError(
-            f"Column {name!r} must be numeric but contains strings "
-            f"(e.g. {first_text[1]!r} at row {first_text[0]}){hint}"
-        )
-    raise DataError(f"Column {name!r} (dtype {dtype}) cannot be converted to numbers{hint}")
-
-
-def _category_label(value: Any) -> str:
-    """Return the string a categorical value is encoded as.
-
-    Every non-missing categorical value is turned into a string so that mixed
-    columns (``1`` and ``"1"``, ``1`` and ``1.0``) are encoded consistently and
-    the categories can be saved as JSON.
-
-    Parameters
-    ----------
-    value : object
-        A non-missing value.
-
-    Returns
-    -------
-    str
-        ``True``/``False`` for booleans, the integer for integral numbers
-        (``1.0`` gives ``"1"``), ``repr(float)`` for other reals and
-        ``str(value)`` otherwise.
-    """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        f = float(value)
-        if f.is_integer() and abs(f) < 2.0**53:
-            return str(int(f))
-        return repr(f)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="backslashreplace")
-    return str(value)
-
-
-def _to_category_column(column: pd.Series | np.ndarray) -> np.ndarray:
-    """Convert one column to an object array of strings, missing values as NaN.
-
-    Parameters
-    ----------
-    column : pandas.Series or numpy.ndarray
-        The values of one categorical column.
-
-    Returns
-    -------
-    numpy.ndarray
-        Object array; each entry is a ``str`` or ``np.nan`` (missing).
-    """
-    values = _to_object_array(column)
-    missing = np.asarray(pd.isna(values), dtype=bool)
-    out = np.empty(len(values), dtype=object)
-    out[missing] = np.nan
-    present = values[~missing]
-    labels = np.empty(len(present), dtype=object)
-    labels[:] = [v if type(v) is str else _category_label(v) for v in present]
-    out[~missing] = labels
-    return out
-
-
-def _is_missing_category(value: Any) -> bool:
-    """Tell whether a category (as stored by ``OneHotEncoder``) is the missing level."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _check_finite_attributes(estimator: Any, names: Sequence[str], columns: Sequence[str]) -> None:
-    """Raise DataError if a fitted float statistic overflowed.
-
-    Parameters
-    ----------
-    estimator : object
-        A fitted scikit-learn transformer.
-    names : sequence of str
-        Attribute names to check.
-    columns : sequence of str
-        The input column of each feature of ``estimator``.
-    """
-    for attr in names:
-        if attr in _COUNT_ATTRIBUTES:
-            continue
-        value = getattr(estimator, attr, None)
-        if value is None:
-            continue
-        arr = np.asarray(value, dtype=np.float64)
-        if np.all(np.isfinite(arr)):
-            continue
-        bad_mask = ~np.isfinite(arr)
-        if arr.ndim == 2:
-            bad_mask = bad_mask.any(axis=0)
-        if arr.ndim == 0 or bad_mask.shape[0] != len(columns):
-            bad: list[str] = list(columns)
-        else:
-            bad = [columns[i] for i in np.flatnonzero(bad_mask)]
-        raise DataError(
-            f"Columns {_list_names(bad)} hold values too large to compute their statistics "
-            f"({attr} overflowed float64); rescale or drop them."
-        )
-
-
-# --------------------------------------------------------------------------- estimator
 
 
 class Preprocessor(TransformerMixin, BaseEstimator):
@@ -564,23 +282,23 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         names = [str(c) for c in X.columns]
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
-            raise DataError(f"X has duplicate column names: {_list_names(dupes)}.")
+            raise DataError(f"X has duplicate column names: {list_names(dupes)}.")
         if explicit is not None:
             unknown = [c for c in explicit if c not in set(names)]
             if unknown:
                 raise ParameterError(
                     "The 'categorical' parameter of Preprocessor names columns that are not in X: "
-                    f"{_list_names(unknown)}."
+                    f"{list_names(unknown)}."
                 )
             cat_set = set(explicit)
             is_cat = [n in cat_set for n in names]
         else:
             is_cat = []
             for name, dtype in zip(names, X.dtypes):
-                if _is_auto_categorical_dtype(dtype):
-                    _refuse_mostly_numeric(X[name], name)
+                if is_auto_categorical_dtype(dtype):
+                    refuse_mostly_numeric(X[name], name)
                     is_cat.append(True)
-                elif _is_numeric_dtype(dtype):
+                elif is_numeric_dtype(dtype):
                     is_cat.append(False)
                 else:
                     raise DataError(
@@ -651,7 +369,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             if self.all_missing_features_:
                 logger.warning(
                     "Columns %s have no value in the training data; they are filled with 0.",
-                    _list_names(self.all_missing_features_),
+                    list_names(self.all_missing_features_),
                 )
             binary = np.array(
                 [bool(np.all(np.isin(num[observed[:, k], k], (0.0, 1.0)))) for k in range(num.shape[1])]
@@ -659,14 +377,14 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             self.binary_features_ = [self.numeric_features_[k] for k in np.flatnonzero(binary)]
             self.imputer_ = SimpleImputer(strategy="mean", keep_empty_features=True)
             self.imputer_.fit(num)
-            _check_finite_attributes(self.imputer_, ("statistics_",), self.numeric_features_)
+            check_finite_attributes(self.imputer_, ("statistics_",), self.numeric_features_)
             self._set_scaled_columns()
             if self.scaling != "none" and self._scaled_idx.size:
                 imputed = self.imputer_.transform(num)[:, self._scaled_idx]
                 self.scaler_ = self._new_dense_scaler(n_samples)
                 self.scaler_.fit(imputed)
                 scaled_names = [self.numeric_features_[k] for k in self._scaled_idx]
-                _check_finite_attributes(self.scaler_, _SCALER_ATTRIBUTES[self._scaler_kind()], scaled_names)
+                check_finite_attributes(self.scaler_, SCALER_ATTRIBUTES[self._scaler_kind()], scaled_names)
         else:
             self._set_scaled_columns()
 
@@ -683,7 +401,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 ]
                 if too_many:
                     raise DataError(
-                        f"Categorical columns {_list_names(too_many)} have more than "
+                        f"Categorical columns {list_names(too_many)} have more than "
                         f"max_categories={self.max_categories} distinct values; drop them or raise "
                         "max_categories."
                     )
@@ -726,7 +444,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         elif self.scaling == "standard":
             self.scaler_ = StandardScaler(with_mean=False).fit(Xc)
         if self.scaler_ is not None:
-            _check_finite_attributes(self.scaler_, _SCALER_ATTRIBUTES[self._scaler_kind()], names)
+            check_finite_attributes(self.scaler_, SCALER_ATTRIBUTES[self._scaler_kind()], names)
         self._build_output_layout()
 
     # ------------------------------------------------------------------ fitted layout
@@ -782,7 +500,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 out_src.append(j)
             else:
                 for value in categories[k_cat]:
-                    label = MISSING_CATEGORY_LABEL if _is_missing_category(value) else str(value)
+                    label = MISSING_CATEGORY_LABEL if is_missing_category(value) else str(value)
                     cat_pos.append(len(out_names))
                     out_names.append(f"{name}={label}")
                     out_src.append(j)
@@ -883,7 +601,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             the float64 range.
         """
         idx = list(idx)
-        if isinstance(columns, np.ndarray) and _is_numeric_dtype(columns.dtype):
+        if isinstance(columns, np.ndarray) and is_numeric_dtype(columns.dtype):
             with np.errstate(over="ignore", invalid="ignore"):
                 num = np.array(columns[:, idx], dtype=np.float64)
         else:
@@ -891,12 +609,12 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             num = np.empty((n, len(idx)), dtype=np.float64)
             for k, j in enumerate(idx):
                 col = columns[:, j] if isinstance(columns, np.ndarray) else columns[j]
-                num[:, k] = _to_float_column(col, names[j], hint)
+                num[:, k] = to_float_column(col, names[j], hint)
         infinite = np.isinf(num).any(axis=0)
         if infinite.any():
             bad = [names[idx[k]] for k in np.flatnonzero(infinite)]
             raise DataError(
-                f"Columns {_list_names(bad)} contain infinite values or values beyond the float64 "
+                f"Columns {list_names(bad)} contain infinite values or values beyond the float64 "
                 "range; replace or drop them."
             )
         return num
@@ -909,7 +627,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         cat = np.empty((n, len(idx)), dtype=object)
         for k, j in enumerate(idx):
             col = columns[:, j] if isinstance(columns, np.ndarray) else columns[j]
-            cat[:, k] = _to_category_column(col)
+            cat[:, k] = to_category_column(col)
         return cat
 
     def _frame_columns(self, X: pd.DataFrame) -> tuple[list[pd.Series], list[str]]:
@@ -952,14 +670,14 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if missing:
             raise FeatureMismatchError(
                 f"X is missing {len(missing)} column(s) that Preprocessor was fitted on: "
-                f"{_list_names(missing)}."
+                f"{list_names(missing)}."
             )
         duplicated = [name for name in wanted if len(positions[name]) > 1]
         if duplicated:
-            raise DataError(f"X has duplicate columns: {_list_names(duplicated)}.")
+            raise DataError(f"X has duplicate columns: {list_names(duplicated)}.")
         extra = [name for name in given if name not in set(wanted)]
         if extra:
-            logger.debug("Ignoring %d extra column(s) not seen at fit time: %s", len(extra), _list_names(extra))
+            logger.debug("Ignoring %d extra column(s) not seen at fit time: %s", len(extra), list_names(extra))
         return [X.iloc[:, positions[name][0]] for name in wanted], wanted
 
     def _dense_input(self, X: Any) -> tuple[Sequence[pd.Series] | np.ndarray, list[str]]:
@@ -997,14 +715,14 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if nan.any():
             bad = [names[j] for j in np.unique(Xc.indices[nan])]
             raise DataError(
-                f"Sparse X stores NaN in columns {_list_names(bad)}; missing values are not imputed "
+                f"Sparse X stores NaN in columns {list_names(bad)}; missing values are not imputed "
                 "for sparse input. Fill them, or pass a dense array or DataFrame."
             )
         inf = np.isinf(Xc.data)
         if inf.any():
             bad = [names[j] for j in np.unique(Xc.indices[inf])]
             raise DataError(
-                f"Columns {_list_names(bad)} contain infinite values or values beyond the float64 "
+                f"Columns {list_names(bad)} contain infinite values or values beyond the float64 "
                 "range; replace or drop them."
             )
         return Xc
@@ -1057,7 +775,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             if np.isnan(num).any():
                 bad = [names[j] for j in np.flatnonzero(np.isnan(num).any(axis=0))]
                 raise DataError(
-                    f"X has missing values in columns {_list_names(bad)}, but Preprocessor was fitted "
+                    f"X has missing values in columns {list_names(bad)}, but Preprocessor was fitted "
                     "on sparse data, for which missing values are not imputed."
                 )
             return self._transform_sparse(sp.csr_matrix(num)).toarray()
@@ -1086,7 +804,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if X.columns.has_duplicates or not set(names) <= set(X.columns):
             return None
         sub = X[names]
-        if not all(_is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in sub.dtypes):
+        if not all(is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in sub.dtypes):
             return None
         values = sub.to_numpy(dtype=np.float64, copy=True)
         if not np.isfinite(values).all():
@@ -1128,7 +846,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if not np.all(np.isfinite(out.data)):
             bad = [self.feature_names_in_[j] for j in np.unique(out.indices[~np.isfinite(out.data)])]
             raise DataError(
-                f"Transformed values of columns {_list_names(bad)} exceed the float32 range; the data "
+                f"Transformed values of columns {list_names(bad)} exceed the float32 range; the data "
                 "is far outside the training range."
             )
         return out
@@ -1142,7 +860,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             bad_out = np.flatnonzero(~finite.all(axis=0))
             bad = list(dict.fromkeys(self.feature_names_in_[self.output_to_input_[k]] for k in bad_out))
             raise DataError(
-                f"Transformed values of columns {_list_names(bad)} exceed the float32 range; the data "
+                f"Transformed values of columns {list_names(bad)} exceed the float32 range; the data "
                 "is far outside the training range."
             )
         return out32
@@ -1151,9 +869,9 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         """Log (at debug level) how many values of each column were unseen at fit time."""
         assert self.encoder_ is not None
         for k, categories in enumerate(self.encoder_.categories_):
-            known = {MISSING_CATEGORY_LABEL if _is_missing_category(c) else c for c in categories}
+            known = {MISSING_CATEGORY_LABEL if is_missing_category(c) else c for c in categories}
             unseen = sum(
-                1 for v in cat[:, k] if (MISSING_CATEGORY_LABEL if _is_missing_category(v) else v) not in known
+                1 for v in cat[:, k] if (MISSING_CATEGORY_LABEL if is_missing_category(v) else v) not in known
             )
             if unseen:
                 logger.debug(
