@@ -124,9 +124,10 @@ class KindTracker:
     as it would be if the file were read whole.
     """
 
-    def __init__(self, where: str, text_cells: bool = True) -> None:
+    def __init__(self, where: str, text_cells: bool = True, decimal: str = ".") -> None:
         self.where = where
         self.text_cells = text_cells
+        self.decimal = decimal
         self.kinds: dict[str, str] = {}
         self._all_missing: dict[str, bool] = {}
 
@@ -155,7 +156,8 @@ class KindTracker:
 
 
 def typed_frame(
-    raw: pa.Table, kinds: dict[str, str], where: str, row_offset: int = 0, text_cells: bool = True
+    raw: pa.Table, kinds: dict[str, str], where: str, row_offset: int = 0, text_cells: bool = True,
+    decimal: str = ".",
 ) -> pd.DataFrame:
     """Turn the raw feature columns of a batch into a typed DataFrame.
 
@@ -175,6 +177,9 @@ def typed_frame(
         Dask partition read as text): the missing markers apply. False for
         typed formats (Parquet, ARFF), whose strings are values as written
         and whose nulls are the missing cells.
+    decimal : {".", ","}, default="."
+        The decimal mark of numbers written as text (``","`` for files whose
+        separator is ``;``, as European spreadsheets write them).
 
     Returns
     -------
@@ -278,6 +283,10 @@ class InputSchema:
         The label value that marked an anomaly at fit (None: 1/true).
     id_columns : list of str
         Columns copied verbatim to outputs, never used as features.
+    sep : str or None
+        The field separator of a CSV/TSV training file (given or sniffed).
+    decimal : str
+        The decimal mark of numbers written as text in that file.
     n_features : int or None
         Width of NPZ, MATLAB and libsvm data (the training file's).
     index_base : int or None
@@ -289,6 +298,8 @@ class InputSchema:
     label: str | None = None
     anomaly_value: str | None = None
     id_columns: list[str] = field(default_factory=list)
+    sep: str | None = None
+    decimal: str = "."
     n_features: int | None = None
     index_base: int | None = None
 
@@ -306,6 +317,8 @@ class InputSchema:
             "label": self.label,
             "anomaly_value": self.anomaly_value,
             "id_columns": list(self.id_columns),
+            "sep": self.sep,
+            "decimal": self.decimal,
             "n_features": self.n_features,
             "index_base": self.index_base,
         }
@@ -333,6 +346,8 @@ class InputSchema:
                 label=None if state.get("label") is None else str(state["label"]),
                 anomaly_value=None if state.get("anomaly_value") is None else str(state["anomaly_value"]),
                 id_columns=[str(c) for c in state.get("id_columns", [])],
+                sep=None if state.get("sep") is None else str(state["sep"]),
+                decimal=str(state.get("decimal", ".")),
                 n_features=None if n_features is None else int(n_features),
                 index_base=None if index_base is None else int(index_base),
             )
