@@ -281,9 +281,9 @@ lib("preprocessor_sparse_explicit_nan", DataError, "stores NaN")(
     lambda c: Preprocessor().fit(_sparse_with(c["X"], np.nan)))
 lib("preprocessor_inf_in_frame", DataError, "infinite")(
     lambda c: Preprocessor().fit(pd.DataFrame({"a": [1.0, np.inf, 2.0]})))
-lib("preprocessor_text_in_numeric_column", DataError, "must be numeric")(
+lib("preprocessor_text_in_numeric_column", DataError, "which is not a number, but 'a' was numeric at fit")(
     lambda c: Preprocessor().fit(pd.DataFrame({"a": [1.0, 2.0]})).transform(pd.DataFrame({"a": ["x", 1.0]})))
-lib("preprocessor_names_the_text_cell_not_a_number", DataError, "'x' at row 2")(
+lib("preprocessor_names_the_text_cell_not_a_number", DataError, "holds 'x' (row 2)")(
     lambda c: Preprocessor().fit(pd.DataFrame({"a": [1.0, 2.0]})).transform(pd.DataFrame({"a": ["0.5", "1", "x"]})))
 lib("preprocessor_missing_column", FeatureMismatchError, "missing 1 column")(
     lambda c: Preprocessor().fit(pd.DataFrame(c["X"], columns=list("abc"))).transform(
@@ -474,6 +474,9 @@ _FIT = {
     "fit_csv_empty_file": ("e.csv", "", "is empty"),
     "fit_csv_header_only": ("h.csv", HEADER, "no data rows"),
     "fit_csv_one_row": ("one.csv", HEADER + "1,2,1\n", "1 sample"),
+    # every feature the same in every row: nothing to learn from, said in one line
+    "fit_csv_constant_columns": ("c.csv", HEADER + "".join(f"5,7,{int(i < 3)}\n" for i in range(20)),
+                                 "no usable feature column: every column was left out ('a' (constant)"),
     "fit_csv_duplicate_columns": ("d.csv", "a,a,class\n" + ROWS, "duplicate column names"),
     "fit_csv_missing_label_column": ("m.csv", "a,b,lab\n" + ROWS, "no label column 'class'"),
     "fit_csv_label_column_only": ("m.csv", "class\n1\n0\n", "no feature columns"),
@@ -661,7 +664,6 @@ _VALID_CLI = {
     "csv_empty_cells_are_imputed": ("e.csv", HEADER + ROWS + ",,0\n1,,\n"),
     "csv_column_without_values": ("e.csv", "a,b,class\n" + "".join(f",{i},{int(i < 3)}\n" for i in range(20))),
     "csv_1e300_minmax_scaled": ("b.csv", HEADER + ROWS + "1e300,1,0\n"),
-    "csv_constant_columns": ("c.csv", HEADER + "".join(f"5,7,{int(i < 3)}\n" for i in range(20))),
     "csv_duplicated_rows": ("d.csv", HEADER + "1,2,0\n" * 15 + "9,9,1\n" * 3),
     "csv_single_labeled_anomaly": ("s.csv", HEADER + "".join(f"{i},{i % 3},{int(i == 0)}\n" for i in range(20))),
     "csv_unicode_column_names": ("u.csv", "é名,💥 b,class\n" + ROWS),

@@ -116,14 +116,20 @@ def test_mean_imputation_uses_training_column_mean() -> None:
     np.testing.assert_allclose(mm.transform(score)[:, _block(mm, "income")[0]], scaled, rtol=1e-6)
 
 
-def test_all_missing_column_is_filled_with_zero(caplog: pytest.LogCaptureFixture) -> None:
+def test_all_missing_column_is_left_out_or_filled_with_zero(caplog: pytest.LogCaptureFixture) -> None:
+    # a DataFrame column without any value is constant: left out, with a warning naming it
     X = pd.DataFrame({"a": [1.0, 2.0, 3.0], "empty": [np.nan, np.nan, np.nan]})
     with caplog.at_level(logging.WARNING, logger="deviation.preprocess"):
         pre = Preprocessor().fit(X)
-    assert "empty" in caplog.text
-    assert pre.all_missing_features_ == ["empty"]
+    assert "'empty' (constant" in caplog.text
+    assert [(k.name, k.kind) for k in pre.column_kinds_] == [("a", "numeric"), ("empty", "constant")]
     out = pre.transform(pd.DataFrame({"a": [2.0], "empty": [np.nan]}))
-    np.testing.assert_array_equal(out, [[0.5, 0.0]])
+    np.testing.assert_array_equal(out, [[0.5]])
+    # an array's all-missing column is kept and filled with 0
+    with caplog.at_level(logging.WARNING, logger="deviation.preprocess"):
+        pre = Preprocessor().fit(X.to_numpy())
+    assert pre.all_missing_features_ == ["x1"]
+    np.testing.assert_array_equal(pre.transform(np.array([[2.0, np.nan]])), [[0.5, 0.0]])
 
 
 # --------------------------------------------------------------------------- one-hot
@@ -188,11 +194,26 @@ def test_categorical_values_are_compared_as_strings() -> None:
     np.testing.assert_array_equal(out[:, :2], [[0, 1], [0, 1], [0, 0]])
 
 
-def test_max_categories_guard() -> None:
-    X = pd.DataFrame({"id": [f"u{i}" for i in range(20)], "x": np.arange(20.0)})
-    with pytest.raises(DataError, match="id"):
-        Preprocessor(max_categories=10).fit(X)
-    assert Preprocessor(max_categories=20).fit(X).n_features_out_ == 21
+def test_rare_levels_pooled_and_width_capped() -> None:
+    rng = np.random.default_rng(0)
+    common = rng.choice([f"c{i}" for i in range(30)], 1000)
+    rare = [f"r{i}" for i in range(12)]  # seen once each
+    X = pd.DataFrame({"shop": np.r_[common, rare], "x": rng.normal(size=1012)})
+    pre = Preprocessor().fit(X)
+    shop = pre.column_kinds_[0]
+    assert shop.kind == "categorical" and shop.spec["infrequent"] and len(shop.spec["levels"]) == 30
+    assert "42 values: 30 kept" in shop.reason
+    assert "shop=<infrequent>" in pre.feature_names_out_ and pre.n_features_out_ == 32
+    # new and rare values go to the infrequent level, and are counted
+    new = pd.DataFrame({"shop": ["c1", "r3", "never seen", None], "x": [0.0] * 4})
+    out = pre.transform(new)
+    infrequent = list(pre.feature_names_out_).index("shop=<infrequent>")
+    assert out[:, infrequent].tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert pre.unseen_values(new) == {"shop": 2}
+    # the cap: at most max_categories levels, the infrequent one included
+    capped = Preprocessor(max_categories=10).fit(X)
+    assert len(capped.column_kinds_[0].spec["levels"]) == 9
+    assert sum(n.startswith("shop=") for n in capped.feature_names_out_) == 10
 
 
 # --------------------------------------------------------------------------- column matching
@@ -214,7 +235,7 @@ def test_missing_column_raises_feature_mismatch_naming_it() -> None:
     pre = Preprocessor().fit(X)
     with pytest.raises(FeatureMismatchError, match="income"):
         pre.transform(X.drop(columns=["income"]))
-    many = pd.DataFrame(np.zeros((3, 12)), columns=[f"c{i}" for i in range(12)])
+    many = pd.DataFrame(np.arange(36.0).reshape(3, 12), columns=[f"c{i}" for i in range(12)])
     pre_many = Preprocessor().fit(many)
     with pytest.raises(FeatureMismatchError) as info:
         pre_many.transform(many[["c0"]])
@@ -453,10 +474,14 @@ def test_strings_in_numeric_column_at_transform_are_data_errors() -> None:
     np.testing.assert_allclose(pre.transform(ok)[:, 0], [0.0, 0.5, 0.5])
 
 
-def test_strings_in_explicitly_numeric_column_at_fit_are_data_errors() -> None:
-    X = pd.DataFrame({"num": ["1", "x", "3"], "cat": ["a", "b", "a"]})
-    with pytest.raises(DataError, match="'num'"):
-        Preprocessor(categorical=["cat"]).fit(X)
+def test_declared_categorical_columns_and_the_others_typed_by_the_rules() -> None:
+    # categorical=[...] forces those columns; the others are typed by the rules (dates, numbers as text, ...)
+    X = pd.DataFrame({"num": ["1", "x", "3"], "cat": ["1", "2", "1"], "price": ["$1,200", "$3", "$4"]})
+    kinds = {k.name: k.kind for k in Preprocessor(categorical=["cat"]).fit(X).column_kinds_}
+    assert kinds == {"num": "categorical", "cat": "categorical", "price": "numeric"}
+    many = pd.DataFrame({"num": [str(i) for i in range(30)] + ["x"], "cat": ["a"] * 31})
+    with pytest.raises(DataError, match="'num' is numeric but holds non-numeric values such as 'x'"):
+        Preprocessor(categorical=["cat"]).fit(many)
 
 
 def test_float32_overflow_is_a_data_error() -> None:
@@ -531,6 +556,7 @@ def test_get_params_and_clone() -> None:
         "scaling": "standard",
         "categorical": ["color", "city"],
         "max_categories": 5,
+        "min_frequency": 5,
         "n_quantiles": 1000,
         "subsample": 100_000,
         "random_state": 1,

@@ -27,6 +27,7 @@ from sklearn.preprocessing import (
 from ..exceptions import DataError, ModelFileError, NotFittedError
 from ..preprocess import Preprocessor
 from ..preprocess.columns import COUNT_ATTRIBUTES, SCALER_ATTRIBUTES, is_missing_category
+from ..preprocess.kinds import ColumnKind
 
 __all__ = ["STATE_FORMAT", "preprocessor_from_state", "preprocessor_to_state"]
 
@@ -114,6 +115,7 @@ def preprocessor_to_state(pre: Preprocessor) -> dict[str, Any]:
         "scaling": pre.scaling,
         "categorical": "auto" if isinstance(pre.categorical, str) else [str(c) for c in pre.categorical],
         "max_categories": None if pre.max_categories is None else int(pre.max_categories),
+        "min_frequency": None if pre.min_frequency is None else int(pre.min_frequency),
         "n_quantiles": int(pre.n_quantiles),
         "subsample": None if pre.subsample is None else int(pre.subsample),
         "random_state": None if random_state is None else int(random_state),
@@ -158,6 +160,9 @@ def preprocessor_to_state(pre: Preprocessor) -> dict[str, Any]:
         "encoder": encoder,
         "feature_names_out": [str(n) for n in pre.feature_names_out_],
         "output_to_input": [int(j) for j in pre.output_to_input_],
+        # the kind of each input column (absent in files written before column typing)
+        "column_kinds": None if getattr(pre, "column_kinds_", None) is None
+        else [kind.to_dict() for kind in pre.column_kinds_],
     }
 
 
@@ -253,6 +258,8 @@ def _from_state_v1(state: dict[str, Any]) -> Preprocessor:
             imputer=imputer,
             scaler=scaler,
             encoder=encoder,
+            column_kinds=None if state.get("column_kinds") is None
+            else [ColumnKind.from_dict(k) for k in state["column_kinds"]],
         )
     except ValueError as exc:  # ParameterError included
         raise ModelFileError(f"Preprocessor state: {exc}.") from None

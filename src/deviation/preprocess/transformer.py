@@ -49,10 +49,10 @@ from .columns import (
     is_missing_category,
     is_numeric_dtype,
     list_names,
-    refuse_mostly_numeric,
     to_category_column,
     to_float_column,
 )
+from .kinds import INFREQUENT_LABEL, LEFT_OUT, ColumnKind, classify_column, working_columns
 
 __all__ = ["MISSING_CATEGORY_LABEL", "Preprocessor"]
 
@@ -100,10 +100,15 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         names them explicitly; every other column must then be numeric.
         Arrays and sparse matrices are all-numeric: only ``"auto"`` or an
         empty list is accepted for them.
-    max_categories : int or None, default=None
-        Safety limit: fitting raises :class:`~deviation.exceptions.DataError`
-        if a categorical column has more distinct levels (the missing level
-        included) than this. ``None`` means no limit.
+    max_categories : int or None, default=100
+        Cap on the one-hot width of one categorical column of a DataFrame:
+        at most this many levels are kept (the most frequent ones, the
+        infrequent level included); the others are pooled into one
+        ``<infrequent>`` level. ``None``: no cap.
+    min_frequency : int or None, default=5
+        Values of a categorical column seen in fewer training rows are
+        pooled into the ``<infrequent>`` level (as scikit-learn's
+        ``OneHotEncoder(min_frequency=...)``). ``None``: no pooling.
     n_quantiles : int, default=1000
         Number of quantiles of ``"quantile"`` scaling (capped at the number of
         training rows).
@@ -115,11 +120,19 @@ class Preprocessor(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
+    column_kinds_ : list of ColumnKind or None
+        For a DataFrame, one entry per input column: its kind (numeric,
+        binary, categorical, datetime, identifier, text or constant), why,
+        and what reading it needs (:mod:`deviation.preprocess.kinds`).
+        Identifiers, free text and constant columns are left out of the
+        features. None for arrays and sparse matrices (all numeric).
     n_features_in_ : int
-        Number of input columns seen in :meth:`fit`.
+        Number of features after column typing (for arrays, the columns).
     feature_names_in_ : numpy.ndarray of str
-        Names of the input columns. DataFrame column names (converted with
-        ``str``), or ``x0, x1, ...`` for arrays and sparse matrices.
+        Names of those features: the DataFrame columns that are used (a
+        datetime column gives ``col.day_of_week``, ``col.day_of_month``,
+        ``col.month`` and, with times, ``col.hour``), or ``x0, x1, ...`` for
+        arrays and sparse matrices.
     input_kind_ : {"dataframe", "array", "sparse"}
         The kind of data :meth:`fit` was given.
     numeric_features_ : list of str
@@ -175,7 +188,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             StrOptions(("auto",)),
             SequenceOf(None, noun="list", items="column names", unique=True, arrays=True),
         ],
-        "max_categories": [None, Interval(Integral, 1, None, closed="left")],
+        "max_categories": [None, Interval(Integral, 2, None, closed="left")],
+        "min_frequency": [None, Interval(Integral, 1, None, closed="left")],
         "n_quantiles": [Interval(Integral, 2, None, closed="left")],
         "subsample": [None, Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -185,7 +199,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self,
         scaling: str = "minmax",
         categorical: str | Sequence[str] = "auto",
-        max_categories: int | None = None,
+        max_categories: int | None = 100,
+        min_frequency: int | None = 5,
         n_quantiles: int = 1000,
         subsample: int | None = 100_000,
         random_state: int | np.random.RandomState | None = None,
@@ -193,6 +208,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         self.scaling = scaling
         self.categorical = categorical
         self.max_categories = max_categories
+        self.min_frequency = min_frequency
         self.n_quantiles = n_quantiles
         self.subsample = subsample
         self.random_state = random_state
@@ -278,7 +294,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         return self
 
     def _fit_frame(self, X: pd.DataFrame, explicit: list[str] | None) -> None:
-        """Fit on a DataFrame."""
+        """Fit on a DataFrame: decide each column's kind (:mod:`deviation.preprocess.kinds`), then encode."""
         names = [str(c) for c in X.columns]
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -290,26 +306,85 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                     "The 'categorical' parameter of Preprocessor names columns that are not in X: "
                     f"{list_names(unknown)}."
                 )
-            cat_set = set(explicit)
-            is_cat = [n in cat_set for n in names]
-        else:
-            is_cat = []
-            for name, dtype in zip(names, X.dtypes):
-                if is_auto_categorical_dtype(dtype):
-                    refuse_mostly_numeric(X[name], name)
-                    is_cat.append(True)
-                elif is_numeric_dtype(dtype):
-                    is_cat.append(False)
-                else:
-                    raise DataError(
-                        f"Column {name!r} has unsupported dtype {dtype}; convert it to numbers or "
-                        "strings (or list it in the 'categorical' parameter)."
-                    )
-        columns = [X.iloc[:, j] for j in range(X.shape[1])]
-        self._fit_dense(columns, names, is_cat, "dataframe")
+        declared = set(explicit or [])
+        frame = X.set_axis(names, axis=1)
+        kinds = []
+        for name, dtype in zip(names, frame.dtypes):
+            if pd.api.types.is_complex_dtype(dtype) or (
+                not (is_numeric_dtype(dtype) or is_auto_categorical_dtype(dtype)
+                     or pd.api.types.is_datetime64_any_dtype(dtype))
+            ):
+                raise DataError(
+                    f"Column {name!r} has unsupported dtype {dtype}; convert it to numbers or "
+                    "strings (or list it in the 'categorical' parameter)."
+                )
+            kinds.append(classify_column(name, frame[name], categorical=name in declared,
+                                         max_categories=self.max_categories, min_frequency=self.min_frequency))
+        self.column_kinds_ = kinds
+        left_out = [k for k in kinds if k.kind in LEFT_OUT]
+        if left_out:
+            logger.warning(
+                "left out of the features: %s",
+                "; ".join(f"{k.name!r} ({k.kind}: {k.reason.split(':')[0]})" for k in left_out),
+            )
+        work, source, _ = working_columns(frame, kinds)
+        if not work:
+            listed = ", ".join(f"{k.name!r} ({k.kind})" for k in kinds[:10]) + (
+                f" and {len(kinds) - 10} more" if len(kinds) > 10 else "")
+            raise DataError(
+                f"X has no usable feature column: every column was left out ({listed}); "
+                "pass columns that vary and are not identifiers or free text"
+            )
+        work_names = list(work)
+        is_cat = [kinds[source[n]].kind == "categorical" for n in work_names]
+        columns = [pd.Series(work[n]) for n in work_names]
+        self._fit_dense(columns, work_names, is_cat, "dataframe")
+
+    def _typed_input(self, X: pd.DataFrame) -> pd.DataFrame:
+        """A DataFrame to transform, typed by :attr:`column_kinds_` (the features, in fitted order)."""
+        given = {str(c) for c in X.columns}
+        wanted = [k.name for k in self.column_kinds_ if k.kind not in LEFT_OUT]
+        missing = [n for n in wanted if n not in given]
+        if missing:
+            raise FeatureMismatchError(
+                f"X is missing {len(missing)} column(s) that Preprocessor was fitted on: {list_names(missing)}."
+            )
+        frame = X if all(isinstance(c, str) for c in X.columns) else X.set_axis([str(c) for c in X.columns], axis=1)
+        if frame.columns.has_duplicates:
+            dup = sorted({c for c in frame.columns[frame.columns.duplicated()] if c in set(wanted)})
+            if dup:
+                raise DataError(f"X has duplicate columns: {list_names(dup)}.")
+            frame = frame.loc[:, ~frame.columns.duplicated()]
+        work, _, unseen = working_columns(frame, self.column_kinds_)
+        for name, count in unseen.items():
+            logger.info("column %r: %d value(s) not among the levels kept at fit, encoded as %s",
+                        name, count, INFREQUENT_LABEL)
+        return pd.DataFrame(work, index=pd.RangeIndex(len(frame)), copy=False)
+
+    def unseen_values(self, X: pd.DataFrame) -> dict[str, int]:
+        """Per categorical column, how many cells of ``X`` hold a value not among the levels kept at fit.
+
+        Such values are encoded as the ``<infrequent>`` level (or as no level
+        when the training data had none). ``deviation score`` reports them.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+
+        Returns
+        -------
+        dict of str to int
+            Only columns with at least one such cell.
+        """
+        self._check_fitted()
+        kinds = [k for k in getattr(self, "column_kinds_", None) or [] if k.kind == "categorical"]
+        if not kinds or not isinstance(X, pd.DataFrame):
+            return {}
+        return working_columns(X, kinds)[2]
 
     def _fit_array(self, X: Any) -> None:
         """Fit on a numeric array-like."""
+        self.column_kinds_ = None
         arr = self._as_2d_array(X)
         names = [f"x{j}" for j in range(arr.shape[1])]
         self._fit_dense(arr, names, [False] * arr.shape[1], "array")
@@ -393,21 +468,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if cat_idx:
             self.encoder_ = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
             self.encoder_.fit(cat)
-            if self.max_categories is not None:
-                too_many = [
-                    f"{self.categorical_features_[k]} ({len(c)} levels)"
-                    for k, c in enumerate(self.encoder_.categories_)
-                    if len(c) > self.max_categories
-                ]
-                if too_many:
-                    raise DataError(
-                        f"Categorical columns {list_names(too_many)} have more than "
-                        f"max_categories={self.max_categories} distinct values; drop them or raise "
-                        "max_categories."
-                    )
         self._build_output_layout()
 
     def _fit_sparse(self, X: Any) -> None:
+        self.column_kinds_ = None
         """Fit on a scipy.sparse matrix (no imputation, no one-hot encoding)."""
         if self.scaling == "quantile":
             raise ParameterError(
@@ -766,6 +830,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 dense = X.toarray().astype(np.float64)
             out = self._transform_dense(dense, list(self.feature_names_in_))
             return sp.csr_array(out) if isinstance(X, sp.sparray) else sp.csr_matrix(out)
+        if getattr(self, "column_kinds_", None) is not None and isinstance(X, pd.DataFrame):
+            X = self._typed_input(X)
         fast = self._transform_numeric_fast(X)
         if fast is not None:
             return fast
@@ -896,6 +962,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         imputer: SimpleImputer | None,
         scaler: Any,
         encoder: OneHotEncoder | None,
+        column_kinds: Sequence[ColumnKind] | None = None,
     ) -> Preprocessor:
         """Assemble a fitted preprocessor from its fitted parts, without data.
 
@@ -916,6 +983,9 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             Fitted scaler of the scaled numeric columns.
         encoder : OneHotEncoder or None
             Fitted one-hot encoder of the categorical columns.
+        column_kinds : sequence of ColumnKind or None
+            The kinds of the input columns of a DataFrame (None for models
+            saved before column typing, and for arrays).
 
         Returns
         -------
@@ -970,5 +1040,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         pre.imputer_ = imputer
         pre.scaler_ = scaler
         pre.encoder_ = encoder
+        pre.column_kinds_ = None if column_kinds is None else list(column_kinds)
+        if pre.column_kinds_ is not None:
+            features = [f for k in pre.column_kinds_ for f in k.features]
+            if features != names:
+                raise ValueError("the column kinds do not give the fitted features")
         pre._build_output_layout()
         return pre
