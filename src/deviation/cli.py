@@ -115,6 +115,31 @@ def _load_devnet_model(model_path: Any, command: str) -> Any:
     return load(model_path)
 
 
+def column_report(kinds: Sequence[Any], *, all_columns: bool = False) -> list[str]:
+    """Lines of the table of what each column became (``deviation fit`` prints it, ``info`` too).
+
+    Obvious columns (plain numbers, 0/1, small categories) are counted, not
+    listed, unless ``all_columns``; every column that was not the obvious
+    choice (left out, a date, numbers written as text, pooled levels) gets a
+    line saying why.
+    """
+    lines = []
+    obvious = [k for k in kinds if not k.reason]
+    shown = kinds if all_columns else [k for k in kinds if k.reason]
+    if shown:
+        width = max(12, *(len(k.name) for k in shown))
+        lines.append(f"  {'column':<{width}}  {'kind':<11}  why")
+        for k in shown:
+            lines.append(f"  {k.name:<{width}}  {k.kind:<11}  {k.reason or '-'}")
+    if obvious and not all_columns:
+        counts: dict[str, int] = {}
+        for k in obvious:
+            counts[k.kind] = counts.get(k.kind, 0) + 1
+        lines.append(("  and " if shown else "  ") + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+                     + " column(s) as they are")
+    return lines
+
+
 # --------------------------------------------------------------- commands
 def cmd_fit(args: argparse.Namespace) -> int:
     from sklearn.pipeline import Pipeline
@@ -162,6 +187,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         bar.total = bar.n  # one network only (sparse data, or no continuous column)
         bar.refresh()
     seconds = time.perf_counter() - start
+    kinds = getattr(preprocessor, "column_kinds_", None)
+    if kinds:
+        _say(args, f"columns of {Path(args.data).name}:\n" + "\n".join(column_report(kinds)))
     metadata = {
         "data": Path(args.data).name,
         "label_column": args.label,
@@ -226,6 +254,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     with _progress(args, _row_count(args.data), "scoring", "rows") as bar:
         summary = score_file(model, args.data, out, id_column=args.id_column,
                              confidence=args.confidence, progress=bar.update)
+    for name, count in summary.unseen.items():
+        _say(args, f"column {name!r}: {count} value(s) not among the levels kept at fit, scored as the "
+                   "infrequent level (or as no level)")
     if summary.threshold is None:
         _say(args, f"scored {summary.n_rows} rows with the blend {Path(args.model).name} (higher = more anomalous; "
                    f"a blend has no p-value or threshold); written to {out}")
@@ -314,7 +345,7 @@ def _print_schema(state: Any) -> None:
         parts.append(f"feature indices from {schema.index_base}")
     print("input           " + "; ".join(parts))
     if schema.columns:
-        listed = ", ".join(f"{name} ({kind})" for name, kind in schema.columns.items())
+        listed = ", ".join(f"{name} ({kind} as read)" for name, kind in schema.columns.items())
         lines = textwrap.wrap(listed, width=100)
         print(f"columns         {len(schema.columns)}: {lines[0]}")
         for line in lines[1:]:
@@ -359,6 +390,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     if info.get("estimator") not in (None, "deviation.DevNet"):
         print(f"model           {info.get('estimator')} (ranking scores: no p-value, no threshold)")
     _print_schema(info.get("input_schema"))
+    column_kinds = (info.get("preprocessor") or {}).get("column_kinds")
+    if column_kinds:
+        from .preprocess.kinds import ColumnKind
+
+        print("column kinds")
+        for line in column_report([ColumnKind.from_dict(k) for k in column_kinds], all_columns=True):
+            print(line)
     names = info.get("feature_names_in")
     if names:
         shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")

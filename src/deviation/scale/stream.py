@@ -23,7 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class ScoreSummary:
     n_flagged: int
     threshold: float | None
     seconds: float
+    #: per categorical column, cells holding a value not among the levels kept at fit
+    unseen: dict[str, int] = field(default_factory=dict)
 
 
 def iter_batches(path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[pd.DataFrame]:
@@ -164,9 +166,15 @@ def score_file(
     writer = BatchWriter(Path(out))
     start = time.perf_counter()
     n_rows = n_flagged = 0
+    unseen: dict[str, int] = {}
+    first = model.steps[0][1] if hasattr(model, "steps") else None
+    count_unseen = getattr(first, "unseen_values", None)
     try:
         batches = iter_tables(data, id_column=id_column, schema=schema, batch_rows=batch_size)
         for table in _prefetch(batches):
+            if count_unseen is not None and isinstance(table.X, pd.DataFrame):
+                for name, count in count_unseen(table.X).items():
+                    unseen[name] = unseen.get(name, 0) + count
             result = scored_frame(model, decision_scores(model, table.X), ids=table.ids, confidence=confidence)
             writer.write(result)
             n_rows += len(result)
@@ -178,7 +186,7 @@ def score_file(
     except BaseException:
         writer.abort()
         raise
-    return ScoreSummary(n_rows, n_flagged, cut, time.perf_counter() - start)
+    return ScoreSummary(n_rows, n_flagged, cut, time.perf_counter() - start, unseen)
 
 
 def sample_file(
