@@ -99,7 +99,7 @@ def test_day_first_order_is_inferred_and_ambiguous_order_is_said() -> None:
 
 
 def test_dates_become_parts_that_generalise_to_new_dates() -> None:
-    train = pd.date_range("2024-01-01", periods=400, freq="7h")
+    train = pd.date_range("2024-01-01", periods=400, freq="23h")  # a year: every month, weekday and hour
     X = pd.DataFrame({"ts": train.strftime("%Y-%m-%d %H:%M:%S"), "x": np.random.default_rng(0).normal(size=400)})
     pre = Preprocessor().fit(X)
     assert list(pre.feature_names_out_) == ["ts.hour", "ts.day_of_week", "ts.day_of_month", "ts.month", "x"]
