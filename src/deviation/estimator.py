@@ -606,7 +606,7 @@ class DevNet(BaseEstimator):
         chunk_rows, workers = min(_SCORE_CHUNK, X.shape[0]), min(_SCORE_THREADS, n_chunks)
         densified = not sp.issparse(X) or X.shape[1] <= WIDE_SPARSE_COLUMNS or has_view
         # per cell of a chunk: float64 densified (sparse) and a float32 copy; the view's scaled copies
-        per_cell = ((12 if sp.issparse(X) else 4) + (40 if has_view else 0)) if densified else 0
+        per_cell = ((12 if sp.issparse(X) else 4) + (20 if has_view else 0)) if densified else 0
         check_allocation(
             X.shape[0] * 8 + workers * chunk_rows * X.shape[1] * per_cell,
             f"scoring {X.shape[0]:,} rows x {X.shape[1]:,} feature columns ({workers} chunks of "
@@ -769,30 +769,33 @@ class DevNet(BaseEstimator):
 def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) -> int:
     """Bytes :meth:`DevNet.fit` allocates for ``X`` beyond ``X`` itself (an upper estimate).
 
-    The network: the first layer drawn in float64 and kept in float32 (12 bytes
-    per weight), then about eight float32 copies of the trained weights (flat
-    weights, gradient, RMSprop average, step, two best-epoch copies, the
-    full-width layer and ``coefs_``). The rows: a dense batch (float64 then
-    float32) of ``batch_size`` rows, or for wide sparse input the per-column
-    counts that leave unused columns out (25 bytes per column); dense input of
-    the default preset is scaled into float32 views of the rows the batches
-    draw (about 40 bytes per cell, with the binary-column test over all rows);
-    a single view scales all rows (24 bytes per cell).
+    Checked against ``tracemalloc`` peaks (tests/test_memory.py). The first
+    layer is drawn in float64 and kept in float32 (12 bytes per weight); the
+    weights trained get about seven more float32 copies (flat weights,
+    gradient, RMSprop average, step, best-epoch copies). The rows: two dense
+    batches alive at once (float64 then float32, 16 bytes per cell), or for
+    wide sparse input only the trained columns (those with a value) and the
+    per-column counts that find them (25 bytes per column, and 12 for the
+    column means); the column means of dense input read 8,192 rows at a time.
+    Dense input of the default preset is scaled into float32 views: about 16
+    bytes per cell of ``X``.
     """
     n, d = X.shape
     hidden, _ = model._network_settings(n_networks)
     h1 = (hidden[0] if hidden else 1) * n_networks
-    sizes = [d, *(h * n_networks for h in hidden), 1]
+    wide = sp.issparse(X) and d > WIDE_SPARSE_COLUMNS
+    trained = min(d, X.nnz) if wide else d  # wide sparse data trains the columns with a value only
+    sizes = [trained, *(h * n_networks for h in hidden), 1]
     n_weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    total = d * h1 * 12 + n_weights * 4 * 8 + d * 12  # + column means (float64 and float32)
-    if sp.issparse(X) and d > WIDE_SPARSE_COLUMNS:
-        trained = min(d, X.nnz)  # columns with a value in some row: the only ones trained
-        total += d * 25 - (d - trained) * h1 * 4 * 7
+    total = d * h1 * 12 + n_weights * 4 * 7
+    if wide:
+        total += d * (25 + 12)
     else:
-        total += int(model.batch_size) * d * 12
-    if not sp.issparse(X) and model.preset == "default":
-        drawn = min(n, int(model.epochs) * int(model.batches_per_epoch) * int(model.batch_size))
-        total += (n * d * 3 + drawn * d * 40) if n_networks == 2 else n * d * 24
+        total += int(model.batch_size) * d * 16
+    if not sp.issparse(X):
+        total += min(n, _SCORE_CHUNK) * d * 16  # column means, a chunk of rows at a time
+        if model.preset == "default":
+            total += n * d * 16
     return int(total)
 
 
