@@ -774,9 +774,9 @@ def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) ->
     weights trained get about seven more float32 copies (flat weights,
     gradient, RMSprop average, step, best-epoch copies). The rows: two dense
     batches alive at once (float64 then float32, 16 bytes per cell), or for
-    wide sparse input only the trained columns (those with a value) and the
-    per-column counts that find them (25 bytes per column, and 12 for the
-    column means); the column means of dense input read 8,192 rows at a time.
+    wide sparse input only the trained columns (those with a value; their
+    batches are dense again when they are few) and the per-column counts that
+    find them (25 bytes per column, and 12 for the column means); the column means of dense input copy 8,192 rows at a time.
     Dense input of the default preset is scaled into float32 views: about 16
     bytes per cell of ``X``.
     """
@@ -790,10 +790,10 @@ def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) ->
     total = d * h1 * 12 + n_weights * 4 * 7
     if wide:
         total += d * (25 + 12)
-    else:
-        total += int(model.batch_size) * d * 16
+    if not wide or trained <= WIDE_SPARSE_COLUMNS:  # the trained columns of wide data may be few enough
+        total += int(model.batch_size) * trained * 16
     if not sp.issparse(X):
-        total += min(n, _SCORE_CHUNK) * d * 16  # column means, a chunk of rows at a time
+        total += min(n, 2 * _SCORE_CHUNK) * d * 8  # column means: chunks of rows, two alive at once
         if model.preset == "default":
             total += n * d * 16
     return int(total)
