@@ -674,6 +674,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             message += f" (warning: {notes})"
         print(f"deviation: error: {message}", file=sys.stderr)
         return 1
+    except MemoryError:
+        # an allocation nothing estimated (MemoryLimitError, a DeviationError, is reported above);
+        # output files are written atomically, so nothing half-written is left behind
+        if args.debug:
+            raise
+        failed = True
+        data = getattr(args, "data", None)
+        doing = f"running {getattr(args, 'command', 'the command')}" + (f" on {data}" if data else "")
+        print(f"deviation: error: ran out of memory while {doing}; try --sample-size N (deviation fit), "
+              "fewer rows or columns, or a machine with more memory", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("deviation: interrupted", file=sys.stderr)
         return 130

@@ -22,6 +22,7 @@ from sklearn.utils.validation import validate_data
 
 from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
+from ._memory import check_allocation
 from ._params import Interval, Pattern, SequenceOf, StrOptions, validate_params
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
 from .features import InputView
@@ -299,6 +300,12 @@ class DevNet(BaseEstimator):
             )
 
         self.device_, self.engine_ = self._resolve_device_engine()
+        check_allocation(
+            _fit_bytes(X, self, 2 if self.preset == "default" and not sp.issparse(X) else 1),
+            f"training DevNet on {X.shape[0]:,} rows x {X.shape[1]:,} feature columns",
+            "use fewer feature columns (drop rare features or high-cardinality columns) or fewer rows "
+            "(deviation fit --sample-size N), or a machine with more memory",
+        )
         rng = _make_rng(self.random_state)
         view = None
         if self.preset == "default" and not sp.issparse(X):
@@ -593,9 +600,20 @@ class DevNet(BaseEstimator):
 
     # -------------------------------------------------------------- helpers
     def _score_validated(self, X: np.ndarray | sp.csr_matrix) -> np.ndarray:
-        out = np.empty(X.shape[0], dtype=np.float64)
         # the input view of the default preset reads dense rows
         has_view = getattr(self, "view_", None) is not None
+        n_chunks = -(-X.shape[0] // _SCORE_CHUNK)
+        chunk_rows, workers = min(_SCORE_CHUNK, X.shape[0]), min(_SCORE_THREADS, n_chunks)
+        densified = not sp.issparse(X) or X.shape[1] <= WIDE_SPARSE_COLUMNS or has_view
+        # per cell of a chunk: float64 densified (sparse) and a float32 copy; the view's scaled copies
+        per_cell = ((12 if sp.issparse(X) else 4) + (20 if has_view else 0)) if densified else 0
+        check_allocation(
+            X.shape[0] * 8 + workers * chunk_rows * X.shape[1] * per_cell,
+            f"scoring {X.shape[0]:,} rows x {X.shape[1]:,} feature columns ({workers} chunks of "
+            f"{chunk_rows:,} rows made dense at a time)",
+            "score fewer rows at a time (deviation score streams files) or use a machine with more memory",
+        )
+        out = np.empty(X.shape[0], dtype=np.float64)
 
         def score_chunk(start: int) -> None:
             stop = min(start + _SCORE_CHUNK, X.shape[0])
@@ -746,6 +764,39 @@ class DevNet(BaseEstimator):
         tags.target_tags = TargetTags(required=True, one_d_labels=True, single_output=True)
         tags.input_tags.sparse = True
         return tags
+
+
+def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) -> int:
+    """Bytes :meth:`DevNet.fit` allocates for ``X`` beyond ``X`` itself (an upper estimate).
+
+    Checked against ``tracemalloc`` peaks (tests/test_memory.py). The first
+    layer is drawn in float64 and kept in float32 (12 bytes per weight); the
+    weights trained get about seven more float32 copies (flat weights,
+    gradient, RMSprop average, step, best-epoch copies). The rows: two dense
+    batches alive at once (float64 then float32, 16 bytes per cell), or for
+    wide sparse input only the trained columns (those with a value; their
+    batches are dense again when they are few) and the per-column counts that
+    find them (25 bytes per column, and 12 for the column means); the column means of dense input copy 8,192 rows at a time.
+    Dense input of the default preset is scaled into float32 views: about 16
+    bytes per cell of ``X``.
+    """
+    n, d = X.shape
+    hidden, _ = model._network_settings(n_networks)
+    h1 = (hidden[0] if hidden else 1) * n_networks
+    wide = sp.issparse(X) and d > WIDE_SPARSE_COLUMNS
+    trained = min(d, X.nnz) if wide else d  # wide sparse data trains the columns with a value only
+    sizes = [trained, *(h * n_networks for h in hidden), 1]
+    n_weights = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    total = d * h1 * 12 + n_weights * 4 * 7
+    if wide:
+        total += d * (25 + 12)
+    if not wide or trained <= WIDE_SPARSE_COLUMNS:  # the trained columns of wide data may be few enough
+        total += int(model.batch_size) * trained * 16
+    if not sp.issparse(X):
+        total += min(n, 2 * _SCORE_CHUNK) * d * 8  # column means: chunks of rows, two alive at once
+        if model.preset == "default":
+            total += n * d * 16
+    return int(total)
 
 
 def _column_means(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray:

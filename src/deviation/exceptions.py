@@ -5,6 +5,7 @@ The tree::
     DeviationError (Exception)
      +-- DataError (DeviationError, ValueError)         bad features, labels or files
      |    +-- FeatureMismatchError (DataError)          wrong columns at scoring time
+     |    +-- MemoryLimitError (DataError, MemoryError) the input would need more memory than is available
      +-- ParameterError (DeviationError, ValueError)    an estimator parameter out of range
      |    +-- InvalidParameterError (ParameterError, TypeError)  a parameter outside its declared constraints
      +-- ModelFileError (DeviationError, ValueError)    a model file that cannot be trusted or read
@@ -13,7 +14,10 @@ The tree::
 
 Every exception subclasses the built-in type a Python user would catch
 (``ValueError``, ``ImportError``), and the scikit-learn one where it exists, so
-code written for scikit-learn keeps working.
+code written for scikit-learn keeps working. ``MemoryLimitError`` is raised
+before an allocation sized by the input (see ``deviation._memory``): as a
+``DataError`` the command line prints it as one line, and ``except
+MemoryError`` still catches it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = [
     "DeviationError",
     "FeatureMismatchError",
     "InvalidParameterError",
+    "MemoryLimitError",
     "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
@@ -42,6 +47,20 @@ class DataError(DeviationError, ValueError):
 
 class FeatureMismatchError(DataError):
     """The data to score does not have the features the model was trained on."""
+
+
+class MemoryLimitError(DataError, MemoryError):
+    """The input would need more memory than is available, found before allocating it.
+
+    The message names what is too big (a column, a width, a file), the memory
+    it would need, the memory available and what to do instead. ``nbytes``
+    and ``available`` hold the two sizes in bytes (None when not given).
+    """
+
+    def __init__(self, message: str, *, nbytes: int | None = None, available: int | None = None) -> None:
+        super().__init__(message)
+        self.nbytes = nbytes
+        self.available = available
 
 
 class ParameterError(DeviationError, ValueError):

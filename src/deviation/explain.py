@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._memory import check_allocation
 from .estimator import DevNet
 from .exceptions import DataError, NotFittedError, ParameterError
 from .mlp import forward_numpy, input_gradients
@@ -264,6 +265,13 @@ def explain(
         )
     else:
         base_net = base
+    n_in = len(pre.feature_names_in_) if pre is not None and hasattr(pre, "output_to_input_") else n_model
+    # float32 attributions, their float64 copy when folded back and the result (float64, one per input)
+    check_allocation(
+        Z.shape[0] * (n_model * 12 + n_in * 8),
+        f"the attributions of {Z.shape[0]:,} rows x {n_model:,} model inputs",
+        "explain fewer rows (rows=..., or deviation explain --flagged) or use a machine with more memory",
+    )
     values = np.empty((Z.shape[0], n_model), dtype=np.float32)
     scores = np.empty(Z.shape[0], dtype=np.float64)
     # rows are made dense a chunk at a time, about 64 MB whatever the width

@@ -8,8 +8,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._memory import check_allocation
 from ..exceptions import DataError
 from .sources import Source, fail, short_message
+
+#: Bytes each feature column of a file costs once read, whatever its values: its
+#: name (``"x123456"``, a Python str of about 64 bytes, and the list slot holding it).
+_BYTES_PER_COLUMN_NAME = 72
 
 
 def _numeric_matrix(value: Any, src: Source, key: str) -> np.ndarray | sp.csr_matrix:
@@ -168,6 +173,10 @@ def read_libsvm(
     DataError
         For an empty file, or, with a model's width and base, a feature index
         outside them.
+    MemoryLimitError
+        Without a model's width, when the largest feature index makes more
+        columns than memory holds (each column gets a name, and a model one
+        weight per hidden unit).
     """
     from sklearn.datasets import load_svmlight_file
 
@@ -193,6 +202,16 @@ def read_libsvm(
         )
     width = X.shape[1] - index_base if n_features is None else n_features
     widest = X.shape[1] - index_base
+    if n_features is None:
+        # the CSR matrix is cheap (12 bytes per stored value); what grows with the largest index
+        # is one name per column here, then the model's weights (checked again by DevNet.fit)
+        check_allocation(
+            width * _BYTES_PER_COLUMN_NAME,
+            f"feature index {widest - 1 + index_base} makes {width:,} feature columns, whose names alone",
+            "drop the rare features or rebuild the file with compact indices (numbered from 0 or 1 over the "
+            "features that occur)",
+            where=src.where,
+        )
     if widest > width:
         raise fail(
             src.where,

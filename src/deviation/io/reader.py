@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
+from .._memory import check_whole_file
 from ..exceptions import DataError, FeatureMismatchError
 from .arff import read_arff
 from .arrays import read_libsvm, read_mat, read_npz
@@ -465,6 +466,7 @@ def read_table(
       zeros).
     """
     src = resolve_source(path, format)
+    check_whole_file(src)  # a file that clearly cannot fit: one line (MemoryLimitError) before reading
     id_columns = _as_list(id_column)
     if src.fmt in TABULAR:
         _check_label_args(label, anomaly_value, src.where)
