@@ -8,12 +8,14 @@ from .exceptions import (
     DataError,
     DeviationError,
     FeatureMismatchError,
+    InvalidParameterError,
+    MemoryLimitError,
     MissingDependencyError,
     ModelFileError,
     NotFittedError,
     ParameterError,
 )
-from .io import Table, read_table, write_table
+from .io import InputSchema, Table, iter_tables, read_table, write_table
 from .persistence import load, read_model_info, save
 from .preprocess import Preprocessor
 
@@ -24,6 +26,9 @@ __all__ = [
     "DevNet",
     "DeviationError",
     "FeatureMismatchError",
+    "InputSchema",
+    "InvalidParameterError",
+    "MemoryLimitError",
     "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
@@ -31,6 +36,7 @@ __all__ = [
     "Preprocessor",
     "Table",
     "__version__",
+    "iter_tables",
     "load",
     "load_thyroid",
     "read_model_info",

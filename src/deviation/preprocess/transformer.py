@@ -34,6 +34,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from .._memory import check_allocation
 from .._params import Interval, SequenceOf, StrOptions, validate_params
 from ..exceptions import (
     DataError,
@@ -337,6 +338,17 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             )
         work_names = list(work)
         is_cat = [kinds[source[n]].kind == "categorical" for n in work_names]
+        # the one-hot width is capped by max_categories, but many categorical columns still add up
+        widths = {k.name: len(k.spec.get("levels", [])) + 2 for k in kinds if k.kind == "categorical"}
+        width = len(work_names) - len(widths) + sum(widths.values())
+        if widths:
+            widest = max(widths, key=widths.get)
+            check_allocation(
+                3.0 * len(frame) * width * 8,
+                f"the one-hot encoded training matrix ({len(frame):,} rows x {width:,} columns; "
+                f"widest: {widest!r}, {widths[widest]:,} levels)",
+                "leave columns out with --drop, declare ids with --id-column, or lower max_categories",
+            )
         columns = [pd.Series(work[n]) for n in work_names]
         self._fit_dense(columns, work_names, is_cat, "dataframe")
 
