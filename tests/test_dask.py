@@ -167,7 +167,9 @@ def test_fit_dask_learns(client, table, features):
     ddf = dd.from_pandas(table, npartitions=NPARTITIONS)
     model = sdask.fit_dask(ddf, "class", id_column="rid", sample_size=4000, random_state=0, client=client)
     assert isinstance(model, Pipeline)
-    assert model.steps[0][1].n_features_in_ == features.shape[1]
+    pre = model.steps[0][1]
+    assert len(pre.column_kinds_) == features.shape[1]  # every input column typed (a column constant in the sample is left out)
+    assert pre.n_features_in_ == sum(k.kind != "constant" for k in pre.column_kinds_)
     auc = roc_auc_score(table["class"], model.decision_function(features))
     assert auc > 0.7, auc
 

@@ -89,19 +89,27 @@ def _native_kind(kind: pa.DataType, name: str, where: str) -> str | None:
     )
 
 
-def _parse_numbers(text: pa.Array) -> pa.Array | None:
-    """float64 of text cells that are all numbers or missing, else None."""
+def _parse_numbers(text: pa.Array, decimal: str = ".") -> pa.Array | None:
+    """float64 of text cells that are all numbers or missing, else None.
+
+    With ``decimal=","`` (files separated by ``;``, as European spreadsheets
+    write them) ``1.234,5`` reads 1234.5 and ``0,25`` reads 0.25.
+    """
     missing = _missing_mask(text)
     stripped = pc.if_else(missing, pa.scalar(None, pa.string()), pc.utf8_trim_whitespace(text))
+    if decimal == ",":
+        grouped = pc.match_substring_regex(stripped, r"^[-+]?\d{1,3}(\.\d{3})+(,\d*)?$").fill_null(False)
+        stripped = pc.if_else(grouped, pc.replace_substring(stripped, ".", ""), stripped)
+        stripped = pc.replace_substring(stripped, ",", ".")
     try:
         return pc.cast(stripped, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
 
 
-def _text_kind(text: pa.Array) -> str:
+def _text_kind(text: pa.Array, decimal: str = ".") -> str:
     """The kind of one text column (or one batch of it)."""
-    if _parse_numbers(text) is not None:
+    if _parse_numbers(text, decimal) is not None:
         return "numeric"
     present = pc.filter(text, pc.invert(_missing_mask(text)))
     lowered = pc.utf8_lower(pc.utf8_trim_whitespace(present))
@@ -141,7 +149,7 @@ class KindTracker:
             if kind is None:
                 text = _as_text(array)
                 all_missing = bool(pc.all(_missing_mask(text)).as_py()) if len(text) else True
-                kind = _text_kind(text)
+                kind = _text_kind(text, self.decimal)
                 if all_missing:
                     # a batch of empty cells says nothing about the column's kind
                     self._all_missing.setdefault(name, True)
@@ -211,9 +219,9 @@ def typed_frame(
             keep = pc.if_else(missing, pa.scalar(None, pa.string()), text)
             out[name] = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=object)
         else:
-            numbers = _parse_numbers(text)
+            numbers = _parse_numbers(text, decimal)
             if numbers is None:
-                numbers = _parse_numbers(_booleans_as_digits(text))
+                numbers = _parse_numbers(_booleans_as_digits(text), decimal)
             if numbers is None:
                 raise _misfit(text, name, kind, where, row_offset)
             out[name] = _float_numpy(numbers)

@@ -152,7 +152,7 @@ def typed_partition(frame: pd.DataFrame, schema: Any, where: str) -> pd.DataFram
     part = frame[columns]
     part = part.assign(**{c: part[c].astype("string") for c in columns if part[c].dtype == object})
     raw = pa.Table.from_pandas(part, preserve_index=False)
-    return typed_frame(raw, schema.columns, where).set_axis(frame.index, axis=0)
+    return typed_frame(raw, schema.columns, where, decimal=schema.decimal).set_axis(frame.index, axis=0)
 
 
 def _score_partition(
