@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import re
 import warnings
 from collections.abc import Iterator
@@ -102,27 +101,63 @@ def clean_data_line(line: str) -> str:
     return ",".join(out) + "\n"
 
 
-class _CleanLines(io.RawIOBase):
-    """A read-only stream of the data lines (``first`` then the rest of ``stream``), each cleaned.
+_COMMENTS = re.compile(r"%[^\r\n]*")
+_LINE_ENDS = re.compile(r"^[ \t]+|[ \t]+(?=\r?$)", re.MULTILINE)
+_BLANKS_BEFORE_COMMA = re.compile(r"[ \t]+,")
+_BLANKS_AFTER_COMMA = re.compile(r",[ \t]+")
+#: Bytes of data lines cleaned at a time.
+_CHUNK_BYTES = 1 << 20
 
-    See :func:`clean_data_line`.
+
+def clean_data_text(text: str) -> str:
+    """Whole lines of the ``@data`` section cleaned as :func:`clean_data_line` does, faster when unquoted."""
+    if "'" in text or '"' in text:
+        return "".join(clean_data_line(line) for line in text.splitlines())
+    if "%" in text:
+        text = _COMMENTS.sub("", text)
+    if " " in text or "\t" in text:
+        text = _BLANKS_AFTER_COMMA.sub(",", _BLANKS_BEFORE_COMMA.sub(",", text))
+        text = _LINE_ENDS.sub("", text)
+    return text
+
+
+class _CleanLines(io.RawIOBase):
+    """A read-only stream of the data lines (``first`` then the rest of ``stream``), cleaned.
+
+    Whole lines are cleaned a chunk at a time (:func:`clean_data_text`).
     """
 
     def __init__(self, first: bytes, stream: IO[bytes]) -> None:
         super().__init__()
-        self._lines = itertools.chain([first], stream)
+        self._first: bytes | None = first
+        self._stream = stream
+        self._carry = b""
         self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
+    def _next_chunk(self) -> bytes | None:
+        if self._first is not None:
+            block, self._first = self._first, None
+        else:
+            block = self._stream.read(_CHUNK_BYTES)
+            if not block:
+                rest, self._carry = self._carry, b""
+                return rest if rest else None
+        block = self._carry + block
+        cut = block.rfind(b"\n") + 1
+        self._carry = block[cut:]
+        return block[:cut]
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         while not len(self._pending):
-            raw = next(self._lines, None)
-            if raw is None:
+            block = self._next_chunk()
+            if block is None:
                 return 0
-            self._pending = memoryview(clean_data_line(raw.decode("utf-8")).encode("utf-8"))
+            if block:
+                self._pending = memoryview(clean_data_text(block.decode("utf-8")).encode("utf-8"))
         n = min(len(view), len(self._pending))
         view[:n] = self._pending[:n]
         self._pending = self._pending[n:]

@@ -21,6 +21,8 @@ from .sources import Source, duplicates, fail, first_non_utf8_line, short_messag
 
 logger = logging.getLogger(__name__)
 
+#: Rows per batch when a file is streamed (every format; :mod:`deviation.io` exports it).
+DEFAULT_BATCH_ROWS = 262_144
 #: Bytes pyarrow parses at a time (one row must fit in a block).
 BLOCK_BYTES = 1 << 24
 #: The separators the sniffer chooses from, in order of preference on a tie.
@@ -283,7 +285,7 @@ def _other_sep_hint(src: Source, sep: str) -> str:
     return f", or pass sep={found!r} if the fields are separated by {separator_name(found)}" if found != sep else ""
 
 
-def iter_delimited(src: Source, sep: str | None = None, batch_rows: int = 262_144) -> Iterator[pa.Table]:
+def iter_delimited(src: Source, sep: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
     """Yield the rows of a CSV/TSV file as Arrow tables of text columns.
 
     Parameters

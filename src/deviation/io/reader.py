@@ -24,15 +24,22 @@ import scipy.sparse as sp
 from ..exceptions import DataError, FeatureMismatchError
 from .arff import read_arff
 from .arrays import read_libsvm, read_mat, read_npz
-from .delimited import Dialect, check_sep, detect_dialect, iter_delimited, separator_name, sniff_lines, sniff_separator
+from .delimited import (
+    DEFAULT_BATCH_ROWS,
+    Dialect,
+    check_sep,
+    detect_dialect,
+    iter_delimited,
+    separator_name,
+    sniff_lines,
+    sniff_separator,
+)
 from .labels import column_key, to_binary_labels
 from .schema import InputSchema, KindTracker, ids_text, typed_frame
 from .sources import FORMAT_TITLES, TABULAR, PathLike, Source, duplicates, fail, resolve_source, translate_errors
 
 logger = logging.getLogger(__name__)
 
-#: Rows per batch when a file is streamed.
-DEFAULT_BATCH_ROWS = 262_144
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing DataFrames field by field is ambiguous
