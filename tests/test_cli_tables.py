@@ -90,6 +90,8 @@ def test_semicolon_csv_with_decimal_commas_is_read_as_two_columns(tmp_path: Path
     assert feature_names(model) == ["temp", "pressure"]
     schema = input_schema(model)
     assert (schema["sep"], schema["decimal"]) == (";", ",")
+    code, out, _ = run_cli("info", model)
+    assert "fields separated by ';' (semicolon), decimal mark ','" in out
     # NOTE: the numbers themselves ('4,126' as 4.126) are io.schema's part (typed_frame's decimal=);
     # once it lands, assert schema["columns"] kinds are numeric here.
 

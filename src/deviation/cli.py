@@ -378,6 +378,10 @@ def _print_schema(state: Any) -> None:
                                                          if schema.anomaly_value is not None else ""))
     if schema.id_columns:
         parts.append("id columns " + ", ".join(repr(c) for c in schema.id_columns))
+    if schema.sep is not None:
+        from .io.delimited import separator_name
+
+        parts.append(f"fields separated by {separator_name(schema.sep)}, decimal mark {schema.decimal!r}")
     if schema.n_features is not None:
         parts.append(f"{schema.n_features} features wide")
     if schema.index_base is not None:
