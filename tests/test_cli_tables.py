@@ -340,3 +340,14 @@ def test_missing_model_column_at_scoring_names_the_file(tmp_path: Path, shop: Pa
 )
 def test_option_words(library: str, command: str) -> None:
     assert _option_words(library) == command
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import deviation.cli
+
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")  # `deviation info m.model | grep -q ...` stopped reading
+
+    monkeypatch.setattr(deviation.cli, "cmd_info", closed)
+    code, _, err = run_cli("info", tmp_path / "m.model")
+    assert code == 141 and err == ""

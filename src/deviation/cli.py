@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import io
 import json
 import logging
 import re
@@ -699,6 +700,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that Python's flush at exit finds no closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
 class _HeldWarnings(logging.Handler):
     """Holds the library's warnings while a command runs, so that a failure stays one line."""
 
@@ -729,6 +741,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except UsageError as exc:
         parser.error(_option_words(str(exc)))
+    except BrokenPipeError:
+        # the reader of our output went away (`deviation info m.model | head -3`): no error message
+        _silence_stdout()
+        return 141
     except (DeviationError, OSError, ValueError, ImportError) as exc:
         if args.debug:
             raise
