@@ -260,11 +260,30 @@ def test_missing_label_column(tmp_path: Path) -> None:
     assert "'a', 'b', 'class'" in message and "did you mean 'class'" in message
 
 
-def test_missing_label_column_lists_first_ten(tmp_path: Path) -> None:
-    header = ",".join(f"c{i}" for i in range(15))
-    with pytest.raises(DataError, match=r"\(15 in total\)") as info:
-        read_table(_write(tmp_path / "d.csv", header + "\n" + ",".join("0" * 15) + "\n"), "zzz")
-    assert "'c9'" in str(info.value) and "'c10'" not in str(info.value)
+def test_missing_label_column_lists_every_column_of_a_narrow_file(tmp_path: Path) -> None:
+    header = ",".join(f"c{i}" for i in range(50))
+    with pytest.raises(DataError, match="no label column 'zzz'") as info:
+        read_table(_write(tmp_path / "d.csv", header + "\n" + ",".join("0" * 50) + "\n"), "zzz")
+    assert all(f"'c{i}'" in str(info.value) for i in range(50))
+
+
+def test_missing_column_of_a_wide_file_lists_the_closest_first(tmp_path: Path) -> None:
+    names = [f"feature_{i:03d}" for i in range(80)] + ["is_fraud"]
+    path = _write(tmp_path / "d.csv", ",".join(names) + "\n" + ",".join("0" * len(names)) + "\n")
+    with pytest.raises(DataError, match="no label column 'is_fruad'") as info:
+        read_table(path, "is_fruad")
+    message = str(info.value)
+    # the wanted column is listed although it is the last of 81
+    assert "81 columns, the closest: 'is_fraud'" in message and "did you mean 'is_fraud'" in message
+    assert "'feature_079'" not in message and "\n" not in message
+
+
+def test_did_you_mean_ignores_letter_case(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.csv", "TXN_ID,Amount,Label\nt1,1,0\nt2,2,1\n")
+    with pytest.raises(DataError, match="did you mean 'TXN_ID'"):
+        read_table(path, "Label", id_column="txn_id")
+    with pytest.raises(DataError, match="did you mean 'Label'"):
+        read_table(path, "label")
 
 
 def test_non_utf8_csv(tmp_path: Path) -> None:
@@ -602,3 +621,250 @@ def test_write_table_rejects_duplicate_columns(tmp_path: Path) -> None:
     df = pd.DataFrame([[1, 2]], columns=["a", "a"])
     with pytest.raises(DataError, match="duplicate column names"):
         write_table(df, tmp_path / "d.csv")
+
+
+# ---- separators and decimal marks ------------------------------------------ #
+
+from deviation.io import InputSchema, iter_tables  # noqa: E402
+from deviation.io.delimited import check_sep, sniff_decimal, sniff_separator  # noqa: E402
+
+SEMI_POINTS = "temp;pressure;label\n4.126;3.868;1\n-0.129;1.366;0\n0.903;0.094;0\n"
+SEMI_COMMAS = "temp;pressure;label\n4,126;3,868;1\n-0,129;1,366;0\n0,903;0,094;0\n"
+
+
+def test_semicolon_csv_with_decimal_points(tmp_path: Path) -> None:
+    table = read_table(_write(tmp_path / "d.csv", SEMI_POINTS), "label")
+    assert table.feature_names == ["temp", "pressure"]
+    assert table.X["temp"].tolist() == [4.126, -0.129, 0.903]
+    assert table.y.tolist() == [1, 0, 0]
+    assert (table.schema.sep, table.schema.decimal) == (";", ".")
+    assert table.schema.to_dict()["sep"] == ";"
+
+
+def test_semicolon_csv_with_decimal_commas(tmp_path: Path) -> None:
+    table = read_table(_write(tmp_path / "d.csv", SEMI_COMMAS), "label")
+    assert table.feature_names == ["temp", "pressure"]
+    assert table.y.tolist() == [1, 0, 0]
+    # the decimal mark is sniffed and recorded, and handed to the typing (io.schema);
+    # NOTE: reading '4,126' as 4.126 is io.schema's part (decimal= of typed_frame); until it
+    # lands the column reads as text, so only the separator, names and mark are asserted here
+    assert (table.schema.sep, table.schema.decimal) == (";", ",")
+
+
+@pytest.mark.parametrize(
+    ("text", "sep"),
+    [
+        ("a,b,c\n1,2,3\n", ","),
+        ("a;b;c\n1;2;3\n", ";"),
+        ("a\tb\tc\n1\t2\t3\n", "\t"),
+        ("a|b|c\n1|2|3\n", "|"),
+        # a quoted cell holding another candidate does not mislead the count
+        ('name,note\n"x;y;z",1\n"u;v;w",2\n', ","),
+        # commas inside cells of a ; file (decimal commas): the header has no comma
+        ("x;y\n1,5;2,5\n3,5;4\n", ";"),
+        # a malformed line among the first ones: the header decides
+        ("a;b;c\n1;2;3\n4;5\n", ";"),
+        # one column: the default
+        ("value\n1\n2\n", ","),
+    ],
+)
+def test_sniff_separator(text: str, sep: str) -> None:
+    assert sniff_separator(text.splitlines()) == sep
+
+
+def test_sniff_decimal() -> None:
+    assert sniff_decimal(SEMI_POINTS.splitlines(), ";") == "."
+    assert sniff_decimal(SEMI_COMMAS.splitlines(), ";") == ","
+    assert sniff_decimal(["a;b", "1;2", "3;4"], ";") == ","  # European default when nothing shows otherwise
+    assert sniff_decimal(["a,b", "1.5,2"], ",") == "."
+
+
+@pytest.mark.parametrize(("name", "text", "sep"), [("d.csv", "a\tb\n1\t2\n", "\t"), ("d.csv", "a|b\n1|2\n", "|")])
+def test_csv_with_other_separators(tmp_path: Path, name: str, text: str, sep: str) -> None:
+    table = read_table(_write(tmp_path / name, text))
+    assert table.feature_names == ["a", "b"] and table.schema.sep == sep
+
+
+def test_tsv_stays_tab_separated(tmp_path: Path) -> None:
+    table = read_table(_write(tmp_path / "d.tsv", "a,b\tc\n1,2\t3\n"))
+    assert table.feature_names == ["a,b", "c"] and table.schema.sep == "\t"
+    assert read_table(tmp_path / "d.tsv", sep=",").feature_names == ["a", "b\tc"]
+
+
+def test_explicit_sep(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.csv", "a;b|c\n1;2|3\n4;5|6\n")
+    assert read_table(path).feature_names == ["a", "b|c"]  # ';' then '|' on a tie: the order of preference
+    assert read_table(path, sep="|").feature_names == ["a;b", "c"]
+    tab = _write(tmp_path / "t.csv", "a\tb\n1\t2\n")
+    assert read_table(tab, sep="\\t").feature_names == ["a", "b"]
+    assert read_table(tab, sep="tab").feature_names == ["a", "b"]
+    assert check_sep(None) is None and check_sep(";") == ";"
+
+
+@pytest.mark.parametrize("sep", ["", ";;", '"', "\n", 3])
+def test_bad_sep(tmp_path: Path, sep: object) -> None:
+    with pytest.raises(DataError, match="is not a field separator") as info:
+        read_table(_write(tmp_path / "d.csv", CSV), sep=sep)
+    assert "\n" not in str(info.value)
+
+
+def test_semicolon_file_read_with_comma_names_the_semicolon(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.csv", SEMI_POINTS)
+    with pytest.raises(DataError, match="reads as one column") as info:
+        read_table(path, "label", sep=",")
+    message = str(info.value)
+    assert "';' (semicolon)" in message and "pass sep=';'" in message and "d.csv" in message
+
+
+def test_schema_separator_is_used_for_scoring(tmp_path: Path) -> None:
+    fitted = read_table(_write(tmp_path / "train.csv", SEMI_POINTS), "label").schema
+    # a file with one data row of a single column would not sniff; the model's separator decides
+    again = read_table(_write(tmp_path / "new.csv", "temp;pressure\n1.5;2.5\n"), schema=fitted)
+    assert again.X.to_numpy().tolist() == [[1.5, 2.5]]
+    batches = list(iter_tables(tmp_path / "new.csv", schema=fitted, batch_rows=1))
+    assert batches[0].X.to_numpy().tolist() == [[1.5, 2.5]] and batches[0].schema.sep == ";"
+    # a comma file scored with the ;-model: a clear error, and sep= overrides the model's
+    comma = _write(tmp_path / "comma.csv", "temp,pressure\n1.5,2.5\n")
+    with pytest.raises(DataError, match="separator of the model's training file.*pass sep=','"):
+        read_table(comma, schema=fitted)
+    assert read_table(comma, schema=fitted, sep=",").X.to_numpy().tolist() == [[1.5, 2.5]]
+
+
+def test_schema_decimal_mark_is_the_models(tmp_path: Path) -> None:
+    schema = InputSchema(format="csv", columns={"a": "numeric"}, sep=";", decimal=".")
+    table = next(iter_tables(_write(tmp_path / "d.csv", "a;b\n1;2\n"), schema=schema))
+    assert table.schema.decimal == "."  # not sniffed again (',' would be the default of a ; file of integers)
+    schema_without_sep = InputSchema(format="csv", columns={"a": "numeric"})
+    assert read_table(tmp_path / "d.csv", schema=schema_without_sep).schema.sep == ";"  # old model: sniffed
+
+
+def test_parquet_ignores_sep(tmp_path: Path) -> None:
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"a": [1.0, 2.0], "l": [0, 1]}).to_parquet(path)
+    table = read_table(path, "l", sep=";")
+    assert table.feature_names == ["a"] and table.schema.sep is None
+
+
+# ---- drop ------------------------------------------------------------------- #
+
+
+def test_drop_columns(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.csv", "id,a,b,c,class\nr1,1,x,5,0\nr2,2,y,6,1\n")
+    table = read_table(path, "class", id_column="id", drop=["b", "c"])
+    assert table.feature_names == ["a"] and list(table.X.columns) == ["a"]
+    assert table.schema.columns == {"a": "numeric"}
+    assert read_table(path, "class", drop="b").feature_names == ["id", "a", "c"]
+    assert [t.feature_names for t in iter_tables(path, "class", drop=["c"], batch_rows=1)] == [["id", "a", "b"]] * 2
+    with pytest.raises(DataError, match="no column 'B' to drop.*did you mean 'b'"):
+        read_table(path, "class", drop=["B"])
+    with pytest.raises(DataError, match="'class' is the label and cannot be dropped"):
+        read_table(path, "class", drop=["class"])
+    with pytest.raises(DataError, match="'id' is an id column and cannot be dropped"):
+        read_table(path, "class", id_column="id", drop=["id"])
+    with pytest.raises(DataError, match="no feature columns left"):
+        read_table(path, "class", id_column="id", drop=["a", "b", "c"])
+
+
+def test_drop_at_scoring(tmp_path: Path) -> None:
+    schema = read_table(_write(tmp_path / "t.csv", "a,b,class\n1,2,0\n2,3,1\n"), "class").schema
+    new = _write(tmp_path / "n.csv", "a,b,notes\n1,2,hello\n")
+    assert read_table(new, schema=schema, drop=["notes"]).feature_names == ["a", "b"]
+    with pytest.raises(DataError, match="column 'b' cannot be dropped: the model was trained on it") as info:
+        read_table(new, schema=schema, drop=["b"])
+    assert "n.csv" in str(info.value)
+
+
+def test_drop_for_array_formats(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.zeros((3, 2)), y=np.array([0, 1, 0]))
+    with pytest.raises(DataError, match="no named columns for drop="):
+        read_table(path, drop=["x0"])
+
+
+# ---- labels ----------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("spelling", ["True", "true", "TRUE", True, 1, "1"])
+@pytest.mark.parametrize("cells", [("True", "False"), ("TRUE", "FALSE"), ("true", "false")])
+def test_anomaly_value_true_matches_boolean_text(tmp_path: Path, spelling: object, cells: tuple[str, str]) -> None:
+    yes, no = cells
+    path = _write(tmp_path / "d.csv", f"a,l\n1,{yes}\n2,{no}\n3,{no}\n4,{yes}\n")
+    assert read_table(path, "l", anomaly_value=spelling).y.tolist() == [1, 0, 0, 1]
+
+
+@pytest.mark.parametrize("spelling", ["False", "false", "FALSE", False, 0])
+def test_anomaly_value_false(tmp_path: Path, spelling: object) -> None:
+    path = _write(tmp_path / "d.csv", "a,is_valid\n1,False\n2,True\n3,True\n")
+    assert read_table(path, "is_valid", anomaly_value=spelling).y.tolist() == [1, 0, 0]
+
+
+def test_anomaly_value_on_parquet_booleans_and_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "flag": [True, False, True], "n": [-1, 1, 1]}).to_parquet(path)
+    for spelling in ("True", "true", "TRUE", 1, "1"):
+        assert read_table(path, "flag", anomaly_value=spelling).y.tolist() == [1, 0, 1]
+    assert read_table(path, "flag", anomaly_value="False").y.tolist() == [0, 1, 0]
+    assert read_table(path, "n", anomaly_value="-1").y.tolist() == [1, 0, 0]
+    assert read_table(path, "n", anomaly_value=-1).y.tolist() == [1, 0, 0]
+
+
+def test_anomaly_value_text_stays_case_sensitive(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.csv", "a,l\n1,Fraud\n2,fraud\n")
+    assert read_table(path, "l", anomaly_value="fraud").y.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("values", "suggested"),
+    [
+        (["no"] * 5 + ["yes"], "yes"),
+        (["yes"] + ["no"] * 5, "yes"),  # the minority, even when the majority comes second
+        (["fraud"] * 2 + ["ok"] * 9, "fraud"),
+        (["1"] * 6 + ["-1"] * 2, "-1"),  # +1/-1 with -1 rare (CSV cells are text)
+        (["-1"] * 6 + ["1"] * 2, "1"),  # +1/-1 with +1 rare: the hint names 1, not the unusable -1
+    ],
+)
+def test_label_hint_names_the_minority_value(tmp_path: Path, values: list[str], suggested: object) -> None:
+    path = _write(tmp_path / "d.csv", "a,l\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    with pytest.raises(DataError, match="values other than 0/1") as info:
+        read_table(path, "l")
+    assert f"e.g. anomaly_value={suggested!r}" in str(info.value)
+
+
+def test_label_hint_counts_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.csv", "a,l\n1,no\n2,no\n3,yes\n")
+    with pytest.raises(DataError, match=r"'no' \(2 rows\), 'yes' \(1 row\)"):
+        read_table(path, "l")
+
+
+# ---- ARFF as Weka reads it ---------------------------------------------------- #
+
+WEKA_ARFF = """% a file Weka reads
+@relation weka
+@attribute width numeric
+@attribute colour {red, 'dark blue', green}
+@attribute note string
+@attribute class {0,1}
+@data
+1.5 , red , hello , 0 % a trailing comment
+ 2.25,green,'50 % off',1   \t
+% a whole-line comment
+3 ,  'dark blue'  ,' spaced ',0\t% tab then comment
+?,red,x,1%no blank before the comment
+"""
+
+
+def test_arff_blanks_and_comments_as_weka(tmp_path: Path) -> None:
+    table = read_table(_write(tmp_path / "w.arff", WEKA_ARFF), "class")
+    X = table.X
+    assert X["width"].tolist()[:3] == [1.5, 2.25, 3.0] and np.isnan(X["width"][3])
+    assert X["colour"].tolist() == ["red", "green", "dark blue", "red"]
+    assert X["colour"].cat.categories.tolist() == ["red", "dark blue", "green"]
+    # quoted values are kept as written, a % inside quotes included
+    assert X["note"].tolist() == ["hello", "50 % off", " spaced ", "x"]
+    assert table.y.tolist() == [0, 1, 0, 1]
+
+
+def test_arff_value_errors_after_cleaning(tmp_path: Path) -> None:
+    text = "@relation r\n@attribute a numeric\n@attribute b {x,y}\n@data\n1 , x % ok\n2 , z % bad\n"
+    with pytest.raises(DataError, match="'z' of nominal attribute 'b' in data row 2"):
+        read_table(_write(tmp_path / "d.arff", text))

@@ -8,8 +8,12 @@ atomically, so a failed command never leaves a partial file behind.
 from __future__ import annotations
 
 import argparse
+import ast
+import io
 import json
 import logging
+import re
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -56,8 +60,16 @@ def _check_output(path: str, suffixes: Sequence[str], what: str) -> Path:
     return out
 
 
-def _read(path: str, label: str | None, args: argparse.Namespace, model: Any = None) -> Any:
-    """Read a table with the one reader; with a model, as its training file was read."""
+_UNSET = object()
+
+
+def _read(path: str, label: str | None, args: argparse.Namespace, model: Any = None,
+          anomaly_value: Any = _UNSET) -> Any:
+    """Read a table with the one reader; with a model, as its training file was read.
+
+    ``--id-column``, ``--sep`` and ``--drop`` come from ``args``, and so does
+    ``--anomaly-value`` unless ``anomaly_value`` is given.
+    """
     from .io import read_table
     from .scoring import model_schema
 
@@ -65,9 +77,46 @@ def _read(path: str, label: str | None, args: argparse.Namespace, model: Any = N
         path,
         label=label,
         id_column=getattr(args, "id_column", None),
-        anomaly_value=getattr(args, "anomaly_value", None),
+        anomaly_value=getattr(args, "anomaly_value", None) if anomaly_value is _UNSET else anomaly_value,
         schema=None if model is None else model_schema(model),
+        sep=getattr(args, "sep", None),
+        drop=getattr(args, "drop", None),
     )
+
+
+#: The library's argument names and the options that set them, for messages printed by the command.
+_OPTIONS = {"anomaly_value": "--anomaly-value", "id_column": "--id-column", "label": "--label",
+            "sep": "--sep", "drop": "--drop"}
+_PYTHON_ARGUMENT = re.compile(
+    r"(?<![\w/.=-])(anomaly_value|id_column|label|sep|drop)="
+    r"""(None\b|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)?"""
+)
+
+
+def _option_words(message: str) -> str:
+    """A library message in the command's words: ``anomaly_value='fraud'`` becomes ``--anomaly-value fraud``.
+
+    The library names its Python arguments (``label=``, ``id_column=``,
+    ``anomaly_value=``, ``sep=``, ``drop=``); the command names the options
+    that set them, with shell-quoted values.
+    """
+
+    def option(match: re.Match) -> str:
+        name, value = _OPTIONS[match.group(1)], match.group(2)
+        if value is None:
+            return name
+        if value == "None":
+            return f"no {name}"
+        if value[0] in "'\"":
+            try:
+                value = str(ast.literal_eval(value))
+            except (ValueError, SyntaxError):
+                return match.group(0)
+        if value == "\t":
+            return f"{name} '\\t'"
+        return f"{name} {shlex.quote(value)}"
+
+    return _PYTHON_ARGUMENT.sub(option, message)
 
 
 def _score_in_chunks(model: Any, X: Any, args: argparse.Namespace) -> np.ndarray:
@@ -154,7 +203,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
         table = sample_file(args.data, args.label, sample_size=args.sample_size,
                             anomaly_value=args.anomaly_value, id_column=args.id_column,
-                            random_state=args.seed)
+                            random_state=args.seed, sep=args.sep, drop=args.drop)
     else:
         table = _read(args.data, args.label, args)
     if table.y is None:
@@ -253,7 +302,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     # every format through the one reader, batch by batch, typed by the model's input schema
     with _progress(args, _row_count(args.data), "scoring", "rows") as bar:
         summary = score_file(model, args.data, out, id_column=args.id_column,
-                             confidence=args.confidence, progress=bar.update)
+                             confidence=args.confidence, progress=bar.update, sep=args.sep, drop=args.drop)
     for name, count in summary.unseen.items():
         _say(args, f"column {name!r}: {count} value(s) not among the levels kept at fit, scored as the "
                    "infrequent level (or as no level)")
@@ -267,6 +316,25 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluation_label(args: argparse.Namespace, model: Any) -> tuple[str, Any]:
+    """The label column and anomaly value of ``deviation evaluate``: the options', else the model's.
+
+    The model's anomaly value applies to the model's label column only: with
+    another ``--label`` and no ``--anomaly-value``, the column holds 0/1.
+    """
+    from .scoring import model_schema
+
+    schema = model_schema(model)
+    saved_label = None if schema is None else schema.label
+    label = args.label if args.label is not None else saved_label
+    if label is None:
+        raise UsageError(f"the model {args.model} does not record its label column; name the label column of "
+                         f"{args.data} with --label")
+    if args.anomaly_value is not None:
+        return label, args.anomaly_value
+    return label, (schema.anomaly_value if schema is not None and label == saved_label else None)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -275,11 +343,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
     model = _load_devnet_model(args.model, "evaluate")
     devnet = _devnet(model) if isinstance(_devnet(model), DevNet) else None  # a blend has no threshold
-    table = _read(args.data, args.label, args, model=model)
+    label, anomaly_value = _evaluation_label(args, model)
+    table = _read(args.data, label, args, model=model, anomaly_value=anomaly_value)
     y = table.y
     if y is None or y.min() == y.max():
         raise DeviationError(
-            f"{args.data}: evaluation needs both anomalies (1) and normal rows (0) in column {args.label!r}"
+            f"{args.data}: evaluation needs both anomalies (1) and normal rows (0) in column {label!r}"
+            + ("" if anomaly_value is None else f" (anomaly value {anomaly_value!r})")
+            + "; evaluate on a file with labeled anomalies and normal rows"
         )
     scores = _score_in_chunks(model, table.X, args)
     n_anom = int(y.sum())
@@ -339,6 +410,10 @@ def _print_schema(state: Any) -> None:
                                                          if schema.anomaly_value is not None else ""))
     if schema.id_columns:
         parts.append("id columns " + ", ".join(repr(c) for c in schema.id_columns))
+    if schema.sep is not None:
+        from .io.delimited import separator_name
+
+        parts.append(f"fields separated by {separator_name(schema.sep)}, decimal mark {schema.decimal!r}")
     if schema.n_features is not None:
         parts.append(f"{schema.n_features} features wide")
     if schema.index_base is not None:
@@ -508,14 +583,35 @@ def build_parser() -> argparse.ArgumentParser:
     layer_size = make_arg_type([hidden_sizes.item], name="layer size")
     seed = devnet("random_state")  # an int >= 0, for every command's --seed
     confidence = devnet("confidence")
+    # -q and --debug work before and after the command: the subcommands' copies leave
+    # the value alone unless given (SUPPRESS), so they never undo the main parser's
+    top = argparse.ArgumentParser(add_help=False)
+    top.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
+    top.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars or messages")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logs")
+
+    def table_options(command: argparse.ArgumentParser, with_model: bool) -> None:
+        sep_default = "the training file's, else detected" if with_model else "detected"
+        command.add_argument("--sep", metavar="CHAR", default=None,
+                             help=f"field separator of a CSV file: one character, '\\t' for tab (default: "
+                                  f"{sep_default} among , ; tab | from the first lines; with ; the decimal "
+                                  "mark is , unless the numbers are written with points)")
+        if with_model:
+            command.add_argument("--drop", action="append", metavar="COL",
+                                 help="a column of DATA the model does not use, left out (repeatable); a column "
+                                      "the model was trained on cannot be dropped")
+        else:
+            command.add_argument("--drop", action="append", metavar="COL",
+                                 help="leave column COL out of the features (repeatable)")
 
     parser = argparse.ArgumentParser(
         prog="deviation",
         description="Anomaly detection with Deviation Networks (DevNet) from a few labeled anomalies.",
-        parents=[common],
+        parents=[top],
     )
     parser.add_argument("--version", action="version", version=f"deviation {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -527,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
     fit.add_argument("--id-column", action="append", metavar="COL",
                      help="a row identifier column, excluded from the features (repeatable)")
+    table_options(fit, with_model=False)
     fit.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.model)")
     fit.add_argument("--sample-size", type=_positive_int, default=None, metavar="N",
                      help="train on a uniform sample of N unlabeled rows plus every labeled anomaly, "
@@ -564,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
     comp.add_argument("--id-column", action="append", metavar="COL",
                       help="a row identifier column, excluded from the features (repeatable)")
+    table_options(comp, with_model=False)
     comp.add_argument("--categorical", action="append", metavar="COL",
                       help="treat COL as categorical (repeatable; default: text columns)")
     comp.add_argument("--methods", nargs="+", metavar="M",
@@ -587,6 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("-o", "--output", required=True, metavar="OUT", help="CSV or Parquet file to write")
     score.add_argument("--id-column", action="append", metavar="COL",
                        help="column copied verbatim to the output to identify rows (repeatable)")
+    table_options(score, with_model=True)
     score.add_argument("--confidence", type=confidence, default=None,
                        help="confidence level of is_anomaly (default: the model's, 0.95)")
     score.set_defaults(func=cmd_score)
@@ -594,10 +693,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", parents=[common], help="AUC-ROC, AUC-PR and precision@n on labeled data")
     evaluate.add_argument("model", metavar="MODEL")
     evaluate.add_argument("data", metavar="DATA")
-    evaluate.add_argument("--label", required=True, help="true label column (1 = anomaly)")
-    evaluate.add_argument("--anomaly-value", help="value of the label column that marks an anomaly")
+    evaluate.add_argument("--label", default=None,
+                          help="true label column (1 = anomaly; default: the label column the model was fit on)")
+    evaluate.add_argument("--anomaly-value",
+                          help="value of the label column that marks an anomaly (default: the one given at fit "
+                               "when --label is the model's label column, else 1)")
     evaluate.add_argument("--id-column", action="append", metavar="COL",
                           help="a row identifier column, excluded from the features (repeatable)")
+    table_options(evaluate, with_model=True)
     evaluate.add_argument("--plot", metavar="FILE.png", help="also draw the score distribution and the curves")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -619,6 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="confidence level of the threshold (default: the model's, 0.95)")
     explain.add_argument("--id-column", action="append", metavar="COL",
                          help="column copied verbatim to the output to identify rows (repeatable)")
+    table_options(explain, with_model=True)
     explain.add_argument("--plot", metavar="FILE.png", help="bar chart of the top features")
     explain.add_argument("--row", type=int, default=None,
                          help="row position (0-based) to plot; default: the highest-scoring rows")
@@ -632,6 +736,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     return parser
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that Python's flush at exit finds no closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 class _HeldWarnings(logging.Handler):
@@ -663,7 +778,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except UsageError as exc:
-        parser.error(str(exc))
+        parser.error(_option_words(str(exc)))
+    except BrokenPipeError:
+        # the reader of our output went away (`deviation info m.model | head -3`): no error message
+        _silence_stdout()
+        return 141
     except (DeviationError, OSError, ValueError, ImportError) as exc:
         if args.debug:
             raise
@@ -672,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if held.records:
             notes = "; ".join(" ".join(r.getMessage().split()) for r in held.records)
             message += f" (warning: {notes})"
-        print(f"deviation: error: {message}", file=sys.stderr)
+        print(f"deviation: error: {_option_words(message)}", file=sys.stderr)
         return 1
     except MemoryError:
         # an allocation nothing estimated (MemoryLimitError, a DeviationError, is reported above);
@@ -693,6 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         package.propagate = propagate
         if not failed:
             for record in held.records:
+                record.msg, record.args = _option_words(record.getMessage()), None
                 logging.getLogger().handle(record)
     return 0
 

@@ -46,27 +46,122 @@ class _ArffAttribute:
     levels: tuple[str, ...] = ()
 
 
-class _PrefixedStream(io.RawIOBase):
-    """A read-only stream that yields ``prefix`` and then the rest of ``stream``."""
+_BLANKS_AROUND_COMMA = re.compile(r"\s*,\s*")
 
-    def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
+
+def clean_data_line(line: str) -> str:
+    """A data line as Weka reads it: ``%`` comments cut off, blanks around unquoted values removed.
+
+    Outside quotes, ``%`` starts a comment that runs to the end of the line,
+    and the blanks before and after each separator and at both ends of the
+    line are not part of the values. Quoted values are kept as written.
+
+    Parameters
+    ----------
+    line : str
+        One line of the ``@data`` section (with or without its line break).
+
+    Returns
+    -------
+    str
+        The line without its comment and those blanks, ending in ``\\n``
+        (empty lines stay empty and are skipped by the parser).
+    """
+    body = line.rstrip("\r\n")
+    if "'" not in body and '"' not in body:
+        cut = body.find("%")
+        if cut >= 0:
+            body = body[:cut]
+        return _BLANKS_AROUND_COMMA.sub(",", body).strip() + "\n"
+    out: list[str] = []
+    field: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if quote:
+            field.append(ch)
+            if ch == "\\" and i + 1 < len(body):
+                field.append(body[i + 1])
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+            field.append(ch)
+        elif ch == "%":
+            break
+        elif ch == ",":
+            out.append("".join(field).strip())
+            field = []
+        else:
+            field.append(ch)
+        i += 1
+    out.append("".join(field).strip())
+    return ",".join(out) + "\n"
+
+
+_COMMENTS = re.compile(r"%[^\r\n]*")
+_LINE_ENDS = re.compile(r"^[ \t]+|[ \t]+(?=\r?$)", re.MULTILINE)
+_BLANKS_BEFORE_COMMA = re.compile(r"[ \t]+,")
+_BLANKS_AFTER_COMMA = re.compile(r",[ \t]+")
+#: Bytes of data lines cleaned at a time.
+_CHUNK_BYTES = 1 << 20
+
+
+def clean_data_text(text: str) -> str:
+    """Whole lines of the ``@data`` section cleaned as :func:`clean_data_line` does, faster when unquoted."""
+    if "'" in text or '"' in text:
+        return "".join(clean_data_line(line) for line in text.splitlines())
+    if "%" in text:
+        text = _COMMENTS.sub("", text)
+    if " " in text or "\t" in text:
+        text = _BLANKS_AFTER_COMMA.sub(",", _BLANKS_BEFORE_COMMA.sub(",", text))
+        text = _LINE_ENDS.sub("", text)
+    return text
+
+
+class _CleanLines(io.RawIOBase):
+    """A read-only stream of the data lines (``first`` then the rest of ``stream``), cleaned.
+
+    Whole lines are cleaned a chunk at a time (:func:`clean_data_text`).
+    """
+
+    def __init__(self, first: bytes, stream: IO[bytes]) -> None:
         super().__init__()
-        self._prefix = memoryview(prefix)
+        self._first: bytes | None = first
         self._stream = stream
+        self._carry = b""
+        self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
+    def _next_chunk(self) -> bytes | None:
+        if self._first is not None:
+            block, self._first = self._first, None
+        else:
+            block = self._stream.read(_CHUNK_BYTES)
+            if not block:
+                rest, self._carry = self._carry, b""
+                return rest if rest else None
+        block = self._carry + block
+        cut = block.rfind(b"\n") + 1
+        self._carry = block[cut:]
+        return block[:cut]
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if len(self._prefix):
-            n = min(len(view), len(self._prefix))
-            view[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        while not len(self._pending):
+            block = self._next_chunk()
+            if block is None:
+                return 0
+            if block:
+                self._pending = memoryview(clean_data_text(block.decode("utf-8")).encode("utf-8"))
+        n = min(len(view), len(self._pending))
+        view[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
 
 
 def _unquote_token(token: str) -> tuple[str, bool]:
@@ -251,10 +346,10 @@ def read_arff(src: Source) -> pd.DataFrame:
             else:
                 dtype[a.name] = str
                 na_values[a.name] = ["?"]
-        stream = io.BufferedReader(_PrefixedStream(first_line, fh), buffer_size=1 << 20)
+        stream = io.BufferedReader(_CleanLines(first_line, fh), buffer_size=1 << 20)
         options: dict[str, Any] = dict(
             sep=",", header=None, names=names, keep_default_na=False,
-            quotechar=quotechar, skipinitialspace=True, comment="%", index_col=False,
+            quotechar=quotechar, skipinitialspace=True, index_col=False,
             encoding="utf-8", engine="c",
         )
         try:
@@ -283,7 +378,7 @@ def _arff_value_error(src: Source, attributes: list[_ArffAttribute], options: di
     """Re-read the data as text to find and describe the first invalid value."""
     with src.open() as fh:
         _, _, first_line = _read_arff_header(fh, src.where)
-        stream = io.BufferedReader(_PrefixedStream(first_line, fh), buffer_size=1 << 20)
+        stream = io.BufferedReader(_CleanLines(first_line, fh), buffer_size=1 << 20)
         df = pd.read_csv(stream, dtype=str, **options)
     short_row = " (a row may have fewer values than attributes)"
     first: tuple[int, DataError] | None = None

@@ -39,7 +39,13 @@ def as_binary(value: Any) -> int | None:
 
 
 def label_key(value: Any) -> str:
-    """Canonical text of a label value so that 1, 1.0, '1' and ' 1 ' compare equal."""
+    """Canonical text of a label value, so that the spellings of one value compare equal.
+
+    ``1``, ``1.0``, ``'1'``, ``' 1 '``, ``True``, ``'True'``, ``'true'`` and
+    ``'TRUE'`` all give ``'1'``; ``False`` and its spellings give ``'0'``;
+    ``-1`` and ``'-1.0'`` give ``'-1'``; other text is kept as written
+    (stripped, case sensitive).
+    """
     if isinstance(value, (bool, np.bool_)):
         return "1" if value else "0"
     if isinstance(value, (int, np.integer)):
@@ -48,6 +54,8 @@ def label_key(value: Any) -> str:
         number = float(value)
     else:
         text = str(value).strip()
+        if text.lower() in ("true", "false"):
+            return "1" if text.lower() == "true" else "0"
         try:
             number = float(text)
         except ValueError:
@@ -65,12 +73,13 @@ def to_binary_labels(values: Any, anomaly_value: Any, where: str, column: str) -
         mapped = [as_binary(u) for u in uniques]
         bad = [u for u, m in zip(uniques, mapped) if m is None]
         if bad:
-            listed = ", ".join(repr(plain(b)) for b in bad[:5])
+            counts = np.bincount(np.asarray(codes)[np.asarray(codes) >= 0], minlength=len(uniques))
+            listed = ", ".join(f"{plain(b)!r} ({_rows(counts[uniques.index(b)])})" for b in bad[:5])
             more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
             raise fail(
                 where,
                 f"has label column {column!r} with values other than 0/1 (empty = unlabeled): {listed}{more}",
-                f"pass anomaly_value= naming the anomaly class, e.g. anomaly_value={plain(bad[0])!r}",
+                f"pass anomaly_value= naming the anomaly class, e.g. anomaly_value={suggest_anomaly(uniques, counts, bad)!r}",
             )
         lookup = np.array([m for m in mapped] + [0], dtype=np.int8)
     else:
@@ -86,17 +95,85 @@ def to_binary_labels(values: Any, anomaly_value: Any, where: str, column: str) -
     return lookup[np.asarray(codes)]
 
 
+def _rows(n: int) -> str:
+    return f"{int(n)} row" if n == 1 else f"{int(n)} rows"
+
+
+def suggest_anomaly(uniques: list[Any], counts: np.ndarray, bad: list[Any]) -> Any:
+    """The label value a hint proposes as the anomaly class: the rarer of two, else the rarest unusable one.
+
+    Anomalies are the rare class, so of a two-valued label (``yes``/``no``,
+    ``-1``/``1``) the minority value is proposed, never the majority; with
+    more values, the rarest of those that are not 0/1.
+    """
+    if len(uniques) == 2:
+        pick = uniques[int(np.argmin(counts))] if counts[0] != counts[1] else bad[0]
+    else:
+        pick = min(bad, key=lambda b: counts[uniques.index(b)])
+    return plain(pick)
+
+
 def plain(value: Any) -> Any:
     """numpy scalars as Python scalars, for readable messages."""
     return value.item() if isinstance(value, np.generic) else value
 
 
+#: Columns listed in full in a message when a name is not found; longer headers show the closest names first.
+LISTED_COLUMNS = 50
+_NOUNS = {"label": ("label column ", ""), "id": ("id column ", ""), "drop": ("column ", " to drop")}
+_OPTIONS = {"label": "label", "id": "id_column", "drop": "drop"}
+
+
+def closest_columns(key: str, columns: Sequence[str], n: int = 3) -> list[str]:
+    """Names of ``columns`` closest to ``key``: same name in another letter case first, then difflib's."""
+    lowered = {c.lower(): c for c in reversed(list(columns))}
+    exact = [lowered[key.lower()]] if key.lower() in lowered else []
+    by_case = difflib.get_close_matches(key.lower(), list(lowered), n=n, cutoff=0.6)
+    close = exact + [lowered[c] for c in by_case]
+    return list(dict.fromkeys(close))[:n]
+
+
+def columns_listing(columns: Sequence[str], key: str) -> str:
+    """The columns of a file for a message: all of them up to :data:`LISTED_COLUMNS`, else the closest first."""
+    columns = [str(c) for c in columns]
+    if len(columns) <= LISTED_COLUMNS:
+        return "columns: " + ", ".join(repr(c) for c in columns)
+    close = closest_columns(key, columns, n=10)
+    shown = close or columns[:10]
+    kind = "closest" if close else "first"
+    return f"{len(columns)} columns, the {kind}: " + ", ".join(repr(c) for c in shown) + ", ..."
+
+
 def column_key(columns: Sequence[Any], key: str | int, what: str, where: str) -> Any:
-    """Find a column by name or integer position among ``columns`` (the file's header)."""
+    """Find a column by name or integer position among ``columns`` (the file's header).
+
+    Parameters
+    ----------
+    columns : sequence
+        The file's column names.
+    key : str or int
+        A name, or a position (negative counts from the end).
+    what : {'label', 'id', 'drop'}
+        What the column is for, to word the messages.
+    where : str
+        The file, for messages.
+
+    Returns
+    -------
+    The column name as it is in ``columns``.
+
+    Raises
+    ------
+    DataError
+        For a name that is not a column (the message lists the columns, or
+        the closest ones for a wide file, and suggests a close name) or a
+        position out of range.
+    """
     columns = list(columns)
+    option = _OPTIONS.get(what, what)
     if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
         raise DataError(
-            f"{what} must be a column name (str) or an integer position, got {key!r}; pass e.g. {what}='class'",
+            f"{option}= must be a column name (str) or an integer position, got {key!r}; pass e.g. {option}='class'",
         )
     if isinstance(key, (int, np.integer)):
         if -len(columns) <= int(key) < len(columns):
@@ -111,13 +188,11 @@ def column_key(columns: Sequence[Any], key: str | int, what: str, where: str) ->
     text_columns = [str(c) for c in columns]
     if key in text_columns:
         return columns[text_columns.index(key)]
-    listed = ", ".join(repr(c) for c in text_columns[:10])
-    if len(columns) > 10:
-        listed += f", ... ({len(columns)} in total)"
-    close = difflib.get_close_matches(key, text_columns, n=1)
+    close = closest_columns(key, text_columns, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
+    noun, suffix = _NOUNS.get(what, (f"{what} column ", ""))
     raise fail(
         where,
-        f"has no {what} column {key!r} (columns: {listed})",
-        f"{hint}pass {'id_column' if what == 'id' else what}= one of the existing columns",
+        f"has no {noun}{key!r}{suffix} ({columns_listing(text_columns, key)})",
+        f"{hint}pass {option}= one of the existing columns",
     )

@@ -25,15 +25,22 @@ from .._memory import check_whole_file
 from ..exceptions import DataError, FeatureMismatchError
 from .arff import read_arff
 from .arrays import read_libsvm, read_mat, read_npz
-from .delimited import iter_delimited
+from .delimited import (
+    DEFAULT_BATCH_ROWS,
+    Dialect,
+    check_sep,
+    detect_dialect,
+    iter_delimited,
+    separator_name,
+    sniff_lines,
+    sniff_separator,
+)
 from .labels import column_key, to_binary_labels
 from .schema import InputSchema, KindTracker, ids_text, typed_frame
 from .sources import FORMAT_TITLES, TABULAR, PathLike, Source, duplicates, fail, resolve_source, translate_errors
 
 logger = logging.getLogger(__name__)
 
-#: Rows per batch when a file is streamed.
-DEFAULT_BATCH_ROWS = 262_144
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing DataFrames field by field is ambiguous
@@ -110,7 +117,34 @@ def _arff_batches(src: Source, batch_rows: int) -> Iterator[pa.Table]:
         yield table.slice(start, batch_rows)
 
 
-def raw_batches(src: Source, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
+def dialect_for(src: Source, sep: str | None = None, schema: InputSchema | None = None) -> Dialect | None:
+    """The separator and decimal mark to read a CSV/TSV file with (None for other formats).
+
+    Parameters
+    ----------
+    src : Source
+    sep : str or None
+        The separator given by the caller; it wins. None: the model's
+        (``schema.sep``, with its decimal mark) when ``schema`` comes from a
+        training file of the same format, else tab for ``.tsv`` and sniffed
+        for ``.csv`` (:func:`deviation.io.delimited.detect_dialect`).
+    schema : InputSchema or None
+        The model's schema, when a model reads the file.
+
+    Returns
+    -------
+    Dialect or None
+    """
+    if src.fmt not in ("csv", "tsv"):
+        return None
+    sep = check_sep(sep)
+    model_sep = schema.sep if schema is not None and schema.format == src.fmt else None
+    if model_sep is not None and sep in (None, model_sep):
+        return Dialect(model_sep, schema.decimal if schema is not None else ".", False)
+    return detect_dialect(src, sep)
+
+
+def raw_batches(src: Source, batch_rows: int = DEFAULT_BATCH_ROWS, sep: str | None = None) -> Iterator[pa.Table]:
     """The batches of a tabular file before typing (see the module docstring).
 
     Parameters
@@ -119,15 +153,16 @@ def raw_batches(src: Source, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[p
         A CSV, TSV, Parquet or ARFF file (from :func:`resolve_source`).
     batch_rows : int
         At most this many rows per batch.
+    sep : str or None, default=None
+        The field separator of a CSV/TSV file; None: tab for ``.tsv``,
+        sniffed for ``.csv``. Ignored for other formats.
 
     Yields
     ------
     pyarrow.Table
     """
-    if src.fmt == "csv":
-        yield from iter_delimited(src, ",", batch_rows)
-    elif src.fmt == "tsv":
-        yield from iter_delimited(src, "\t", batch_rows)
+    if src.fmt in ("csv", "tsv"):
+        yield from iter_delimited(src, sep, batch_rows)
     elif src.fmt == "parquet":
         yield from _parquet_batches(src, batch_rows)
     else:
@@ -146,6 +181,7 @@ class Layout:
 
 def layout_of(
     raw: pa.Table, label: Any, id_column: Any, schema: InputSchema | None, where: str,
+    drop: Any = None,
 ) -> Layout:
     """Find the label, id and feature columns of a raw batch (checked once per file).
 
@@ -159,6 +195,10 @@ def layout_of(
         A model's schema: its columns are the features, and they must be present.
     where : str
         The file, for messages.
+    drop : str or list of str or None
+        Columns left out of the features. Each must be a column of the file,
+        neither the label nor an id, nor (with ``schema``) a column the model
+        was trained on.
 
     Returns
     -------
@@ -177,9 +217,24 @@ def layout_of(
         if col == label_col:
             raise fail(where, f"uses column {col!r} as both label and id", "pass different columns for label= and id_column=")
         if col in ids:
-            raise fail(where, f"names id column {col!r} twice", "name each id column once")
+            raise fail(where, f"names id column {col!r} twice in id_column=", "name each id column once")
         ids.append(col)
-    taken = set(ids) | ({label_col} if label_col is not None else set())
+    dropped: list[str] = []
+    for key in _as_list(drop):
+        col = str(column_key(names, key, "drop", where))
+        if col == label_col:
+            raise fail(where, f"column {col!r} is the label and cannot be dropped", f"leave {col!r} out of drop=")
+        if col in ids:
+            raise fail(where, f"column {col!r} is an id column and cannot be dropped", f"leave {col!r} out of drop=")
+        if schema is not None and schema.tabular and col in schema.columns:
+            raise fail(
+                where,
+                f"column {col!r} cannot be dropped: the model was trained on it",
+                f"leave {col!r} out of drop= (a model reads every column it was trained on; extra columns are ignored)",
+            )
+        if col not in dropped:
+            dropped.append(col)
+    taken = set(ids) | set(dropped) | ({label_col} if label_col is not None else set())
     if schema is not None and schema.tabular and schema.columns:
         wanted = list(schema.columns)
         present = set(names)
@@ -234,15 +289,16 @@ def text_cells(fmt: str) -> bool:
 
 
 def split_batch(raw: pa.Table, layout: Layout, kinds: dict[str, str], anomaly_value: Any, where: str,
-                offset: int, text: bool = True) -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame | None]:
-    """Typed features, binary labels and verbatim ids of one raw batch."""
+                offset: int, text: bool = True,
+                decimal: str = ".") -> tuple[pd.DataFrame, np.ndarray | None, pd.DataFrame | None]:
+    """Typed features, binary labels and verbatim ids of one raw batch (``decimal``: the file's decimal mark)."""
     y = None
     if layout.label is not None:
         y = to_binary_labels(label_values(raw.column(layout.label), text), anomaly_value, where, layout.label)
     ids = None
     if layout.ids:
         ids = pd.DataFrame({c: ids_text(raw.column(c)) for c in layout.ids})
-    return typed_frame(raw, kinds, where, offset, text), y, ids
+    return typed_frame(raw, kinds, where, offset, text, decimal=decimal), y, ids
 
 
 def _check_label_args(label: Any, anomaly_value: Any, where: str) -> None:
@@ -253,27 +309,75 @@ def _check_label_args(label: Any, anomaly_value: Any, where: str) -> None:
 
 
 def schema_of(fmt: str, kinds: dict[str, str], layout: Layout | None, anomaly_value: Any,
-            n_features: int | None = None, index_base: int | None = None, label: Any = None) -> InputSchema:
+              n_features: int | None = None, index_base: int | None = None, label: Any = None,
+              dialect: Dialect | None = None) -> InputSchema:
+    """The :class:`InputSchema` of a file read with these settings (saved in the model at fit)."""
     return InputSchema(
         format=fmt,
         columns=dict(kinds),
         label=layout.label if layout is not None else (None if label is None else str(label)),
         anomaly_value=None if anomaly_value is None else str(anomaly_value),
         id_columns=list(layout.ids) if layout is not None else [],
+        sep=None if dialect is None else dialect.sep,
+        decimal="." if dialect is None else dialect.decimal,
         n_features=n_features,
         index_base=index_base,
     )
 
 
+def check_one_column(raw: pa.Table, dialect: Dialect | None, src: Source, wanted: list[Any],
+                     given: bool) -> None:
+    """Refuse a file read as one column because the separator used is not its own.
+
+    When a CSV read with a given (or the model's) separator comes out as a
+    single column, the wanted columns are not all there, and the file's first
+    lines are separated by another character, the error names both.
+    """
+    if dialect is None or dialect.sniffed or raw.num_columns != 1:
+        return
+    name = str(raw.column_names[0])
+    if not [w for w in wanted if w != name]:
+        return
+    other = sniff_separator(sniff_lines(src), dialect.sep)
+    if other == dialect.sep:
+        return
+    if given:
+        why = "the separator given"
+    elif src.fmt == "tsv" and dialect.sep == "\t":
+        why = "the separator of .tsv files"
+    else:
+        why = "the separator of the model's training file"
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    raise fail(
+        src.where,
+        f"reads as one column {shown!r} when split at {why}, {separator_name(dialect.sep)}, "
+        f"but its lines are separated by {separator_name(other)}",
+        f"pass sep={other!r}",
+    )
+
+
+def _wanted(label: Any, id_columns: list[Any], schema: InputSchema | None) -> list[Any]:
+    wanted = ([] if label is None else [label]) + list(id_columns)
+    if schema is not None and schema.tabular:
+        wanted += list(schema.columns)
+    return wanted
+
+
 # ------------------------------------------------------------- array formats
 def _read_arrays(src: Source, label: Any, id_columns: list[Any], anomaly_value: Any,
-                 schema: InputSchema | None) -> Table:
+                 schema: InputSchema | None, drop: list[Any] | None = None) -> Table:
     fmt = src.fmt
     if id_columns:
         raise fail(
             src.where,
             f"is {FORMAT_TITLES[fmt]}, which has no named columns for id_column={id_columns[0]!r}",
             "pass id_column=None or convert the file to CSV/Parquet",
+        )
+    if drop:
+        raise fail(
+            src.where,
+            f"is {FORMAT_TITLES[fmt]}, which has no named columns for drop={drop[0]!r}",
+            "pass drop=None or convert the file to CSV/Parquet",
         )
     if label not in (None, "y"):
         raise fail(
@@ -335,6 +439,8 @@ def iter_tables(
     format: str | None = None,  # noqa: A002 - public name chosen for the API
     schema: InputSchema | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    sep: str | None = None,
+    drop: str | Sequence[str] | None = None,
 ) -> Iterator[Table]:
     """Read a data file in batches of at most ``batch_rows`` rows.
 
@@ -344,8 +450,11 @@ def iter_tables(
         How to type the feature columns (a model's ``input_schema_``): its
         columns are the features, in its order, each read as its kind;
         extra columns are ignored; array formats take its width and index
-        base. None: the kinds are decided on the first batch.
+        base, CSV/TSV its separator and decimal mark (unless ``sep`` is
+        given). None: the kinds are decided on the first batch.
     batch_rows : int, default=262,144
+    sep, drop
+        As :func:`read_table`.
 
     Yields
     ------
@@ -360,11 +469,12 @@ def iter_tables(
     """
     src = resolve_source(path, format)
     id_columns = _as_list(id_column)
+    dropped = _as_list(drop)
     if src.fmt in TABULAR:
         _check_label_args(label, anomaly_value, src.where)
     if src.fmt not in TABULAR:
         with translate_errors(src):
-            table = _read_arrays(src, label, id_columns, anomaly_value, schema)
+            table = _read_arrays(src, label, id_columns, anomaly_value, schema, dropped)
         for start in range(0, table.X.shape[0], batch_rows):
             stop = start + batch_rows
             yield Table(X=table.X[start:stop], y=None if table.y is None else table.y[start:stop],
@@ -373,21 +483,25 @@ def iter_tables(
     layout = kinds = None
     offset = 0
     with translate_errors(src):
-        for raw in raw_batches(src, batch_rows):
+        dialect = dialect_for(src, sep, schema)
+        decimal = "." if dialect is None else dialect.decimal
+        for raw in raw_batches(src, batch_rows, None if dialect is None else dialect.sep):
             if layout is None:
-                layout = layout_of(raw, label, id_columns, schema, src.where)
+                check_one_column(raw, dialect, src, _wanted(label, id_columns, schema), sep is not None)
+                layout = layout_of(raw, label, id_columns, schema, src.where, dropped)
                 if schema is not None and schema.tabular and schema.columns:
                     kinds = dict(schema.columns)
                 else:
-                    tracker = KindTracker(src.where, text_cells(src.fmt))
+                    tracker = KindTracker(src.where, text_cells(src.fmt), decimal=decimal)
                     tracker.update(raw, layout.features)
                     kinds = {c: tracker.kinds[c] for c in layout.features}
             if raw.num_rows == 0:
                 continue
-            X, y, ids = split_batch(raw, layout, kinds, anomaly_value, src.where, offset, text_cells(src.fmt))
+            X, y, ids = split_batch(raw, layout, kinds, anomaly_value, src.where, offset, text_cells(src.fmt),
+                                    decimal)
             offset += raw.num_rows
             yield Table(X=X, y=y, feature_names=list(kinds), ids=ids,
-                        schema=schema_of(src.fmt, kinds, layout, anomaly_value))
+                        schema=schema_of(src.fmt, kinds, layout, anomaly_value, dialect=dialect))
     if offset == 0:
         raise fail(src.where, "has a header but no data rows", "add data rows below the header")
 
@@ -400,6 +514,8 @@ def read_table(
     anomaly_value: object | None = None,
     format: str | None = None,  # noqa: A002 - public name chosen for the API
     schema: InputSchema | None = None,
+    sep: str | None = None,
+    drop: str | Sequence[str] | None = None,
 ) -> Table:
     """Read a data file into features, binary labels, feature names and ids.
 
@@ -427,8 +543,10 @@ def read_table(
     anomaly_value : object or None, default=None
         The label value that marks an anomaly; every other value (and missing
         values) gives 0. Values are compared as stripped text, with numbers
-        normalized, so ``1``, ``1.0``, ``'1'`` and ``' 1 '`` all match; text is
-        case sensitive (``'50000+.'``, ``'yes'``).
+        normalized, so ``1``, ``1.0``, ``'1'`` and ``' 1 '`` all match, and
+        ``True``, ``'True'``, ``'true'``, ``'TRUE'`` (and ``1``) match a
+        true/boolean label, ``'False'`` a false one; other text is case
+        sensitive (``'50000+.'``, ``'yes'``).
     format : {'csv', 'tsv', 'parquet', 'arff', 'npz', 'mat', 'libsvm'} or None
         Overrides the format inferred from the extension (of the archive member
         for archives). Compression and archive suffixes are still honoured.
@@ -436,6 +554,17 @@ def read_table(
         Read the file as a model's training file was read (see
         :func:`iter_tables`). None: each column's kind is decided over the
         whole file (:mod:`deviation.io.schema` gives the rules).
+    sep : str or None, default=None
+        The field separator of a CSV/TSV file (one character; ``'\\t'`` or
+        ``'tab'`` for a tab). None: the model's (with ``schema``), tab for a
+        ``.tsv`` file, else detected from the first lines among ``,`` ``;``
+        tab ``|`` (:func:`deviation.io.delimited.sniff_separator`). With
+        ``;`` the decimal mark is ``,`` unless the cells are written with
+        points (:func:`deviation.io.delimited.sniff_decimal`). Both are
+        saved in ``Table.schema``. Ignored for other formats.
+    drop : str or list of str or None, default=None
+        Columns left out of the features (CSV/TSV/Parquet/ARFF). With
+        ``schema``, only columns the model does not use may be dropped.
 
     Returns
     -------
@@ -447,7 +576,8 @@ def read_table(
     deviation.exceptions.DataError
         For a missing, empty, truncated, corrupt, non-UTF-8 or malformed file,
         an archive without exactly one data file, duplicate column names, an
-        unknown extension, a missing label/id column or non-binary labels.
+        unknown extension, a missing label/id/drop column, a dropped column the
+        model uses, or non-binary labels.
     deviation.exceptions.FeatureMismatchError
         With ``schema``, when a column the model was trained on is missing.
 
@@ -468,19 +598,23 @@ def read_table(
     src = resolve_source(path, format)
     check_whole_file(src)  # a file that clearly cannot fit: one line (MemoryLimitError) before reading
     id_columns = _as_list(id_column)
+    dropped = _as_list(drop)
     if src.fmt in TABULAR:
         _check_label_args(label, anomaly_value, src.where)
     if src.fmt not in TABULAR:
         with translate_errors(src):
-            table = _read_arrays(src, label, id_columns, anomaly_value, schema)
+            table = _read_arrays(src, label, id_columns, anomaly_value, schema, dropped)
     else:
         raws: list[pa.Table] = []
         layout = None
-        tracker = KindTracker(src.where, text_cells(src.fmt))
         with translate_errors(src):
-            for raw in raw_batches(src):
+            dialect = dialect_for(src, sep, schema)
+            decimal = "." if dialect is None else dialect.decimal
+            tracker = KindTracker(src.where, text_cells(src.fmt), decimal=decimal)
+            for raw in raw_batches(src, DEFAULT_BATCH_ROWS, None if dialect is None else dialect.sep):
                 if layout is None:
-                    layout = layout_of(raw, label, id_columns, schema, src.where)
+                    check_one_column(raw, dialect, src, _wanted(label, id_columns, schema), sep is not None)
+                    layout = layout_of(raw, label, id_columns, schema, src.where, dropped)
                 if schema is None or not schema.columns:
                     tracker.update(raw, layout.features)
                 raws.append(raw)
@@ -492,9 +626,9 @@ def read_table(
                 kinds = {c: tracker.kinds[c] for c in layout.features}
             whole = pa.concat_tables(raws) if len(raws) > 1 else raws[0]
             del raws
-            X, y, ids = split_batch(whole, layout, kinds, anomaly_value, src.where, 0, text_cells(src.fmt))
+            X, y, ids = split_batch(whole, layout, kinds, anomaly_value, src.where, 0, text_cells(src.fmt), decimal)
         table = Table(X=X, y=y, feature_names=list(kinds), ids=ids,
-                      schema=schema_of(src.fmt, kinds, layout, anomaly_value))
+                      schema=schema_of(src.fmt, kinds, layout, anomaly_value, dialect=dialect))
     n_anomalies = "no labels" if table.y is None else f"{int(np.count_nonzero(table.y))} labeled anomalies"
     logger.info("read %s: %d rows x %d features, %s", src.where, table.X.shape[0], table.X.shape[1], n_anomalies)
     return table

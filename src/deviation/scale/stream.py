@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from ..exceptions import DataError
 from ..io import DEFAULT_BATCH_ROWS, BatchWriter, KindTracker, Table, iter_tables, raw_batches, resolve_source, to_binary_labels
-from ..io.reader import label_values, layout_of, schema_of, split_batch, text_cells
+from ..io.reader import check_one_column, dialect_for, label_values, layout_of, schema_of, split_batch, text_cells
 from ..io.sources import TABULAR
 from ..scoring import decision_scores, model_schema, scored_frame, threshold
 
@@ -54,7 +54,8 @@ class ScoreSummary:
     unseen: dict[str, int] = field(default_factory=dict)
 
 
-def iter_batches(path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[pd.DataFrame]:
+def iter_batches(path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_ROWS,
+                 sep: str | None = None) -> Iterator[pd.DataFrame]:
     """Yield the rows of a data file as DataFrames of at most ``batch_size`` rows.
 
     A thin view of :func:`deviation.io.iter_tables` (no label, no ids): the
@@ -64,12 +65,14 @@ def iter_batches(path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_ROWS) 
     ----------
     path : str or os.PathLike
     batch_size : int
+    sep : str or None
+        The separator of a CSV file (None: detected, see :func:`deviation.io.read_table`).
 
     Yields
     ------
     pandas.DataFrame
     """
-    for table in iter_tables(path, batch_rows=batch_size):
+    for table in iter_tables(path, batch_rows=batch_size, sep=sep):
         X = table.X
         if isinstance(X, pd.DataFrame):
             yield X
@@ -130,6 +133,8 @@ def score_file(
     confidence: float | None = None,
     batch_size: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
+    sep: str | None = None,
+    drop: str | list[str] | None = None,
 ) -> ScoreSummary:
     """Score a data file batch by batch and write ``score``, ``p_value``, ``is_anomaly``.
 
@@ -156,6 +161,10 @@ def score_file(
         Rows per batch.
     progress : callable, optional
         Called with the number of rows of each scored batch.
+    sep : str, optional
+        Separator of a CSV file (default: the training file's, as the model recorded it).
+    drop : str or list of str, optional
+        Columns of the file the model does not use, checked and left out.
 
     Returns
     -------
@@ -170,7 +179,7 @@ def score_file(
     first = model.steps[0][1] if hasattr(model, "steps") else None
     count_unseen = getattr(first, "unseen_values", None)
     try:
-        batches = iter_tables(data, id_column=id_column, schema=schema, batch_rows=batch_size)
+        batches = iter_tables(data, id_column=id_column, schema=schema, batch_rows=batch_size, sep=sep, drop=drop)
         for table in _prefetch(batches):
             if count_unseen is not None and isinstance(table.X, pd.DataFrame):
                 for name, count in count_unseen(table.X).items():
@@ -198,6 +207,8 @@ def sample_file(
     id_column: str | list[str] | None = None,
     random_state: int | np.random.Generator | None = None,
     batch_size: int = DEFAULT_BATCH_ROWS,
+    sep: str | None = None,
+    drop: str | list[str] | None = None,
 ) -> Table:
     """One streaming pass: a uniform sample of unlabeled rows plus every labeled anomaly.
 
@@ -221,6 +232,10 @@ def sample_file(
         Dropped from the features.
     random_state : int, Generator or None
     batch_size : int
+    sep : str, optional
+        Separator of a CSV file (None: detected, as :func:`deviation.io.read_table` does).
+    drop : str or list of str, optional
+        Columns left out of the features.
 
     Returns
     -------
@@ -235,14 +250,18 @@ def sample_file(
                         "read array formats whole (drop --sample-size)")
     rng = np.random.default_rng(random_state)
     text = text_cells(src.fmt)
-    tracker = KindTracker(src.where, text)
+    dialect = dialect_for(src, sep)
+    decimal = "." if dialect is None else dialect.decimal
+    tracker = KindTracker(src.where, text, decimal=decimal)
     layout = None
     kept: list[pa.Table] = []  # current unlabeled sample, with their random keys and positions
     anomalies: list[pa.Table] = []
     seen = n_unlabeled = 0
-    for raw in raw_batches(src, batch_size):
+    for raw in raw_batches(src, batch_size, None if dialect is None else dialect.sep):
         if layout is None:
-            layout = layout_of(raw, label, id_column, None, src.where)
+            ids = [] if id_column is None else [id_column] if isinstance(id_column, str) else list(id_column)
+            check_one_column(raw, dialect, src, [label, *ids], sep is not None)
+            layout = layout_of(raw, label, id_column, None, src.where, drop)
         tracker.update(raw, layout.features)
         y = to_binary_labels(label_values(raw.column(layout.label), text), anomaly_value, src.where, layout.label)
         positions = np.arange(seen, seen + raw.num_rows)
@@ -268,8 +287,9 @@ def sample_file(
     order = np.argsort(sample.column("__pos").to_numpy(), kind="stable")
     sample = sample.take(pa.array(order)).drop_columns(["__pos"])
     kinds = {c: tracker.kinds[c] for c in layout.features}
-    X, y, _ = split_batch(sample, layout, kinds, anomaly_value, src.where, 0, text)
+    X, y, _ = split_batch(sample, layout, kinds, anomaly_value, src.where, 0, text, decimal)
     n_anom = int(y.sum())
     logger.info("sampled %d of %d unlabeled rows and all %d labeled anomalies from %s",
                 len(X) - n_anom, n_unlabeled, n_anom, path)
-    return Table(X=X, y=y, feature_names=list(kinds), ids=None, schema=schema_of(src.fmt, kinds, layout, anomaly_value))
+    fitted = schema_of(src.fmt, kinds, layout, anomaly_value, dialect=dialect)
+    return Table(X=X, y=y, feature_names=list(kinds), ids=None, schema=fitted)
