@@ -92,8 +92,12 @@ def test_semicolon_csv_with_decimal_commas_is_read_as_two_columns(tmp_path: Path
     assert (schema["sep"], schema["decimal"]) == (";", ",")
     code, out, _ = run_cli("info", model)
     assert "fields separated by ';' (semicolon), decimal mark ','" in out
-    # NOTE: the numbers themselves ('4,126' as 4.126) are io.schema's part (typed_frame's decimal=);
-    # once it lands, assert schema["columns"] kinds are numeric here.
+    # the numbers themselves: '4,126' is 4.126, the same value the decimal-point file gives
+    assert [c["kind"] for c in schema["columns"]] == ["numeric", "numeric"]
+    from deviation.io import read_table
+
+    points = write_semicolon(tmp_path / "points.csv", rows(), decimal=".")
+    np.testing.assert_allclose(read_table(data, "label").X.to_numpy(), read_table(points, "label").X.to_numpy())
 
 
 def test_sep_option_and_messages(tmp_path: Path) -> None:

@@ -645,10 +645,11 @@ def test_semicolon_csv_with_decimal_commas(tmp_path: Path) -> None:
     table = read_table(_write(tmp_path / "d.csv", SEMI_COMMAS), "label")
     assert table.feature_names == ["temp", "pressure"]
     assert table.y.tolist() == [1, 0, 0]
-    # the decimal mark is sniffed and recorded, and handed to the typing (io.schema);
-    # NOTE: reading '4,126' as 4.126 is io.schema's part (decimal= of typed_frame); until it
-    # lands the column reads as text, so only the separator, names and mark are asserted here
+    # the decimal mark is sniffed, recorded, and used by the typing (io.schema)
     assert (table.schema.sep, table.schema.decimal) == (";", ",")
+    assert table.schema.columns == {"temp": "numeric", "pressure": "numeric"}
+    assert table.X.dtypes.tolist() == [np.float64, np.float64]
+    np.testing.assert_allclose(table.X["temp"], [4.126, -0.129, 0.903])
 
 
 @pytest.mark.parametrize(
