@@ -474,6 +474,12 @@ _FIT = {
     "fit_csv_empty_file": ("e.csv", "", "is empty"),
     "fit_csv_header_only": ("h.csv", HEADER, "no data rows"),
     "fit_csv_one_row": ("one.csv", HEADER + "1,2,1\n", "1 sample"),
+    # business tables (issue 16): nothing but ids, a libsvm index of 2^31 - 1, a wrong --anomaly-value hint
+    "fit_csv_only_an_undeclared_id": ("ids.csv", "ref,class\n" + "".join(f"R{i:05d},{int(i < 3)}\n" for i in range(80)),
+                                      "no usable feature column: every column was left out ('ref' (identifier)"),
+    "fit_csv_two_valued_label_hint_names_the_minority": (
+        "yn.csv", "a,b,class\n" + "".join(f"{i},{i % 3},{'fraud' if i < 3 else 'legit'}\n" for i in range(20)),
+        "--anomaly-value fraud"),
     # every feature the same in every row: nothing to learn from, said in one line
     "fit_csv_constant_columns": ("c.csv", HEADER + "".join(f"5,7,{int(i < 3)}\n" for i in range(20)),
                                  "no usable feature column: every column was left out ('a' (constant)"),
@@ -501,6 +507,8 @@ _FIT = {
 for _id, (_name, _content, _frag) in _FIT.items():
     cli_case(_id, _frag)(fit_with(_name, _content))
 
+cli_case("fit_libsvm_index_2_31", "feature index 2147483647 makes 2,147,483,647 feature columns")(
+    fit_with("w.libsvm", "1 1:1 2147483647:1\n0 1:2\n0 1:3\n", label="y"))
 cli_case("fit_anomaly_value_matches_nothing", "matches no row")(
     fit_with("av.csv", HEADER + ROWS, "--anomaly-value", "zzz"))
 cli_case("fit_1e300_standard_scaling", "too large")(fit_with("b.csv", HEADER + ROWS + "1e300,1,0\n",
@@ -670,6 +678,19 @@ _VALID_CLI = {
     "csv_utf8_bom": ("bom.csv", ("\ufeff" + HEADER + ROWS).encode()),
     "csv_true_false_labels": ("t.csv", HEADER + "".join(f"{i},{i % 3},{'true' if i < 3 else 'false'}\n"
                                                         for i in range(20))),
+    # business tables as they come (issue 16): each fits and scores, read the same way by both commands
+    "csv_undeclared_text_id_left_out": ("id.csv", "ref,a,b,class\n" + "".join(
+        f"T{900000 + i},{i % 7 / 10},{i % 3},{int(i < 3)}\n" for i in range(80))),
+    "csv_dates_dd_mm_yyyy_become_parts": ("dt.csv", "when,a,class\n" + "".join(
+        f"{1 + i % 28:02d}/{1 + i % 12:02d}/2024,{i % 7},{int(i < 3)}\n" for i in range(40))),
+    "csv_question_marks_in_a_numeric_column": ("q.csv", "a,b,class\n" + "".join(
+        f"{'?' if i % 4 == 0 else i / 10},{i % 3},{int(i < 3)}\n" for i in range(40))),
+    "csv_currency_thousands_percent": ("money.csv", 'amount,rate,class\n' + "".join(
+        f'"${1000 + 37 * i:,}.50",{i % 9}%,{int(i < 3)}\n' for i in range(40))),
+    "csv_semicolon_and_decimal_commas": ("semi.csv", "a;b;class\n" + "".join(
+        f"{i},{i % 7};{i % 3},5;{int(i < 3)}\n" for i in range(40))),
+    "csv_true_false_feature_and_none_cells": ("tf.csv", "flag,a,class\n" + "".join(
+        f"{'True' if i % 3 else 'False'},{'None' if i % 5 == 0 else i},{int(i < 3)}\n" for i in range(40))),
     "libsvm_all_zero_rows": ("z.libsvm", "".join(f"{int(i < 3)} 1:{i} 3:1\n" if i % 4 else f"{int(i < 3)}\n"
                                                  for i in range(20))),
 }
