@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
 from deviation import DataError
-from deviation.protocol import Split, evaluate_scores, paper_split, synthetic_anomalies
+from deviation.protocol import Split, evaluate_scores, paper_split, stack_rows, synthetic_anomalies, take_rows
 
 __all__ = [
     "PROTOCOLS",
@@ -32,18 +31,6 @@ __all__ = [
 #: ``"paper"``: the protocol of the paper's text (:func:`paper_split`, the default);
 #: ``"authors"``: what the authors' script does (:func:`authors_split`), for comparison only.
 PROTOCOLS = ("paper", "authors")
-
-
-def _take(X: Any, idx: np.ndarray) -> Any:
-    if hasattr(X, "iloc"):
-        return X.iloc[idx].to_numpy()
-    return X[idx]
-
-
-def _stack(parts: list[Any]) -> Any:
-    if any(sp.issparse(p) for p in parts):
-        return sp.vstack([sp.csr_matrix(p) for p in parts], format="csr")
-    return np.vstack(parts)
 
 
 def authors_split(
@@ -79,17 +66,17 @@ def authors_split(
         )
     labeled = rng.choice(train_anom, n_labeled, replace=False)
     n_contam = int(contamination * len(train_norm) / (1.0 - contamination))
-    parts = [_take(X, train_norm)]
+    parts = [take_rows(X, train_norm)]
     if n_contam > 0:
-        parts.append(synthetic_anomalies(_take(X, np.flatnonzero(y == 1)), n_contam, rng))
-    parts.append(_take(X, labeled))
+        parts.append(synthetic_anomalies(take_rows(X, np.flatnonzero(y == 1)), n_contam, rng))
+    parts.append(take_rows(X, labeled))
     n_unlabeled = len(train_norm) + n_contam
     y_train = np.r_[np.zeros(n_unlabeled, dtype=np.int64), np.ones(n_labeled, dtype=np.int64)]
     order = rng.permutation(len(y_train))
     return Split(
-        X_train=_stack(parts)[order],
+        X_train=stack_rows(parts)[order],
         y_train=y_train[order],
-        X_test=_take(X, test_idx),
+        X_test=take_rows(X, test_idx),
         y_test=y[test_idx],
         n_contaminating=n_contam,
         n_synthetic=n_contam,

@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from ._limits import SEED_BOUND
 from .exceptions import DataError
 
-__all__ = ["Split", "evaluate_scores", "paper_split", "synthetic_anomalies"]
+__all__ = ["Split", "evaluate_scores", "paper_split", "stack_rows", "synthetic_anomalies", "take_rows"]
 
 
 @dataclass
@@ -75,13 +75,15 @@ def synthetic_anomalies(
     return sp.csr_matrix(out) if sp.issparse(X_anomalies) else out
 
 
-def _take(X: Any, idx: np.ndarray) -> Any:
+def take_rows(X: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of an array, sparse matrix or DataFrame (a DataFrame gives its values)."""
     if hasattr(X, "iloc"):
         return X.iloc[idx].to_numpy()
     return X[idx]
 
 
-def _stack(parts: list[Any]) -> Any:
+def stack_rows(parts: list[Any]) -> Any:
+    """Stack row blocks; sparse if any block is sparse (CSR)."""
     if any(sp.issparse(p) for p in parts):
         return sp.vstack([sp.csr_matrix(p) for p in parts], format="csr")
     return np.vstack(parts)
@@ -146,18 +148,18 @@ def paper_split(
     n_contam = int(round(contamination * len(train_norm) / (1.0 - contamination)))
     contam = pool[:n_contam]
     n_synth = n_contam - len(contam)
-    parts = [_take(X, train_norm), _take(X, contam)]
+    parts = [take_rows(X, train_norm), take_rows(X, contam)]
     if n_synth > 0:
-        parts.append(synthetic_anomalies(_take(X, train_anom), n_synth, rng))
-    parts.append(_take(X, labeled))
+        parts.append(synthetic_anomalies(take_rows(X, train_anom), n_synth, rng))
+    parts.append(take_rows(X, labeled))
     n_unlabeled = len(train_norm) + n_contam
     y_train = np.r_[np.zeros(n_unlabeled, dtype=np.int64), np.ones(n_labeled, dtype=np.int64)]
     order = rng.permutation(len(y_train))
-    X_train = _stack(parts)[order]
+    X_train = stack_rows(parts)[order]
     return Split(
         X_train=X_train,
         y_train=y_train[order],
-        X_test=_take(X, test_idx),
+        X_test=take_rows(X, test_idx),
         y_test=y[test_idx],
         n_contaminating=n_contam,
         n_synthetic=max(n_synth, 0),

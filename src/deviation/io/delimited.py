@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..exceptions import DataError
-from .sources import Source, duplicates, fail, first_non_utf8_line, short_message
+from .sources import Source, check_unique_names, fail, not_utf8, short_message
 
 logger = logging.getLogger(__name__)
 
@@ -210,21 +210,11 @@ def _header(src: Source, sep: str) -> list[str]:
         try:
             first = next(csv.reader(text, delimiter=sep), None)
         except UnicodeDecodeError:
-            first = None
-            found = first_non_utf8_line(src)
-            at = f" (line {found[0]}: {found[1]!r})" if found else ""
-            fix = "re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8 in > out"
-            raise fail(src.where, f"is not UTF-8 text{at}", fix) from None
+            raise not_utf8(src) from None
     if not first or all(not name.strip() for name in first) and len(first) <= 1:
         raise fail(src.where, "contains no data (not even a header row)", "pass a file with a header row and data rows")
     names = [name if name != "" else f"Unnamed: {i}" for i, name in enumerate(first)]
-    dups = duplicates(names)
-    if dups:
-        raise fail(
-            src.where,
-            f"has duplicate column names: {', '.join(repr(d) for d in dups[:5])}",
-            "rename the columns so that every name is unique",
-        )
+    check_unique_names(src, names)
     return names
 
 
@@ -241,13 +231,7 @@ def _short_row(src: Source, sep: str, n_columns: int) -> tuple[int, int] | None:
 def _parse_error(src: Source, sep: str, names: list[str], exc: Exception) -> Exception:
     message = short_message(exc)
     if "invalid UTF8" in message or "invalid utf8" in message.lower():
-        found = first_non_utf8_line(src)
-        at = f" (line {found[0]}: {found[1]!r})" if found else ""
-        if src.is_plain:
-            fix = f"re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8 '{src.path.name}' > fixed{src.path.suffix}"
-        else:
-            fix = "extract/decompress it, re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in > out) and read the result"
-        return fail(src.where, f"is not UTF-8 text{at}", fix)
+        return not_utf8(src)
     if "Expected" in message and "columns, got" in message:
         got = message.split("columns, got", 1)[1].split(":", 1)[0].strip()
         if got.isdigit() and int(got) > len(names):

@@ -37,7 +37,7 @@ from .delimited import (
 )
 from .labels import column_key, to_binary_labels
 from .schema import InputSchema, KindTracker, ids_text, typed_frame
-from .sources import FORMAT_TITLES, TABULAR, PathLike, Source, duplicates, fail, resolve_source, translate_errors
+from .sources import FORMAT_TITLES, TABULAR, PathLike, Source, check_unique_names, fail, resolve_source, translate_errors
 
 logger = logging.getLogger(__name__)
 
@@ -95,14 +95,7 @@ def _parquet_batches(src: Source, batch_rows: int) -> Iterator[pa.Table]:
     source: Any = str(src.path) if src.is_plain else io.BytesIO(src.read_bytes())
     # pre_buffer=False: otherwise pyarrow keeps every row group read so far in memory
     pf = pq.ParquetFile(source, pre_buffer=False)
-    names = [str(n) for n in pf.schema_arrow.names]
-    dups = duplicates(names)
-    if dups:
-        raise fail(
-            src.where,
-            f"has duplicate column names: {', '.join(repr(d) for d in dups[:5])}",
-            "rename the columns so that every name is unique",
-        )
+    check_unique_names(src, [str(n) for n in pf.schema_arrow.names])
     for batch in pf.iter_batches(batch_size=batch_rows):
         table = pa.Table.from_batches([batch])
         # a pandas index stored in the file is not a column of the data

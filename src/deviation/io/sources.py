@@ -291,13 +291,7 @@ def translate_errors(src: Source) -> Iterator[None]:
     except MemoryError:
         raise
     except UnicodeDecodeError as exc:
-        found = first_non_utf8_line(src)
-        at = f" (line {found[0]}: {found[1]!r})" if found else ""
-        if src.is_plain:
-            fix = f"re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8 '{src.path.name}' > fixed{src.path.suffix}"
-        else:
-            fix = "extract/decompress it, re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in > out) and read the result"
-        raise fail(where, f"is not UTF-8 text{at}", fix) from exc
+        raise not_utf8(src) from exc
     except (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile) as exc:
         raise fail(
             where,
@@ -336,3 +330,24 @@ def duplicates(names: list[str]) -> list[str]:
     counts = Counter(n for n in names if n != "")
     return [n for n, c in counts.items() if c > 1]
 
+
+def not_utf8(src: Source) -> DataError:
+    """The error for a file that is not UTF-8 text, with the first bad line and how to re-encode it."""
+    found = first_non_utf8_line(src)
+    at = f" (line {found[0]}: {found[1]!r})" if found else ""
+    if src.is_plain:
+        fix = f"re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8 '{src.path.name}' > fixed{src.path.suffix}"
+    else:
+        fix = "extract/decompress it, re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in > out) and read the result"
+    return fail(src.where, f"is not UTF-8 text{at}", fix)
+
+
+def check_unique_names(src: Source, names: list[str], what: str = "column") -> None:
+    """Refuse duplicate column names, naming them (pandas would rename them silently)."""
+    dups = duplicates(names)
+    if dups:
+        raise fail(
+            src.where,
+            f"has duplicate {what} names: {', '.join(repr(d) for d in dups[:5])}",
+            f"rename the {what}s so that every name is unique",
+        )
