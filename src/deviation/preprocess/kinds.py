@@ -291,28 +291,33 @@ def classify_column(
         return _categorical(name, column, max_categories, min_frequency, "")
     text = pd.Series(to_category_column(column), index=column.index, dtype="object")
     present = text.dropna()
-    distinct = present.unique()
+    # the rules look at each distinct value once (a categorical column of 1M rows has a few dozen)
+    counts = present.value_counts(sort=False)
+    distinct = counts.index.to_numpy(dtype=object)
     if len(distinct) <= 1 and len(text) >= 2:
         shown = "no value" if len(distinct) == 0 else f"one value ({distinct[0]!r})"
         return ColumnKind(name, "constant", f"{shown} in every row: left out")
-    numbers, bad, seen = parse_number_text(text, decimal)
-    n_bad = int(bad.sum())
+    uniques = pd.Series(distinct, dtype="object")
+    numbers_u, bad_u, seen = parse_number_text(uniques, decimal)
+    n_bad = int(counts.to_numpy()[bad_u].sum())
     if n_bad == 0:
-        return _classify_numbers(name, numbers) if not any(seen.values()) else ColumnKind(
-            name, "numeric", _describe_numbers(seen), {"decimal": decimal, **seen})
+        if any(seen.values()):
+            return ColumnKind(name, "numeric", _describe_numbers(seen), {"decimal": decimal, **seen})
+        numbers, _, _ = parse_number_text(text, decimal)
+        return _classify_numbers(name, numbers)
     if n_bad <= 0.1 * len(present) and len(present) >= 10:
-        first = text[bad].iloc[0]
+        bad_values = set(distinct[bad_u])
+        row = int(np.flatnonzero(text.isin(bad_values).to_numpy())[0])
         raise DataError(
-            f"Column {name!r} is numeric but holds non-numeric values such as {first!r} "
-            f"(row {int(np.flatnonzero(bad)[0])}); fix or blank them, or list the column as categorical "
+            f"Column {name!r} is numeric but holds non-numeric values such as {text.iloc[row]!r} "
+            f"(row {row}); fix or blank them, or list the column as categorical "
             "(--categorical on the command line; Preprocessor(categorical=[...]) in Python)."
         )
-    sample = pd.Series(distinct[:2000], dtype="object")
-    fmt, note = _date_format(sample)
+    fmt, note = _date_format(uniques.iloc[:2000])
     if fmt is not None:
-        dates, bad_dates = parse_dates(text, fmt)
+        dates_u, bad_dates = parse_dates(uniques, fmt)
         if not bad_dates.any():
-            return _datetime_kind(name, dates, fmt, note)
+            return _datetime_kind(name, dates_u, fmt, note)
     n = len(present)
     share = len(distinct) / n
     lengths = present.str.len()
@@ -375,6 +380,31 @@ def _categorical(name: str, column: pd.Series, max_categories: int | None, min_f
 
 
 # ------------------------------------------------------------------ applying the kinds
+def _dates_array(values: pd.Series, fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    dates, bad = parse_dates(values, fmt)
+    return dates.to_numpy(dtype="datetime64[ns]"), bad
+
+
+def _by_distinct(text: pd.Series, parse: Any) -> tuple[Any, np.ndarray]:
+    """Apply ``parse`` (values -> (parsed, bad)) to each distinct value once and expand to the rows."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    parsed, bad = parse(pd.Series(uniques, dtype="object"))
+    parsed = np.asarray(parsed)
+    missing = codes < 0
+    rows = np.where(missing, 0, codes)
+    if len(uniques) == 0:
+        fill = np.datetime64("NaT") if parsed.dtype.kind == "M" else np.nan
+        return np.full(len(text), fill, dtype=parsed.dtype if parsed.dtype.kind == "M" else np.float64), \
+            np.zeros(len(text), dtype=bool)
+    values = parsed[rows]
+    if values.dtype.kind == "M":
+        values = values.copy()
+        values[missing] = np.datetime64("NaT")
+    else:
+        values = np.where(missing, np.nan, values)
+    return values, np.where(missing, False, np.asarray(bad)[rows])
+
+
 def working_columns(
     X: pd.DataFrame, kinds: list[ColumnKind], where: str = "X",
 ) -> tuple[dict[str, Any], dict[str, int], dict[str, int]]:
@@ -416,7 +446,8 @@ def working_columns(
                     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
                 text = pd.Series(to_category_column(column), dtype="object")
-                values, bad, _ = parse_number_text(text, ck.spec.get("decimal", "."))
+                decimal = ck.spec.get("decimal", ".")
+                values, bad = _by_distinct(text, lambda u: parse_number_text(u, decimal)[:2])
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
                     raise DataError(
@@ -429,7 +460,9 @@ def working_columns(
                 dates = pd.to_datetime(column, errors="coerce", utc=True).dt.tz_localize(None)
             else:
                 text = pd.Series(to_category_column(column), dtype="object")
-                dates, bad = parse_dates(text, ck.spec["format"])
+                fmt = ck.spec["format"]
+                parsed, bad = _by_distinct(text, lambda u: _dates_array(u, fmt))
+                dates = pd.Series(parsed)
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
                     raise DataError(
@@ -442,7 +475,7 @@ def working_columns(
             labels = to_category_column(column)
             kept = set(ck.spec.get("levels", []))
             present = pd.notna(labels)
-            known = np.fromiter((v in kept for v in labels), dtype=bool, count=len(labels))
+            known = pd.Series(labels, dtype="object").isin(kept).to_numpy()
             other = present & ~known
             if other.any():
                 labels = labels.copy()
