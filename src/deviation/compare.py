@@ -78,6 +78,8 @@ __all__ = [
 CANDIDATES = ("devnet", "devnet-paper", "catboost", "hist-gbt", "iforest", "devnet+catboost")
 #: Blends, by name: their members (candidates themselves).
 BLENDS = {"devnet+catboost": ("devnet", "catboost")}
+#: Unlabeled rows the tree models train on in each fold of :func:`compare` (every labeled anomaly kept).
+TREE_MAX_UNLABELED = 5_000
 #: The candidate recommended unless another beats it clearly: the first of these that is compared.
 PREFERENCE = ("devnet+catboost", "devnet")
 
@@ -434,6 +436,7 @@ def compare(
     categorical: Any = "auto",
     random_state: int | None = None,
     progress: Callable[[Step], None] | None = None,
+    tree_max_unlabeled: int | None = TREE_MAX_UNLABELED,
 ) -> Comparison:
     """Cross-validate the candidates on weakly labeled data and pick the best.
 
@@ -460,6 +463,13 @@ def compare(
         on a fold (``n_folds * len(methods)`` calls, ``done`` rising by one
         each time): the command line draws its progress bar with it. The
         function itself prints nothing; it logs one INFO line per fold.
+    tree_max_unlabeled : int or None, default=5000
+        In each fold the tree models (catboost, hist-gbt, and catboost inside
+        the blend) train on at most this many unlabeled rows (a uniform
+        sample; every labeled anomaly of the fold is kept). Trees cost time in
+        proportion to their rows, and more unlabeled rows add little when
+        there are a few labeled anomalies to learn from. ``None``: all the
+        fold's rows. :func:`save_recommended` trains on all rows.
 
     Returns
     -------
@@ -487,6 +497,9 @@ def compare(
         raise ParameterError("methods is empty; name at least one candidate.")
     if not (isinstance(n_folds, (int, np.integer)) and n_folds >= 2):
         raise ParameterError(f"n_folds must be an int >= 2. Got {n_folds!r} instead.")
+    if tree_max_unlabeled is not None and not (isinstance(tree_max_unlabeled, (int, np.integer))
+                                               and tree_max_unlabeled >= 1):
+        raise ParameterError(f"tree_max_unlabeled must be an int >= 1 or None. Got {tree_max_unlabeled!r} instead.")
     if progress is not None and not callable(progress):
         raise ParameterError(f"progress must be a callable or None. Got {progress!r} instead.")
     y = _check_labels(y)
@@ -517,32 +530,33 @@ def compare(
     for fold, (train, test) in enumerate(folds.split(np.zeros(len(y_cv)), y_cv)):
         inputs = _FoldInputs(_rows(X_cv, train), _rows(X_cv, test))
         seed = int(rng.integers(SEED_BOUND))
-        fitted: dict[str, tuple[Any, float]] = {}
+        fitted: dict[str, tuple[Any, float, np.ndarray]] = {}
+
+        def fit_single(name: str) -> tuple[Any, float, np.ndarray]:
+            candidate = make_candidate(name, seed, categorical=categorical)
+            pre, Z_tr, Z_te, pre_seconds = inputs.get(candidate.steps[0][1])
+            inner = candidate.steps[-1][1]
+            if tree_max_unlabeled is not None and "max_train_rows" in inner.get_params():
+                inner.set_params(max_train_rows=int(tree_max_unlabeled))
+            start = time.perf_counter()
+            inner.fit(Z_tr, y_cv[train])
+            seconds = pre_seconds + time.perf_counter() - start
+            return Pipeline([("preprocessor", pre), ("model", inner)]), seconds, inner.decision_function(Z_te)
+
         for name in order:
-            if name in BLENDS and all(m in fitted for m in BLENDS[name]):
-                # the members were fitted in this fold already: standardise and average them
+            if name in BLENDS:
+                # standardise and average the members (fitted in this fold already when compared themselves)
                 from .blend import ScoreBlend
 
+                members = {m: fitted[m] if m in fitted else fit_single(m) for m in BLENDS[name]}
                 start = time.perf_counter()
-                model = ScoreBlend.from_fitted([(m, fitted[m][0]) for m in BLENDS[name]], inputs.X_tr,
+                model = ScoreBlend.from_fitted([(m, members[m][0]) for m in BLENDS[name]], inputs.X_tr,
                                                y_cv[train], random_state=seed)
-                seconds = time.perf_counter() - start + sum(fitted[m][1] for m in BLENDS[name])
-                scores = model.decision_function(inputs.X_te)
-            elif name in BLENDS:
-                start = time.perf_counter()
-                model = make_candidate(name, seed, categorical=categorical).fit(inputs.X_tr, y_cv[train])
-                seconds = time.perf_counter() - start
+                seconds = time.perf_counter() - start + sum(members[m][1] for m in BLENDS[name])
                 scores = model.decision_function(inputs.X_te)
             else:
-                candidate = make_candidate(name, seed, categorical=categorical)
-                pre, Z_tr, Z_te, pre_seconds = inputs.get(candidate.steps[0][1])
-                inner = candidate.steps[-1][1]
-                start = time.perf_counter()
-                inner.fit(Z_tr, y_cv[train])
-                seconds = pre_seconds + time.perf_counter() - start
-                model = Pipeline([("preprocessor", pre), ("model", inner)])
-                scores = inner.decision_function(Z_te)
-            fitted[name] = (model, seconds)
+                model, seconds, scores = fit_single(name)
+            fitted[name] = (model, seconds, scores)
             records.append({
                 "method": name,
                 "fold": fold,
