@@ -371,3 +371,13 @@ def test_compare_pick_on_real_data_is_not_significantly_behind(thyroid_split):
     assert not decision.versus.behind.any()
     assert (decision.versus.p_behind >= SWITCH_LEVEL).all()
     assert result.table.loc[result.best, "auc_roc"] > 0.9  # and it is a useful model here, not just "not worse"
+
+
+def test_a_warning_repeated_by_every_fold_is_logged_once(caplog):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.random(200), "b": rng.random(200), "same": 1.0})
+    y = np.r_[np.ones(6, int), np.zeros(194, int)]
+    with caplog.at_level("WARNING", logger="deviation"):
+        compare(frame, y, methods=["iforest"], n_folds=3, random_state=0)
+    left_out = [r for r in caplog.records if "left out of the features" in r.getMessage()]
+    assert len(left_out) == 1 and "'same'" in left_out[0].getMessage()

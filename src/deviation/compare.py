@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -388,6 +389,40 @@ def _unscaled(pre: Any) -> Any:
     )
 
 
+class _OncePerCompare(logging.Filter):
+    """Lets a warning through once: the folds repeat the same preprocessing warnings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+@contextmanager
+def _warn_once() -> Iterator[None]:
+    """While the folds run, each distinct warning of the package's loggers is logged once."""
+    from . import blend, estimator, preprocess, rivals  # noqa: F401  (their loggers exist before the filter is set)
+
+    once = _OncePerCompare()
+    loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict)
+               if name == "deviation" or name.startswith("deviation.")]
+    for each in loggers:
+        each.addFilter(once)
+    try:
+        yield
+    finally:
+        for each in loggers:
+            each.removeFilter(once)
+
+
 class _FoldInputs:
     """The preprocessed rows of one fold: each preprocessor fitted once and shared by the candidates that use it.
 
@@ -527,52 +562,53 @@ def compare(
     total, done = k * len(order), 0
     records = []
     started = last = time.perf_counter()
-    for fold, (train, test) in enumerate(folds.split(np.zeros(len(y_cv)), y_cv)):
-        inputs = _FoldInputs(_rows(X_cv, train), _rows(X_cv, test))
-        seed = int(rng.integers(SEED_BOUND))
-        fitted: dict[str, tuple[Any, float, np.ndarray]] = {}
+    with _warn_once():
+        for fold, (train, test) in enumerate(folds.split(np.zeros(len(y_cv)), y_cv)):
+            inputs = _FoldInputs(_rows(X_cv, train), _rows(X_cv, test))
+            seed = int(rng.integers(SEED_BOUND))
+            fitted: dict[str, tuple[Any, float, np.ndarray]] = {}
 
-        def fit_single(name: str) -> tuple[Any, float, np.ndarray]:
-            candidate = make_candidate(name, seed, categorical=categorical)
-            pre, Z_tr, Z_te, pre_seconds = inputs.get(candidate.steps[0][1])
-            inner = candidate.steps[-1][1]
-            if tree_max_unlabeled is not None and "max_train_rows" in inner.get_params():
-                inner.set_params(max_train_rows=int(tree_max_unlabeled))
-            start = time.perf_counter()
-            inner.fit(Z_tr, y_cv[train])
-            seconds = pre_seconds + time.perf_counter() - start
-            return Pipeline([("preprocessor", pre), ("model", inner)]), seconds, inner.decision_function(Z_te)
-
-        for name in order:
-            if name in BLENDS:
-                # standardise and average the members (fitted in this fold already when compared themselves)
-                from .blend import ScoreBlend
-
-                members = {m: fitted[m] if m in fitted else fit_single(m) for m in BLENDS[name]}
+            def fit_single(name: str) -> tuple[Any, float, np.ndarray]:
+                candidate = make_candidate(name, seed, categorical=categorical)
+                pre, Z_tr, Z_te, pre_seconds = inputs.get(candidate.steps[0][1])
+                inner = candidate.steps[-1][1]
+                if tree_max_unlabeled is not None and "max_train_rows" in inner.get_params():
+                    inner.set_params(max_train_rows=int(tree_max_unlabeled))
                 start = time.perf_counter()
-                model = ScoreBlend.from_fitted([(m, members[m][0]) for m in BLENDS[name]], inputs.X_tr,
-                                               y_cv[train], random_state=seed)
-                seconds = time.perf_counter() - start + sum(members[m][1] for m in BLENDS[name])
-                scores = model.decision_function(inputs.X_te)
-            else:
-                model, seconds, scores = fit_single(name)
-            fitted[name] = (model, seconds, scores)
-            records.append({
-                "method": name,
-                "fold": fold,
-                "auc_pr": float(average_precision_score(y_cv[test], scores)),
-                "auc_roc": float(roc_auc_score(y_cv[test], scores)),
-                "fit_seconds": seconds,
-            })
-            logger.debug("fold %d %s: AUC-PR %.3f", fold, name, records[-1]["auc_pr"])
-            done += 1
-            now = time.perf_counter()
-            if progress is not None:
-                progress(Step(method=name, fold=fold, done=done, total=total, seconds=now - last,
-                              elapsed=now - started))
-            last = now
-        logger.info("fold %d of %d done in %.0f s: %s", fold + 1, k, time.perf_counter() - started,
-                    ", ".join(f"{r['method']} {r['auc_pr']:.3f}" for r in records[-len(order):]))
+                inner.fit(Z_tr, y_cv[train])
+                seconds = pre_seconds + time.perf_counter() - start
+                return Pipeline([("preprocessor", pre), ("model", inner)]), seconds, inner.decision_function(Z_te)
+
+            for name in order:
+                if name in BLENDS:
+                    # standardise and average the members (fitted in this fold already when compared themselves)
+                    from .blend import ScoreBlend
+
+                    members = {m: fitted[m] if m in fitted else fit_single(m) for m in BLENDS[name]}
+                    start = time.perf_counter()
+                    model = ScoreBlend.from_fitted([(m, members[m][0]) for m in BLENDS[name]], inputs.X_tr,
+                                                   y_cv[train], random_state=seed)
+                    seconds = time.perf_counter() - start + sum(members[m][1] for m in BLENDS[name])
+                    scores = model.decision_function(inputs.X_te)
+                else:
+                    model, seconds, scores = fit_single(name)
+                fitted[name] = (model, seconds, scores)
+                records.append({
+                    "method": name,
+                    "fold": fold,
+                    "auc_pr": float(average_precision_score(y_cv[test], scores)),
+                    "auc_roc": float(roc_auc_score(y_cv[test], scores)),
+                    "fit_seconds": seconds,
+                })
+                logger.debug("fold %d %s: AUC-PR %.3f", fold, name, records[-1]["auc_pr"])
+                done += 1
+                now = time.perf_counter()
+                if progress is not None:
+                    progress(Step(method=name, fold=fold, done=done, total=total, seconds=now - last,
+                                  elapsed=now - started))
+                last = now
+            logger.info("fold %d of %d done in %.0f s: %s", fold + 1, k, time.perf_counter() - started,
+                        ", ".join(f"{r['method']} {r['auc_pr']:.3f}" for r in records[-len(order):]))
     per_fold = pd.DataFrame(records)
     grouped = per_fold.groupby("method", sort=False)
     table = pd.DataFrame({
