@@ -6,11 +6,14 @@ with the same share of the unlabeled rows; each candidate is trained on the
 rest, and the held-out labeled anomalies are ranked against the held-out
 unlabeled rows (AUC-PR and AUC-ROC). The preferred candidate (the
 devnet+catboost blend when CatBoost is installed, else the default DevNet) is
-recommended unless another candidate beats it clearly: a lead in mean AUC-PR
-significant in a one-sided paired t-test at the 5% level over the folds (see
-:func:`recommend`). A close race goes to the preferred candidate because the
-cross-validation is noisy with few labeled anomalies, and a wrong switch costs
-more than it gains (``docs/ACCURACY.md``).
+recommended unless another candidate is significantly ahead of it: a lead in
+mean AUC-PR significant in a one-sided paired t-test at the 5% level over the
+folds. Then the leader (the highest mean AUC-PR) is recommended instead, so
+the pick is never a candidate that the user's own cross-validation shows to be
+significantly behind another (see :func:`decide`). A close race goes to the
+preferred candidate because the cross-validation is noisy with few labeled
+anomalies, and a wrong switch costs more than it gains (``docs/ACCURACY.md``);
+the report says so in words when the folds cannot separate the candidates.
 
 Why the estimate is biased, and why the ranking still holds: the held-out
 unlabeled rows contain the anomalies nobody labeled, and they count as
@@ -42,7 +45,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +66,10 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CANDIDATES",
     "Comparison",
+    "Decision",
+    "Step",
     "compare",
+    "decide",
     "default_methods",
     "make_candidate",
     "recommend",
@@ -72,6 +79,8 @@ __all__ = [
 CANDIDATES = ("devnet", "devnet-paper", "catboost", "hist-gbt", "iforest", "devnet+catboost")
 #: Blends, by name: their members (candidates themselves).
 BLENDS = {"devnet+catboost": ("devnet", "catboost")}
+#: Unlabeled rows the tree models train on in each fold of :func:`compare` (every labeled anomaly kept).
+TREE_MAX_UNLABELED = 5_000
 #: The candidate recommended unless another beats it clearly: the first of these that is compared.
 PREFERENCE = ("devnet+catboost", "devnet")
 
@@ -132,6 +141,148 @@ def make_candidate(name: str, random_state: int | None = None, *, categorical: A
     return Pipeline([("preprocessor", Preprocessor(scaling=scaling, categorical=categorical)), ("model", model)])
 
 
+@dataclass(frozen=True)
+class Step:
+    """One candidate-fold done by :func:`compare`, as passed to its ``progress`` callback.
+
+    Attributes
+    ----------
+    method : str
+        The candidate just fitted and scored.
+    fold : int
+        Its fold (0-based).
+    done : int
+        Candidate-folds done so far, this one included (1 to ``total``).
+    total : int
+        Candidate-folds in the whole comparison (``n_folds * len(methods)``).
+    seconds : float
+        Wall-clock seconds this step took (the first candidate of a fold also
+        pays for the fold's shared preprocessing).
+    elapsed : float
+        Wall-clock seconds since the cross-validation started.
+    """
+
+    method: str
+    fold: int
+    done: int
+    total: int
+    seconds: float
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why :func:`decide` recommends what it does, and how sure the folds are.
+
+    Attributes
+    ----------
+    best : str
+        The recommended method.
+    leader : str
+        The method with the highest mean AUC-PR.
+    preferred : str or None
+        The candidate kept unless significantly beaten (None when none of
+        :data:`PREFERENCE` was compared).
+    reason : {"leader", "preferred", "preferred-behind", "only"}
+        ``"leader"``: the leader is recommended (it is the preferred candidate,
+        or no preferred candidate was compared); ``"preferred"``: the preferred
+        candidate is kept although another leads, because no candidate is
+        significantly ahead of it; ``"preferred-behind"``: the preferred
+        candidate is significantly behind ``behind_of`` and left, the leader is
+        recommended; ``"only"``: a single candidate.
+    behind_of : str or None
+        For ``"preferred-behind"``: the candidate significantly ahead of the
+        preferred one (the one with the smallest p-value).
+    versus : pandas.DataFrame
+        One row per other method (index ``method``): ``difference`` (mean
+        per-fold AUC-PR of ``best`` minus that method's), ``stderr`` (its
+        standard error over the folds), ``p_ahead`` (one-sided paired t-test
+        p-value of ``best`` being ahead), ``p_behind`` (of ``best`` being
+        behind), ``ahead`` (``best`` significantly ahead at :data:`SWITCH_LEVEL`)
+        and ``behind`` (significantly behind: never true for the recommended
+        method).
+    n_folds : int
+    level : float
+        The significance level (:data:`SWITCH_LEVEL`).
+    """
+
+    best: str
+    leader: str
+    preferred: str | None
+    reason: str
+    behind_of: str | None
+    versus: pd.DataFrame
+    n_folds: int
+    level: float
+
+    @property
+    def separated(self) -> bool:
+        """Whether ``best`` is significantly ahead of every other candidate."""
+        return bool(len(self.versus)) and bool(self.versus.ahead.all())
+
+    @property
+    def inseparable(self) -> list[str]:
+        """The candidates the folds cannot separate from ``best`` (neither significantly ahead nor behind)."""
+        return [str(m) for m, row in self.versus.iterrows() if not row.ahead and not row.behind]
+
+    def _pair(self, method: str) -> str:
+        row = self.versus.loc[method]
+        return f"{row.difference:+.3f} ± {row.stderr:.3f}"
+
+    def sentences(self) -> list[str]:
+        """The recommendation and its uncertainty, in plain words (one sentence a line)."""
+        if self.reason == "only":
+            return [f"{self.best} is the only candidate: nothing to compare it with."]
+        k = self.n_folds
+        lines = []
+        if self.reason == "preferred-behind":
+            lines.append(
+                f"{self.preferred}, preferred by default, is significantly behind {self.behind_of} here, so it is "
+                "not recommended.")
+        ahead = [str(m) for m, row in self.versus.iterrows() if row.ahead]
+        close = self.inseparable
+        if ahead:
+            pairs = ", ".join(f"{m} ({self._pair(m)})" for m in ahead)
+            lines.append(f"{self.best} is significantly better than {pairs} (mean AUC-PR difference ± standard "
+                         f"error over {k} folds, one-sided paired t-test at {self.level:.0%}).")
+        if close:
+            pairs = ", ".join(f"{m} ({self._pair(m)})" for m in close)
+            lines.append(f"The folds cannot separate {self.best} from {pairs} (mean AUC-PR difference ± standard "
+                         f"error over {k} folds): the choice among them is uncertain.")
+        if self.reason == "preferred":
+            lines.append(
+                f"{self.best} is recommended because it is the preferred candidate (the most accurate on data "
+                f"with known labels, docs/ACCURACY.md) and no candidate is significantly ahead of it; "
+                f"{self.leader} leads on these folds by {-self.versus.loc[self.leader, 'difference']:.3f} AUC-PR, "
+                "within the noise.")
+        elif close:
+            why = ("it has the highest mean AUC-PR" if self.preferred is None or self.reason == "preferred-behind"
+                   else "it is the preferred candidate and has the highest mean AUC-PR")
+            lines.append(f"{self.best} is recommended because {why}.")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as JSON-ready values (what ``deviation compare --json`` prints under ``decision``)."""
+        return {
+            "recommended": self.best,
+            "leader": self.leader,
+            "preferred": self.preferred,
+            "reason": self.reason,
+            "behind_of": self.behind_of,
+            "separated": self.separated,
+            "inseparable": self.inseparable,
+            "level": self.level,
+            "n_folds": self.n_folds,
+            "versus": [
+                {"method": str(m), "mean_auc_pr_difference": float(r.difference), "stderr": float(r.stderr),
+                 "p_ahead": float(r.p_ahead), "p_behind": float(r.p_behind),
+                 "significantly_better": bool(r.ahead), "significantly_worse": bool(r.behind)}
+                for m, r in self.versus.iterrows()
+            ],
+            "message": " ".join(self.sentences()),
+        }
+
+
 @dataclass
 class Comparison:
     """What :func:`compare` measured.
@@ -140,16 +291,21 @@ class Comparison:
     ----------
     table : pandas.DataFrame
         One row per method, best first: ``auc_pr``, ``auc_pr_std``, ``auc_roc``,
-        ``auc_roc_std`` (over folds) and ``fit_seconds`` (mean per fold).
+        ``auc_roc_std`` (over folds) and ``fit_seconds`` (mean per fold, the
+        candidate's preprocessing included).
     folds : pandas.DataFrame
         One row per method and fold.
     best : str
-        The recommended method (see :func:`recommend`).
-    leader : str
-        The method with the highest mean AUC-PR (may differ from ``best``).
+        The recommended method (see :func:`decide`).
     n_folds : int
     n_rows_used : int
         Rows used by the cross-validation (after any subsampling of unlabeled rows).
+    leader : str
+        The method with the highest mean AUC-PR (may differ from ``best``).
+    decision : Decision or None
+        Why ``best`` was chosen and how sure the folds are about it.
+    seconds : float
+        Wall-clock seconds the cross-validation took.
     """
 
     table: pd.DataFrame
@@ -158,9 +314,11 @@ class Comparison:
     n_folds: int
     n_rows_used: int
     leader: str = ""
+    decision: Decision | None = None
+    seconds: float = 0.0
 
     def report(self) -> str:
-        """The table and the recommendation as plain text."""
+        """The table, the recommendation and how uncertain it is, as plain text."""
         lines = [
             f"{'method':16} {'AUC-PR':>15} {'AUC-ROC':>15} {'fit s':>8}",
         ]
@@ -171,28 +329,27 @@ class Comparison:
             )
         lines.append("")
         lines.append(f"recommended: {self.best}")
-        leader = self.leader or self.best
-        if leader != self.best:
-            gap = self.table.loc[leader, "auc_pr"] - self.table.loc[self.best, "auc_pr"]
-            lines.append(
-                f"({leader} leads by {gap:.3f} AUC-PR, not significant over the folds (one-sided paired t-test, "
-                f"{SWITCH_LEVEL:.0%}): not a clear win, so the preferred {self.best} is kept)"
-            )
-        elif len(self.table) > 1:
-            runner_up = self.table.index[1]
-            gap = self.table.auc_pr.iloc[0] - self.table.auc_pr.iloc[1]
-            spread = max(self.table.auc_pr_std.iloc[0], self.table.auc_pr_std.iloc[1])
-            if gap < spread:
-                lines.append(
-                    f"(ahead of {runner_up} by {gap:.3f} AUC-PR, less than the fold-to-fold spread {spread:.3f}: "
-                    "a near tie)"
-                )
+        decision = self.decision if self.decision is not None else decide(self.folds)
+        lines.extend(decision.sentences())
         lines.append(
             f"Estimated by {self.n_folds}-fold cross-validation on {self.n_rows_used} rows: held-out labeled "
             "anomalies ranked against held-out unlabeled rows. Unlabeled anomalies count as normal here, so "
             "every number is below the true accuracy; the order of the methods is what to read."
         )
         return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON-ready values (what ``deviation compare --json`` prints)."""
+        decision = self.decision if self.decision is not None else decide(self.folds)
+        return {
+            "recommended": self.best,
+            "leader": self.leader or decision.leader,
+            "n_folds": self.n_folds,
+            "n_rows_used": self.n_rows_used,
+            "seconds": round(float(self.seconds), 3),
+            "methods": self.table.reset_index().to_dict(orient="records"),
+            "decision": decision.to_dict(),
+        }
 
 
 def _check_labels(y: Any) -> np.ndarray:
@@ -204,6 +361,106 @@ def _check_labels(y: Any) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _rows(X: Any, index: np.ndarray) -> Any:
+    return X.iloc[index] if hasattr(X, "iloc") else X[index]
+
+
+def _unscaled(pre: Any) -> Any:
+    """The preprocessor ``pre`` with ``scaling="none"``, from its fitted parts (no refit).
+
+    Imputation, column kinds and the one-hot encoding do not depend on the
+    scaling, so this transforms exactly as ``Preprocessor(scaling="none")``
+    fitted on the same rows would.
+    """
+    from .preprocess import Preprocessor
+
+    return Preprocessor.from_fitted(
+        {**pre.get_params(deep=False), "scaling": "none"},
+        input_kind=pre.input_kind_,
+        feature_names_in=list(pre.feature_names_in_),
+        numeric_features=pre.numeric_features_,
+        categorical_features=pre.categorical_features_,
+        binary_features=pre.binary_features_,
+        all_missing_features=pre.all_missing_features_,
+        imputer=pre.imputer_,
+        scaler=None,
+        encoder=pre.encoder_,
+        column_kinds=getattr(pre, "column_kinds_", None),
+    )
+
+
+class _OncePerCompare(logging.Filter):
+    """Lets a warning through once: the folds repeat the same preprocessing warnings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+@contextmanager
+def _warn_once() -> Iterator[None]:
+    """While the folds run, each distinct warning of the package's loggers is logged once."""
+    from . import blend, estimator, preprocess, rivals  # noqa: F401  (their loggers exist before the filter is set)
+
+    once = _OncePerCompare()
+    loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict)
+               if name == "deviation" or name.startswith("deviation.")]
+    for each in loggers:
+        each.addFilter(once)
+    try:
+        yield
+    finally:
+        for each in loggers:
+            each.removeFilter(once)
+
+
+class _FoldInputs:
+    """The preprocessed rows of one fold: each preprocessor fitted once and shared by the candidates that use it.
+
+    The column typing behind a :class:`~deviation.preprocess.Preprocessor` is
+    the slow part of a fit on text columns; candidates that differ only in the
+    scaling share it (the unscaled one is built from the scaled one's parts).
+    """
+
+    def __init__(self, X_tr: Any, X_te: Any) -> None:
+        self.X_tr, self.X_te = X_tr, X_te
+        self._bases: dict[tuple, tuple[Any, float]] = {}
+        self._done: dict[tuple, tuple[Any, Any, Any, float]] = {}
+
+    def get(self, pre: Any) -> tuple[Any, Any, Any, float]:
+        """``(fitted preprocessor, train rows, test rows, seconds)`` for an unfitted preprocessor.
+
+        ``seconds`` is what fitting it and transforming the training rows
+        costs on its own (the figure a candidate's ``fit_seconds`` includes).
+        """
+        params = pre.get_params(deep=False)
+        key = tuple(sorted((k, repr(v)) for k, v in params.items()))
+        if key not in self._done:
+            base_key = tuple(item for item in key if item[0] != "scaling")
+            start = time.perf_counter()
+            base = self._bases.get(base_key)
+            if base is not None and params["scaling"] == "none":
+                fitted, fit_seconds = _unscaled(base[0]), base[1]
+            else:
+                fitted = pre.fit(self.X_tr)
+                fit_seconds = time.perf_counter() - start
+                self._bases.setdefault(base_key, (fitted, fit_seconds))
+            start = time.perf_counter()
+            Z_tr = fitted.transform(self.X_tr)
+            seconds = fit_seconds + time.perf_counter() - start
+            self._done[key] = (fitted, Z_tr, fitted.transform(self.X_te), seconds)
+        return self._done[key]
+
+
 def compare(
     X: Any,
     y: Any,
@@ -213,6 +470,8 @@ def compare(
     max_unlabeled: int | None = 20_000,
     categorical: Any = "auto",
     random_state: int | None = None,
+    progress: Callable[[Step], None] | None = None,
+    tree_max_unlabeled: int | None = TREE_MAX_UNLABELED,
 ) -> Comparison:
     """Cross-validate the candidates on weakly labeled data and pick the best.
 
@@ -234,6 +493,18 @@ def compare(
     categorical : "auto" or list of str
         Columns to one-hot encode (see :class:`~deviation.preprocess.Preprocessor`).
     random_state : int or None
+    progress : callable, optional
+        Called with a :class:`Step` after each candidate is fitted and scored
+        on a fold (``n_folds * len(methods)`` calls, ``done`` rising by one
+        each time): the command line draws its progress bar with it. The
+        function itself prints nothing; it logs one INFO line per fold.
+    tree_max_unlabeled : int or None, default=5000
+        In each fold the tree models (catboost, hist-gbt, and catboost inside
+        the blend) train on at most this many unlabeled rows (a uniform
+        sample; every labeled anomaly of the fold is kept). Trees cost time in
+        proportion to their rows, and more unlabeled rows add little when
+        there are a few labeled anomalies to learn from. ``None``: all the
+        fold's rows. :func:`save_recommended` trains on all rows.
 
     Returns
     -------
@@ -245,6 +516,13 @@ def compare(
         With fewer than 2 labeled anomalies or no unlabeled row.
     ParameterError
         For an unknown method or an invalid ``n_folds``.
+
+    Notes
+    -----
+    Within a fold, candidates with the same preprocessing share one fitted
+    :class:`~deviation.preprocess.Preprocessor` (and the unscaled one of the
+    tree models is built from it): the result is the same as fitting each
+    candidate's own, in a fraction of the time on tables with text columns.
     """
     methods = tuple(default_methods() if methods is None else methods)
     for name in methods:
@@ -254,6 +532,11 @@ def compare(
         raise ParameterError("methods is empty; name at least one candidate.")
     if not (isinstance(n_folds, (int, np.integer)) and n_folds >= 2):
         raise ParameterError(f"n_folds must be an int >= 2. Got {n_folds!r} instead.")
+    if tree_max_unlabeled is not None and not (isinstance(tree_max_unlabeled, (int, np.integer))
+                                               and tree_max_unlabeled >= 1):
+        raise ParameterError(f"tree_max_unlabeled must be an int >= 1 or None. Got {tree_max_unlabeled!r} instead.")
+    if progress is not None and not callable(progress):
+        raise ParameterError(f"progress must be a callable or None. Got {progress!r} instead.")
     y = _check_labels(y)
     if len(y) != X.shape[0]:
         raise DataError(f"X has {X.shape[0]} rows but y has {len(y)} labels; pass one label per row.")
@@ -265,44 +548,67 @@ def compare(
         )
     if n_anomalies == len(y):
         raise DataError("y has no unlabeled row (0); compare needs unlabeled data.")
+    methods = tuple(dict.fromkeys(methods))
     rng = np.random.default_rng(random_state)
     rows = np.arange(len(y))
     unlabeled = np.flatnonzero(y == 0)
     if max_unlabeled is not None and len(unlabeled) > max_unlabeled:
         rows = np.sort(np.r_[rng.choice(unlabeled, max_unlabeled, replace=False), np.flatnonzero(y == 1)])
-    X_cv = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+    X_cv = _rows(X, rows)
     y_cv = y[rows]
     k = int(min(n_folds, n_anomalies))
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=int(rng.integers(SEED_BOUND)))
+    order = sorted(methods, key=lambda m: m in BLENDS)  # blends after their members
+    total, done = k * len(order), 0
     records = []
-    for fold, (train, test) in enumerate(folds.split(np.zeros(len(y_cv)), y_cv)):
-        X_tr = X_cv.iloc[train] if hasattr(X_cv, "iloc") else X_cv[train]
-        X_te = X_cv.iloc[test] if hasattr(X_cv, "iloc") else X_cv[test]
-        seed = int(rng.integers(SEED_BOUND))
-        fitted: dict[str, tuple[Any, float]] = {}
-        for name in sorted(methods, key=lambda m: m in BLENDS):  # blends after their members
-            start = time.perf_counter()
-            if name in BLENDS and all(m in fitted for m in BLENDS[name]):
-                # the members were fitted in this fold already: standardise and average them
-                from .blend import ScoreBlend
+    started = last = time.perf_counter()
+    with _warn_once():
+        for fold, (train, test) in enumerate(folds.split(np.zeros(len(y_cv)), y_cv)):
+            inputs = _FoldInputs(_rows(X_cv, train), _rows(X_cv, test))
+            seed = int(rng.integers(SEED_BOUND))
+            fitted: dict[str, tuple[Any, float, np.ndarray]] = {}
 
-                model = ScoreBlend.from_fitted([(m, fitted[m][0]) for m in BLENDS[name]], X_tr, y_cv[train],
-                                               random_state=seed)
-                seconds = time.perf_counter() - start + sum(fitted[m][1] for m in BLENDS[name])
-            else:
-                model = make_candidate(name, seed, categorical=categorical)
-                model.fit(X_tr, y_cv[train])
-                seconds = time.perf_counter() - start
-            fitted[name] = (model, seconds)
-            scores = model.decision_function(X_te)
-            records.append({
-                "method": name,
-                "fold": fold,
-                "auc_pr": float(average_precision_score(y_cv[test], scores)),
-                "auc_roc": float(roc_auc_score(y_cv[test], scores)),
-                "fit_seconds": seconds,
-            })
-            logger.info("fold %d %s: AUC-PR %.3f", fold, name, records[-1]["auc_pr"])
+            def fit_single(name: str) -> tuple[Any, float, np.ndarray]:
+                candidate = make_candidate(name, seed, categorical=categorical)
+                pre, Z_tr, Z_te, pre_seconds = inputs.get(candidate.steps[0][1])
+                inner = candidate.steps[-1][1]
+                if tree_max_unlabeled is not None and "max_train_rows" in inner.get_params():
+                    inner.set_params(max_train_rows=int(tree_max_unlabeled))
+                start = time.perf_counter()
+                inner.fit(Z_tr, y_cv[train])
+                seconds = pre_seconds + time.perf_counter() - start
+                return Pipeline([("preprocessor", pre), ("model", inner)]), seconds, inner.decision_function(Z_te)
+
+            for name in order:
+                if name in BLENDS:
+                    # standardise and average the members (fitted in this fold already when compared themselves)
+                    from .blend import ScoreBlend
+
+                    members = {m: fitted[m] if m in fitted else fit_single(m) for m in BLENDS[name]}
+                    start = time.perf_counter()
+                    model = ScoreBlend.from_fitted([(m, members[m][0]) for m in BLENDS[name]], inputs.X_tr,
+                                                   y_cv[train], random_state=seed)
+                    seconds = time.perf_counter() - start + sum(members[m][1] for m in BLENDS[name])
+                    scores = model.decision_function(inputs.X_te)
+                else:
+                    model, seconds, scores = fit_single(name)
+                fitted[name] = (model, seconds, scores)
+                records.append({
+                    "method": name,
+                    "fold": fold,
+                    "auc_pr": float(average_precision_score(y_cv[test], scores)),
+                    "auc_roc": float(roc_auc_score(y_cv[test], scores)),
+                    "fit_seconds": seconds,
+                })
+                logger.debug("fold %d %s: AUC-PR %.3f", fold, name, records[-1]["auc_pr"])
+                done += 1
+                now = time.perf_counter()
+                if progress is not None:
+                    progress(Step(method=name, fold=fold, done=done, total=total, seconds=now - last,
+                                  elapsed=now - started))
+                last = now
+            logger.info("fold %d of %d done in %.0f s: %s", fold + 1, k, time.perf_counter() - started,
+                        ", ".join(f"{r['method']} {r['auc_pr']:.3f}" for r in records[-len(order):]))
     per_fold = pd.DataFrame(records)
     grouped = per_fold.groupby("method", sort=False)
     table = pd.DataFrame({
@@ -313,9 +619,9 @@ def compare(
         "fit_seconds": grouped.fit_seconds.mean(),
     }).sort_values("auc_pr", ascending=False, kind="stable")
     table.index.name = "method"
-    leader = str(table.index[0])
-    return Comparison(table=table, folds=per_fold, best=recommend(per_fold), n_folds=k,
-                      n_rows_used=len(rows), leader=leader)
+    decision = decide(per_fold)
+    return Comparison(table=table, folds=per_fold, best=decision.best, n_folds=k, n_rows_used=len(rows),
+                      leader=decision.leader, decision=decision, seconds=time.perf_counter() - started)
 
 
 def preferred_method(methods: Sequence[str]) -> str | None:
@@ -323,31 +629,111 @@ def preferred_method(methods: Sequence[str]) -> str | None:
     return next((m for m in PREFERENCE if m in methods), None)
 
 
-#: Level of the one-sided paired t-test a rival's lead must pass to replace the preferred candidate.
+#: Level of the one-sided paired t-test: a candidate significantly behind another at this level is not recommended.
 SWITCH_LEVEL = 0.05
 
 
-def recommend(folds: pd.DataFrame, default: str | None = None) -> str:
-    """The method to recommend from per-fold results (columns ``method``, ``fold``, ``auc_pr``).
+def _one_sided_p(diff: np.ndarray) -> float:
+    """p-value of a one-sided paired t-test that the mean of ``diff`` is above 0."""
+    mean = float(diff.mean())
+    stderr = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+    if not stderr > 0:  # the same difference on every fold
+        return 0.0 if mean > 0 else (0.5 if mean == 0 else 1.0)
+    return float(scipy.stats.t.sf(mean / stderr, len(diff) - 1))
 
-    The method with the highest mean AUC-PR, unless ``default`` (by default
-    :func:`preferred_method` of the candidates) is among the candidates and the
-    leader's lead over it is not clear: not significant in a one-sided paired
-    t-test at level :data:`SWITCH_LEVEL` over the folds (the mean per-fold
-    difference must exceed ``t(1 - SWITCH_LEVEL, n_folds - 1)`` standard
-    errors: 2.13 with 5 folds). Then ``default``.
+
+def _behind(wide: pd.DataFrame, method: str, level: float) -> list[tuple[float, str]]:
+    """The candidates significantly ahead of ``method`` (p-value, name), smallest p first."""
+    found = []
+    for other in wide.columns:
+        if other != method:
+            p = _one_sided_p((wide[other] - wide[method]).to_numpy(dtype=np.float64))
+            if p < level:
+                found.append((p, str(other)))
+    return sorted(found)
+
+
+def decide(folds: pd.DataFrame, default: str | None = None, level: float = SWITCH_LEVEL) -> Decision:
+    """The method to recommend from per-fold results, and how sure the folds are about it.
+
+    The rule, on the per-fold AUC-PR (columns ``method``, ``fold``,
+    ``auc_pr`` of ``folds``):
+
+    1. A candidate is *significantly behind* another when the mean of their
+       per-fold differences is above 0 in a one-sided paired t-test at
+       ``level`` (the difference must exceed ``t(1 - level, n_folds - 1)``
+       standard errors: 2.13 with 5 folds). Such a candidate is never
+       recommended. The leader (highest mean AUC-PR) is never significantly
+       behind anyone, so some candidate always qualifies.
+    2. The preferred candidate (``default``, by default
+       :func:`preferred_method` of the candidates: the devnet+catboost blend,
+       else the default DevNet) is recommended unless it is significantly
+       behind some candidate (any of them, not only the leader): a close race
+       goes to it, because it was the most accurate on data with known labels
+       and the folds are noisy with few labeled anomalies.
+    3. Otherwise (no preferred candidate compared, or it is significantly
+       behind), the leader is recommended.
+
+    Parameters
+    ----------
+    folds : pandas.DataFrame
+        One row per method and fold.
+    default : str, optional
+        The preferred candidate.
+    level : float, default=SWITCH_LEVEL
+        Significance level of the tests.
+
+    Returns
+    -------
+    Decision
+        The pick, the reason, and the recommended method against each other
+        (mean difference, standard error, p-values, significance).
     """
     wide = folds.pivot(index="fold", columns="method", values="auc_pr")
     means = wide.mean()
     leader = str(means.idxmax())
     if default is None:
         default = preferred_method(list(wide.columns))
-    if leader == default or default not in wide.columns or len(wide) < 2:
-        return leader
-    diff = (wide[leader] - wide[default]).to_numpy()
-    stderr = diff.std(ddof=1) / np.sqrt(len(diff))
-    critical = scipy.stats.t.ppf(1.0 - SWITCH_LEVEL, len(diff) - 1)
-    return leader if diff.mean() > critical * stderr else default
+    elif default not in wide.columns:
+        default = None
+    n = len(wide)
+    behind_of = None
+    if default is None or n < 2:
+        best, reason = leader, "leader"  # one fold: nothing to test, the leader
+    else:
+        beaten_by = _behind(wide, default, level)
+        if beaten_by:
+            best, reason, behind_of = leader, "preferred-behind", beaten_by[0][1]
+        else:
+            best, reason = default, ("leader" if default == leader else "preferred")
+    if wide.shape[1] == 1:
+        reason = "only"
+    rows = []
+    for other in wide.columns:
+        if other == best:
+            continue
+        diff = (wide[best] - wide[other]).to_numpy(dtype=np.float64)
+        stderr = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        p_ahead = _one_sided_p(diff) if n > 1 else 1.0
+        p_behind = _one_sided_p(-diff) if n > 1 else 1.0
+        rows.append({"method": str(other), "difference": float(diff.mean()), "stderr": stderr,
+                     "p_ahead": p_ahead, "p_behind": p_behind, "ahead": p_ahead < level, "behind": p_behind < level})
+    versus = pd.DataFrame(rows, columns=["method", "difference", "stderr", "p_ahead", "p_behind", "ahead", "behind"])
+    versus = versus.set_index("method").sort_values("difference", kind="stable")
+    return Decision(best=best, leader=leader, preferred=default, reason=reason, behind_of=behind_of,
+                    versus=versus, n_folds=n, level=level)
+
+
+def recommend(folds: pd.DataFrame, default: str | None = None) -> str:
+    """The method to recommend from per-fold results (columns ``method``, ``fold``, ``auc_pr``).
+
+    The preferred candidate (``default``, by default :func:`preferred_method`
+    of the candidates) unless some candidate is significantly ahead of it in a
+    one-sided paired t-test at level :data:`SWITCH_LEVEL` over the folds; then
+    the method with the highest mean AUC-PR. See :func:`decide` for the rule
+    and the uncertainty that goes with it.
+    """
+    return decide(folds, default).best
 
 
 #: File suffix of a saved model, by method (``None``: no non-pickle format).
