@@ -214,7 +214,7 @@ def date_parts(dates: pd.Series, parts: list[str]) -> dict[str, np.ndarray]:
     accessor = dates.dt
     table = {
         "hour": accessor.hour + accessor.minute / 60.0,
-        "day_of_week": accessor.dayofweek,
+        "day_of_week": accessor.day_of_week,
         "day_of_month": accessor.day,
         "month": accessor.month,
     }
