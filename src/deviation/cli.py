@@ -500,7 +500,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     from .explain import explain
     from .io import write_table
-    from .scoring import scored_frame
+    from .scoring import scored_frame, source_columns
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
@@ -525,13 +525,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     frame = scored_frame(model, ex.scores, ids=ids, confidence=confidence)
     frame.insert(0 if ids is None else ids.shape[1], "row", ex.rows)
     original = table.X.iloc[ex.rows] if hasattr(table.X, "iloc") else None
+    source = source_columns(model)
     for j in range(k):
         top_names = names[order[:, j]]
         frame[f"feature_{j + 1}"] = top_names
         if original is not None:
             # the row's own value of that feature, as read from the file
-            col = original.columns.get_indexer(top_names)
-            frame[f"value_{j + 1}"] = [str(v) for v in original.to_numpy()[np.arange(len(col)), col]]
+            # the row's own cell of the column the feature comes from (a date for its parts)
+            sources = [source.get(name, name) for name in top_names]
+            col = original.columns.get_indexer(sources)
+            cells = original.to_numpy()[np.arange(len(col)), np.maximum(col, 0)]
+            frame[f"value_{j + 1}"] = [str(v) if c >= 0 else "" for v, c in zip(cells, col)]
         frame[f"contribution_{j + 1}"] = np.take_along_axis(ex.values, order[:, j : j + 1], axis=1)[:, 0]
     write_table(frame, out)
     _say(args, f"explained {len(frame)} rows (top {k} features each); written to {out}")
@@ -774,6 +778,30 @@ class _HeldWarnings(logging.Handler):
         self.records.append(record)
 
 
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler of :func:`main` (a BaseException, like KeyboardInterrupt)."""
+
+
+def _on_sigterm() -> Any:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    return signal.signal(signal.SIGTERM, terminate)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deviation`` console script."""
     parser = build_parser()
@@ -781,6 +809,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = args.func
+    # SIGTERM (timeout, docker stop, job schedulers) unwinds like Ctrl-C, so that temporary
+    # output files are removed and no partial file is left behind
+    previous = _on_sigterm()
     # Warnings are shown after a successful command, or folded into the error line.
     held = _HeldWarnings()
     package = logging.getLogger("deviation")
@@ -821,7 +852,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deviation: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("deviation: terminated", file=sys.stderr)
+        return 143
     finally:
+        _restore_sigterm(previous)
         package.removeHandler(held)
         package.propagate = propagate
         if not failed:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .exceptions import DataError
 from .io.schema import InputSchema
 
 __all__ = [
@@ -27,9 +28,14 @@ __all__ = [
     "has_decisions",
     "model_input",
     "model_schema",
+    "source_columns",
+    "used_columns",
     "scored_frame",
     "threshold",
 ]
+
+#: Columns the scored output adds after the ids (``row`` is explain's row position).
+OUTPUT_COLUMNS = ("row", "score", "p_value", "is_anomaly")
 
 #: Rows scored at a time, so that transient copies stay small whatever the input size.
 SCORE_CHUNK_ROWS = 65_536
@@ -71,13 +77,62 @@ def model_schema(model: Any) -> InputSchema | None:
     InputSchema or None
     """
     saved = getattr(model, "input_schema_", None)
-    if saved is not None:
-        return saved if isinstance(saved, InputSchema) else InputSchema.from_dict(saved)
     first = model.steps[0][1] if hasattr(model, "steps") else None
+    used = used_columns(first)
+    if saved is not None:
+        schema = saved if isinstance(saved, InputSchema) else InputSchema.from_dict(saved)
+        if used is not None and schema.columns:
+            # columns the preprocessing left out (ids, free text, constants) are neither needed nor read
+            schema.columns = {name: kind for name, kind in schema.columns.items() if name in used}
+        return schema
+    if used is not None:
+        # saved without a schema (e.g. by deviation compare): read each used column as its kind needs
+        return InputSchema(format="csv", columns=used)
     if first is not None and getattr(first, "input_kind_", None) == "dataframe":
         names = [str(n) for n in first.feature_names_in_]
         return InputSchema.from_feature_kinds(names, list(first.categorical_features_))
     return None
+
+
+def used_columns(preprocessor: Any) -> dict[str, str] | None:
+    """The input columns a fitted preprocessor uses, with the reader kind each is read as.
+
+    Columns it left out (identifiers, free text, constants) are not listed.
+    None when the preprocessor has no column kinds (arrays, or model files
+    written before column typing).
+
+    Parameters
+    ----------
+    preprocessor : Preprocessor or None
+
+    Returns
+    -------
+    dict of str to str or None
+        ``numeric`` for plain numbers and 0/1 columns; ``text`` for
+        categories, dates and numbers written as text (parsed by the
+        preprocessing).
+    """
+    kinds = getattr(preprocessor, "column_kinds_", None)
+    if not kinds:
+        return None
+    used = {}
+    for kind in kinds:
+        if kind.kind in ("identifier", "text", "constant"):
+            continue
+        plain_number = kind.kind in ("numeric", "binary") and not kind.spec
+        used[kind.name] = "numeric" if plain_number else "text"
+    return used
+
+
+def source_columns(model: Any) -> dict[str, str]:
+    """For each feature the preprocessing gives, the input column it comes from.
+
+    A date column's parts (``when.hour``, ...) come from ``when``; other
+    features are their column. Empty for a model without column kinds.
+    """
+    first = model.steps[0][1] if hasattr(model, "steps") else None
+    kinds = getattr(first, "column_kinds_", None) or []
+    return {feature: kind.name for kind in kinds for feature in kind.features}
 
 
 def model_input(model: Any, X: Any) -> Any:
@@ -162,6 +217,12 @@ def scored_frame(
     scores = np.asarray(scores, dtype=np.float64)
     columns: dict[str, Any] = {}
     if ids is not None:
+        taken = [str(n) for n in ids.columns if str(n) in OUTPUT_COLUMNS]
+        if taken:
+            raise DataError(
+                f"id column {taken[0]!r} has the name of an output column ({', '.join(OUTPUT_COLUMNS)}); "
+                "rename it in the file (or copy it under another name) to keep both"
+            )
         for name in ids.columns:
             columns[str(name)] = ids[name].to_numpy()
     columns["score"] = scores

@@ -45,10 +45,12 @@ MISSING_MARKERS: tuple[str, ...] = (
     "", "?", "-", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None",
     "#N/A", "#N/A N/A", "#NA", "<NA>", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN",
 )
-KINDS: tuple[str, ...] = ("numeric", "boolean", "text")
+KINDS: tuple[str, ...] = ("numeric", "boolean", "text", "datetime")
 
 _MISSING = pa.array(MISSING_MARKERS, type=pa.string())
 _BOOLEAN_TEXT = pa.array(["true", "false"], type=pa.string())
+# a true/false column may also write 1/0 in some cells
+_BOOLEAN_OR_DIGIT = pa.array(["true", "false", "1", "0", "1.0", "0.0"], type=pa.string())
 _SCHEMA_VERSION = 1
 
 
@@ -83,6 +85,8 @@ def _native_kind(kind: pa.DataType, name: str, where: str) -> str | None:
         return "numeric"
     if _is_text_type(kind):
         return None
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return "datetime"
     raise DataError(
         f"{where} column {name!r} has type {kind}, which deviation cannot use as a feature; "
         "convert it to numbers or text before reading, or leave the column out of the file"
@@ -113,7 +117,8 @@ def _text_kind(text: pa.Array, decimal: str = ".") -> str:
         return "numeric"
     present = pc.filter(text, pc.invert(_missing_mask(text)))
     lowered = pc.utf8_lower(pc.utf8_trim_whitespace(present))
-    if len(present) and pc.all(pc.is_in(lowered, value_set=_BOOLEAN_TEXT)).as_py():
+    if (len(present) and pc.any(pc.is_in(lowered, value_set=_BOOLEAN_TEXT)).as_py()
+            and pc.all(pc.is_in(lowered, value_set=_BOOLEAN_OR_DIGIT)).as_py()):
         return "boolean"
     return "text"
 
@@ -205,10 +210,16 @@ def typed_frame(
     for name, kind in kinds.items():
         array = raw.column(name).combine_chunks()
         native = _native_kind(array.type, name, where)
+        if native == "datetime" or kind == "datetime":
+            # a typed date/timestamp column (Parquet): naive UTC datetimes; the preprocessing makes its parts
+            dates = array.to_pandas() if native == "datetime" else pd.Series(text_values(array), dtype="object")
+            out[name] = pd.to_datetime(dates, errors="coerce", utc=True).dt.tz_localize(None).to_numpy()
+            continue
         if native is not None and kind != "text":
             if pa.types.is_boolean(array.type) or pa.types.is_dictionary(array.type):
                 array = array.cast(pa.float64()) if pa.types.is_boolean(array.type) else array.dictionary_decode()
-            out[name] = _float_numpy(array.cast(pa.float64()))
+            # safe=False: integers beyond 2^53 (ids nobody declared) become the nearest float, not an error
+            out[name] = _float_numpy(array.cast(pa.float64(), safe=False))
             continue
         if kind == "text" and pa.types.is_dictionary(array.type) and not text_cells:
             out[name] = array.to_pandas()  # declared levels (ARFF nominal) kept as categories, in order
@@ -260,6 +271,11 @@ def _misfit(text: pa.Array, name: str, kind: str, where: str, row_offset: int) -
             "or refit the model on data where the column is text"
         )
     return DataError(f"{where} column {name!r} does not hold {kind} values; refit the model on this kind of data")
+
+
+def text_values(array: pa.Array) -> np.ndarray:
+    """The cells of a column as Python strings (None = null)."""
+    return np.asarray(pc.cast(_as_text(array), pa.string()).to_numpy(zero_copy_only=False), dtype=object)
 
 
 def ids_text(array: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -197,9 +197,11 @@ def parse_dates(values: pd.Series, fmt: str) -> tuple[pd.Series, np.ndarray]:
     else:
         parts = text.str.extract(_SLASH_DATE.pattern)
         day, month = (parts[0], parts[2]) if fmt == "dd/mm/yyyy" else (parts[2], parts[0])
-        year = parts[3].where(parts[3].str.len() != 2, "20" + parts[3])
+        # two-digit years as strptime's %y reads them: 69-99 are 1969-1999, 00-68 are 2000-2068
+        short = pd.to_numeric(parts[3], errors="coerce")
+        year = short.where(parts[3].str.len() != 2, np.where(short >= 69, 1900 + short, 2000 + short))
         frame = pd.DataFrame({
-            "year": pd.to_numeric(year, errors="coerce"), "month": pd.to_numeric(month, errors="coerce"),
+            "year": year, "month": pd.to_numeric(month, errors="coerce"),
             "day": pd.to_numeric(day, errors="coerce"), "hour": pd.to_numeric(parts[4], errors="coerce").fillna(0),
             "minute": pd.to_numeric(parts[5], errors="coerce").fillna(0),
             "second": pd.to_numeric(parts[6], errors="coerce").fillna(0),
@@ -301,6 +303,13 @@ def classify_column(
     numbers_u, bad_u, seen = parse_number_text(uniques, decimal)
     n_bad = int(counts.to_numpy()[bad_u].sum())
     if n_bad == 0:
+        with_pct = uniques.str.strip().str.endswith("%").to_numpy(dtype=bool)
+        if seen["percent"] and not with_pct.all():
+            plain = uniques[~with_pct].iloc[0]
+            raise DataError(
+                f"Column {name!r} mixes percentages (e.g. {uniques[with_pct].iloc[0]!r}) with plain numbers "
+                f"(e.g. {plain!r}), which would be read 100 times apart; write every cell one way"
+            )
         if any(seen.values()):
             return ColumnKind(name, "numeric", _describe_numbers(seen), {"decimal": decimal, **seen})
         numbers, _, _ = parse_number_text(text, decimal)
@@ -340,7 +349,7 @@ def _datetime_kind(name: str, dates: pd.Series, fmt: str, note: str) -> ColumnKi
         return ColumnKind(name, "constant", "one date in every row: left out")
     has_time = bool(((present.dt.hour != 0) | (present.dt.minute != 0)).any())
     parts = list(DATE_PARTS) if has_time else list(DATE_PARTS[1:])
-    shown = fmt if fmt != "iso" else "ISO dates" + (" with times" if has_time else "")
+    shown = {"iso": "ISO dates" + (" with times" if has_time else ""), "datetime64": "a date/time column"}.get(fmt, fmt)
     reason = f"{shown}{note}; features: {', '.join(p.replace('_', ' ') for p in parts)}"
     return ColumnKind(name, "datetime", reason, {"format": fmt, "parts": parts})
 
@@ -380,6 +389,15 @@ def _categorical(name: str, column: pd.Series, max_categories: int | None, min_f
 
 
 # ------------------------------------------------------------------ applying the kinds
+def _numbers_like_fit(values: pd.Series, decimal: str, percent: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers written as text, read as at fit: in a column of percentages every cell needs its %."""
+    numbers, bad, _ = parse_number_text(values, decimal)
+    if percent:
+        bad = bad | (values.notna().to_numpy() & ~values.astype("object").str.strip().str.endswith("%").fillna(False)
+                     .to_numpy(dtype=bool))
+    return numbers, bad
+
+
 def _dates_array(values: pd.Series, fmt: str) -> tuple[np.ndarray, np.ndarray]:
     dates, bad = parse_dates(values, fmt)
     return dates.to_numpy(dtype="datetime64[ns]"), bad
@@ -447,12 +465,14 @@ def working_columns(
             else:
                 text = pd.Series(to_category_column(column), dtype="object")
                 decimal = ck.spec.get("decimal", ".")
-                values, bad = _by_distinct(text, lambda u: parse_number_text(u, decimal)[:2])
+                values, bad = _by_distinct(text, lambda u: _numbers_like_fit(u, decimal, ck.spec.get("percent", False)))
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
+                    pct = " written as a percentage (with %)" if ck.spec.get("percent") else ""
                     raise DataError(
-                        f"{where} column {ck.name!r} holds {text.iloc[row]!r} (row {row}), which is not a number, but "
-                        f"{ck.name!r} was numeric at fit; fix or blank the cell (empty, ?, NA and null are missing)"
+                        f"{where} column {ck.name!r} holds {text.iloc[row]!r} (row {row}), which is not a number"
+                        f"{pct}, but {ck.name!r} was numeric{pct} at fit; fix or blank the cell (empty, ?, NA and "
+                        "null are missing)"
                     )
             out[ck.name] = values
         elif ck.kind == "datetime":

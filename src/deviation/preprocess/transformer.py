@@ -321,6 +321,14 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 )
             kinds.append(classify_column(name, frame[name], categorical=name in declared,
                                          max_categories=self.max_categories, min_frequency=self.min_frequency))
+        features = [f for k in kinds for f in k.features]
+        clash = sorted({f for f in features if features.count(f) > 1})
+        if clash:
+            owner = next(k.name for k in kinds if k.kind == "datetime" and clash[0] in k.features)
+            raise DataError(
+                f"Column {clash[0]!r} has the name of a date feature of column {owner!r} "
+                f"({', '.join(next(k for k in kinds if k.name == owner).features)}); rename it"
+            )
         self.column_kinds_ = kinds
         left_out = [k for k in kinds if k.kind in LEFT_OUT]
         if left_out:
