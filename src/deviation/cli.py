@@ -25,7 +25,7 @@ import numpy as np
 
 from . import __version__
 from ._params import Interval, SequenceOf, make_arg_type
-from .exceptions import DeviationError
+from .exceptions import DataError, DeviationError
 
 logger = logging.getLogger("deviation.cli")
 
@@ -123,7 +123,10 @@ def _score_in_chunks(model: Any, X: Any, args: argparse.Namespace) -> np.ndarray
     from .scoring import decision_scores
 
     with _progress(args, X.shape[0], "scoring", "rows") as bar:
-        return decision_scores(model, X, progress=bar.update)
+        try:
+            return decision_scores(model, X, progress=bar.update)
+        except DataError as exc:
+            raise _in_file(args.data, exc) from None
 
 
 def _row_count(path: str) -> int | None:
@@ -136,6 +139,14 @@ def _row_count(path: str) -> int | None:
         return int(pq.ParquetFile(path).metadata.num_rows)
     except Exception:  # the scoring itself will report an unreadable file
         return None
+
+
+def _in_file(path: str, exc: DataError) -> DataError:
+    """A data error of the preprocessing or the estimator, prefixed with the file it came from."""
+    message = str(exc)
+    if Path(path).name in message:
+        return exc
+    return type(exc)(f"'{path}': {message}")
 
 
 def _devnet(model: Any) -> Any:
@@ -232,7 +243,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{loss:.4f}")
             bar.update(1)
 
-        model.fit(table.X, table.y, devnet__epoch_callback=on_epoch)
+        try:
+            model.fit(table.X, table.y, devnet__epoch_callback=on_epoch)
+        except DataError as exc:
+            raise _in_file(args.data, exc) from None
         bar.total = bar.n  # one network only (sparse data, or no continuous column)
         bar.refresh()
     seconds = time.perf_counter() - start
@@ -517,7 +531,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         rows = np.flatnonzero(scores > threshold)
     else:
         rows = np.arange(n)
-    ex = explain(model, table.X, rows=rows)
+    try:
+        ex = explain(model, table.X, rows=rows)
+    except DataError as exc:
+        raise _in_file(args.data, exc) from None
     k = min(args.top, len(ex.feature_names))
     order = np.argsort(-ex.values, axis=1, kind="stable")[:, :k]
     names = np.asarray(ex.feature_names, dtype=object)

@@ -424,7 +424,7 @@ def _by_distinct(text: pd.Series, parse: Any) -> tuple[Any, np.ndarray]:
 
 
 def working_columns(
-    X: pd.DataFrame, kinds: list[ColumnKind], where: str = "X",
+    X: pd.DataFrame, kinds: list[ColumnKind], where: str = "",
 ) -> tuple[dict[str, Any], dict[str, int], dict[str, int]]:
     """The feature columns of ``X`` after typing: numbers as float64, categories as str.
 
@@ -434,7 +434,7 @@ def working_columns(
         Holds every column of ``kinds`` that is not left out.
     kinds : list of ColumnKind
     where : str
-        What ``X`` is, for messages.
+        What ``X`` is, for messages (e.g. a file name); empty: not said.
 
     Returns
     -------
@@ -454,6 +454,7 @@ def working_columns(
     out: dict[str, Any] = {}
     source: dict[str, int] = {}
     unseen: dict[str, int] = {}
+    prefix = f"{where} " if where else ""
     for position, ck in enumerate(kinds):
         if ck.kind in LEFT_OUT:
             continue
@@ -470,7 +471,7 @@ def working_columns(
                     row = int(np.flatnonzero(bad)[0])
                     pct = " written as a percentage (with %)" if ck.spec.get("percent") else ""
                     raise DataError(
-                        f"{where} column {ck.name!r} holds {text.iloc[row]!r} (row {row}), which is not a number"
+                        f"{prefix}column {ck.name!r} holds {text.iloc[row]!r} (row {row}), which is not a number"
                         f"{pct}, but {ck.name!r} was numeric{pct} at fit; fix or blank the cell (empty, ?, NA and "
                         "null are missing)"
                     )
@@ -486,7 +487,7 @@ def working_columns(
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
                     raise DataError(
-                        f"{where} column {ck.name!r} holds {text.iloc[row]!r} (row {row}), which is not a date "
+                        f"{prefix}column {ck.name!r} holds {text.iloc[row]!r} (row {row}), which is not a date "
                         f"written as {ck.spec['format']} as at fit; fix or blank the cell"
                     )
             for part, values in date_parts(pd.Series(dates), ck.spec["parts"]).items():

@@ -184,7 +184,12 @@ def score_file(
             if count_unseen is not None and isinstance(table.X, pd.DataFrame):
                 for name, count in count_unseen(table.X).items():
                     unseen[name] = unseen.get(name, 0) + count
-            result = scored_frame(model, decision_scores(model, table.X), ids=table.ids, confidence=confidence)
+            try:
+                scores = decision_scores(model, table.X)
+            except DataError as exc:
+                # the preprocessing counts rows within the batch: say which file and rows it was
+                raise DataError(f"'{data}', data rows {n_rows + 1}-{n_rows + table.X.shape[0]}: {exc}") from None
+            result = scored_frame(model, scores, ids=table.ids, confidence=confidence)
             writer.write(result)
             n_rows += len(result)
             if "is_anomaly" in result:
