@@ -154,3 +154,29 @@ def test_sigterm_while_scoring_leaves_no_partial_file(tmp_path: Path, monkeypatc
     assert len(calls) == 2  # the signal arrived while the second of six batches was scored
     assert code == 143 and "deviation: terminated" in capsys.readouterr().err
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_blend_saved_by_compare_scores_a_business_table(tmp_path: Path) -> None:
+    pytest.importorskip("catboost")
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({
+        "txn": [f"T{100000 + i}" for i in range(n)],
+        "when": pd.date_range("2020-01-01", periods=n, freq="5h").strftime("%d/%m/%Y"),
+        "job": rng.choice(["a", "b", "c"], n),
+        "x": np.r_[rng.normal(4, 1, 20), rng.normal(0, 1, n - 20)],
+        "label": ["fraud"] * 20 + [""] * (n - 20),
+    })
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    # the blend alone: the pick whenever CatBoost is installed and the folds cannot separate the candidates
+    assert main(["compare", str(tmp_path / "t.csv"), "--label", "label", "--anomaly-value", "fraud", "--methods",
+                 "devnet+catboost", "--folds", "2", "--seed", "0", "--save-model",
+                 str(tmp_path / "best"), "-q"]) == 0
+    saved = next(tmp_path.glob("best*.model"))
+    assert main(["score", str(saved), str(tmp_path / "t.csv"), "--id-column", "txn", "-o", str(tmp_path / "s.csv"),
+                 "-q"]) == 0
+    scored = pd.read_csv(tmp_path / "s.csv", dtype={"txn": str})
+    assert scored["txn"].tolist() == frame["txn"].tolist()
+    assert scored["score"].iloc[:20].mean() > scored["score"].iloc[20:].mean()
+    assert main(["evaluate", str(saved), str(tmp_path / "t.csv"), "--label", "label", "--anomaly-value", "fraud",
+                 "--json"]) == 0

@@ -77,6 +77,15 @@ def model_schema(model: Any) -> InputSchema | None:
     InputSchema or None
     """
     saved = getattr(model, "input_schema_", None)
+    if saved is None and hasattr(model, "members_"):
+        # a blend: the columns its members' preprocessing uses
+        parts = [model_schema(member) for _, member in model.members_]
+        columns: dict[str, str] = {}
+        for part in parts:
+            if part is None:
+                return None
+            columns.update(part.columns)
+        return InputSchema(format="csv", columns=columns)
     first = model.steps[0][1] if hasattr(model, "steps") else None
     used = used_columns(first)
     if saved is not None:
@@ -136,8 +145,8 @@ def source_columns(model: Any) -> dict[str, str]:
 
 
 def model_input(model: Any, X: Any) -> Any:
-    """``X`` as the model takes it: a DataFrame for a Pipeline, float64 numbers for a DevNet alone."""
-    if hasattr(model, "steps") or not isinstance(X, pd.DataFrame):
+    """``X`` as the model takes it: float64 numbers for a DevNet alone, as read for pipelines and blends."""
+    if hasattr(model, "steps") or hasattr(model, "members_") or not isinstance(X, pd.DataFrame):
         return X
     return X.to_numpy(dtype=np.float64)
 
