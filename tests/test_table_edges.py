@@ -180,3 +180,16 @@ def test_a_blend_saved_by_compare_scores_a_business_table(tmp_path: Path) -> Non
     assert scored["score"].iloc[:20].mean() > scored["score"].iloc[20:].mean()
     assert main(["evaluate", str(saved), str(tmp_path / "t.csv"), "--label", "label", "--anomaly-value", "fraud",
                  "--json"]) == 0
+
+
+def test_an_anomaly_value_in_the_wrong_case_gets_a_did_you_mean(tmp_path: Path, capsys) -> None:
+    path = _dated(tmp_path / "t.csv")
+    frame = pd.read_csv(path)
+    frame["label"] = np.where(frame["label"] == 1, "fraud", "")
+    frame.to_csv(path, index=False)
+    assert main(["fit", str(path), "--label", "label", "--anomaly-value", "Fraud", "-o", str(tmp_path / "m.model"),
+                 *FAST]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no row of label column 'label' has the value 'Fraud'" in err
+    assert "did you mean --anomaly-value fraud?" in err
+    assert not (tmp_path / "m.model").exists()

@@ -219,6 +219,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         table = _read(args.data, args.label, args)
     if table.y is None:
         raise DeviationError(f"{args.data}: no labels read; name the label column with --label")
+    if not int(table.y.sum()):
+        what = (f"has the value {args.anomaly_value!r}" if args.anomaly_value is not None
+                else "is 1 (or true)")
+        raise DataError(f"'{args.data}': no row of label column {args.label!r} {what}, so there is no labeled anomaly "
+                        "to learn from; mark the known anomalies, or name their value with --anomaly-value")
     devnet = DevNet(
         hidden_layer_sizes=None if args.hidden is None else tuple(args.hidden),
         preset=args.preset,
