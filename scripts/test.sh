@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh --test
 echo "[test] ruff: lint and import order (pyproject.toml [tool.ruff])"
 .venv/bin/ruff check src tests reproduction benchmarks tools
-echo "[test] pytest on 2 workers (about 10 minutes on 2 cores)"
+echo "[test] pytest on 2 workers (5 to 10 minutes on 2 idle cores)"
 exec .venv/bin/python -m pytest -n 2 -q "$@"
