@@ -311,7 +311,7 @@ class DevNet(BaseEstimator):
         if self.preset == "default" and not sp.issparse(X):
             view = InputView.fit(X, rng)
         n_views = 2 if view is not None and view.n_continuous else 1
-        hidden, learning_rate = self._network_settings(n_views)
+        hidden, learning_rate = self._network_settings(n_views, view)
         config = TrainConfig(
             margin=float(self.margin),
             l2=float(self.l2),
@@ -405,7 +405,7 @@ class DevNet(BaseEstimator):
             raise ValueError(f"unknown fitted attributes {unknown}")
         n_networks = int(fitted.get("n_networks_", 1))
         view = fitted.get("view_")
-        hidden, learning_rate = model._network_settings(n_networks)
+        hidden, learning_rate = model._network_settings(n_networks, view)
         n_inputs = int(fitted["n_features_in_"]) if view is None else view.n_features_out
         sizes = [n_inputs, *(h * n_networks for h in hidden), 1]
         coefs, intercepts = list(fitted["coefs_"]), list(fitted["intercepts_"])
@@ -444,13 +444,22 @@ class DevNet(BaseEstimator):
             model.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
         return model
 
-    def _network_settings(self, n_networks: int) -> tuple[tuple[int, ...], float]:
+    def _network_settings(
+        self, n_networks: int, view: InputView | None = None
+    ) -> tuple[tuple[int, ...], float]:
         """Hidden layer sizes and learning rate of each network: the parameters, or the preset's.
 
-        The default preset's deeper networks at the higher rate apply to its two views;
-        a single network (paper preset, sparse input, no continuous column) is the paper's.
+        The default preset's deeper networks at the higher rate apply to its two views
+        when the input has at least as many continuous columns as binary ones. A single
+        network (paper preset, sparse input, no continuous column), and each of the two
+        networks on mostly binary input, is the paper's: on binary and one-hot columns the
+        second hidden layer and the higher rate lost accuracy (celeba, backdoor, campaign,
+        the bank-transactions table; docs/ACCURACY.md). Model files written before that rule
+        have no binary columns in their view, so they keep the deeper networks they were
+        trained with.
         """
-        key = "default" if self.preset == "default" and n_networks == 2 else "paper"
+        mostly_binary = view is not None and view.n_binary > view.n_continuous
+        key = "default" if self.preset == "default" and n_networks == 2 and not mostly_binary else "paper"
         hidden, learning_rate = PRESET_NETWORKS[key]
         if self.hidden_layer_sizes is not None:
             hidden = tuple(int(h) for h in self.hidden_layer_sizes)
@@ -470,7 +479,8 @@ class DevNet(BaseEstimator):
         callback: Callable[[int, float], None],
     ) -> tuple[list[Any], float, float]:
         """Train the default preset's two networks, one per view, on the same batches of rows."""
-        members = [glorot_uniform_init(rng, n_in, hidden) for n_in in (view.n_features_in, view.n_continuous)]
+        n_quantile_inputs = view.n_features_out - view.n_features_in  # its continuous columns, then binary ones
+        members = [glorot_uniform_init(rng, n_in, hidden) for n_in in (view.n_features_in, n_quantile_inputs)]
         mu_r, sigma_r = draw_reference(rng, self.n_reference, self.prior_mean, self.prior_std)
         n_steps = self.epochs * self.batches_per_epoch
         rows, labels = balanced_batches(rng, unlabeled_idx, anomaly_idx, n_steps, self.batch_size)
@@ -478,7 +488,7 @@ class DevNet(BaseEstimator):
         drawn = np.zeros(X.shape[0], dtype=bool)
         drawn[rows] = True
         position = (np.cumsum(drawn) - 1)[rows]  # each draw's row among the drawn rows
-        Z = view.transform(X[drawn])  # (n drawn, n_features_in + n_continuous): [minmax, quantile]
+        Z = view.transform(X[drawn])  # (n drawn, n_features_out): [minmax | quantile, binary]
         ends = (0, view.n_features_in, view.n_features_out)
         results = [
             self._run_engine(
