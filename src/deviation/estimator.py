@@ -64,19 +64,24 @@ class DevNet(BaseEstimator):
     hidden_layer_sizes : tuple of int or None, default=None
         Units of the ReLU hidden layers. ``()`` is the linear variant,
         ``(1000, 250, 20)`` the deep one of the paper's ablation. ``None``
-        takes the preset's: ``(20, 20)`` for each network of ``"default"``,
-        ``(20,)`` (the paper's) for ``"paper"`` and for any single network.
+        takes the preset's: ``(20, 20)`` for each network of ``"default"``
+        on input with at least as many continuous columns as binary ones,
+        ``(20,)`` (the paper's) otherwise.
     preset : {"default", "paper"}, default="default"
         ``"paper"`` is exactly the paper's model: one network of 20 ReLU
         units trained on ``X`` as given (scale it to [0, 1] first, as the
         paper did). ``"default"`` scales dense input itself and trains two
-        networks of two hidden layers of 20 units at learning rate 2e-3, one
-        on the min-max scaled columns and one on the same columns with every
-        continuous column (one with a value other than 0 and 1) mapped to a
-        normal distribution by its training quantiles; the score is the mean
-        of their scores, still on the z scale of the prior. It is more
-        accurate on most data sets and costs 2 to 3 times the paper's fit
-        time (``docs/ACCURACY.md``). The two networks are stored as one
+        networks, one on the min-max scaled columns and one on the same
+        columns with every continuous column (one with a value other than 0
+        and 1) mapped to a normal distribution by its training quantiles
+        (binary columns as they are); the score is the mean of their scores,
+        still on the z scale of the prior. Each network has two hidden layers
+        of 20 units at learning rate 2e-3 when the continuous columns are at
+        least as many as the binary ones, else it is the paper's (one layer
+        of 20, 1e-3), which did better on binary and one-hot columns. It is
+        more accurate on most data sets, as accurate as the paper's model
+        when irrelevant columns are added, and costs 2 to 3 times the paper's
+        fit time (``docs/ACCURACY.md``). The two networks are stored as one
         (block-diagonal hidden layers). Sparse input, and dense input without
         a continuous column, train the paper's single network (after min-max
         scaling for dense input).
@@ -94,7 +99,7 @@ class DevNet(BaseEstimator):
         drawn uniformly with replacement.
     learning_rate : float or None, default=None
         RMSprop step size. ``None`` takes the preset's: 2e-3 for the two
-        networks of ``"default"``, 1e-3 (the paper's) otherwise.
+        deeper networks of ``"default"``, 1e-3 (the paper's) otherwise.
     rho : float, default=0.9
         RMSprop decay of the squared-gradient average (Keras ``rho``).
     epsilon : float, default=1e-7
