@@ -23,6 +23,8 @@ def test_completeness_is_exact_for_the_papers_networks(thyroid, hidden, preset):
     X, y = thyroid
     model = DevNet(hidden_layer_sizes=hidden, random_state=0, epochs=10, preset=preset).fit(X, y)
     assert model.n_networks_ == (1 if preset == "paper" else 2)
+    if preset == "default":  # the quantile network reads 6 quantile columns and the 15 binary ones
+        assert model.view_.n_continuous == 6 and model.view_.n_binary == 15
     ex = explain(model, X)
     assert ex.values.shape == X.shape
     np.testing.assert_allclose(ex.scores, model.decision_function(X), atol=1e-5)

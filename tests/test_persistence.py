@@ -304,10 +304,12 @@ def test_read_model_info(fitted, fitted_paper, tmp_path, preset):
         assert info["layers"] == [21, 20, 1]
         assert fitted_info["n_networks_"] == 1
     else:
-        # thyroid has 6 continuous columns: the network reads 21 min-max + 6 quantile columns,
-        # and each hidden layer holds both networks' 20 units
-        assert fitted.view_.n_continuous == 6
-        assert info["layers"] == [27, 40, 40, 1]
+        # thyroid has 6 continuous columns: the network reads 21 min-max columns, then 6 quantile
+        # and the 15 binary columns (the quantile network's), and each hidden layer holds both
+        # networks' 20 units
+        assert fitted.view_.n_continuous == 6 and fitted.view_.n_binary == 15
+        # (more binary than continuous columns: one hidden layer each, the paper's)
+        assert info["layers"] == [42, 40, 1]
         assert fitted_info["n_networks_"] == 2
     assert fitted_info["loss_curve_"] == fitted.loss_curve_
     assert fitted_info["threshold_"] == fitted.threshold_
@@ -332,16 +334,18 @@ def test_file_layout(model_bytes, fitted_paper, preset):
             )
         assert zf.comment.startswith(b"deviation-model sha256=")
     assert manifest["format"] == "deviation-model" and manifest["format_version"] == 1
-    # the paper's network has one hidden layer, each of the default preset's two has two
-    depth = 2 if preset == "paper" else 3
+    # thyroid has more binary than continuous columns: each of the default preset's two networks
+    # is the paper's, with one hidden layer
+    depth = 2
     network = ["baseline", *(f"coef_{k}" for k in range(depth)), *(f"intercept_{k}" for k in range(depth))]
-    view = ["view.continuous", "view.data_min", "view.data_range", "view.quantiles", "view.references"]
+    view = ["view.binary", "view.continuous", "view.data_min", "view.data_range", "view.quantiles",
+            "view.references"]
     assert sorted(tensors) == sorted(network if preset == "paper" else network + view)
     assert all(tensors[name].dtype == np.float32 for name in network)
     if preset == "default":
         # the input view is kept in float64 (and its column indices in int64), as it was fitted
-        assert tensors["view.continuous"].dtype == np.int64
-        assert all(tensors[name].dtype == np.float64 for name in view if name != "view.continuous")
+        assert tensors["view.continuous"].dtype == tensors["view.binary"].dtype == np.int64
+        assert all(tensors[name].dtype == np.float64 for name in view if name not in ("view.continuous", "view.binary"))
         assert tensors["view.data_min"].shape == (21,) and tensors["view.quantiles"].shape == (1000, 6)
     assert model_bytes[-64:] == hashlib.sha256(model_bytes[:-64]).hexdigest().encode()
 

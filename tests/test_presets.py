@@ -130,21 +130,51 @@ def test_default_preset_on_thyroid_merges_two_networks(fitted):
     model = fitted["default"]
     view = model.view_
     assert model.n_networks_ == 2 and isinstance(view, InputView)
-    # thyroid: 21 columns, 6 of them continuous (the others are 0/1)
-    assert view.n_features_in == 21 and view.n_continuous == 6 and view.n_features_out == 27
-    # each network: two hidden layers of 20 units, learning rate 2e-3
-    assert model.hidden_layer_sizes_ == (20, 20) and model.learning_rate_ == 2e-3
-    assert [c.shape for c in model.coefs_] == [(27, 40), (40, 40), (40, 1)]
-    assert [b.shape for b in model.intercepts_] == [(40,), (40,), (1,)]
-    # block-diagonal: the min-max network reads the 21 min-max columns only, the other the 6 quantile ones
+    # thyroid: 21 columns, 6 of them continuous (the others are 0/1); the quantile network reads
+    # the 6 quantile columns and the 15 binary ones as they are
+    assert view.n_features_in == 21 and view.n_continuous == 6 and view.n_binary == 15
+    assert view.n_features_out == 42
+    assert sorted(np.r_[view.continuous, view.binary].tolist()) == list(range(21))
+    X = load_thyroid(return_X_y=True)[0][:50]
+    Z = view.transform(X)
+    np.testing.assert_array_equal(Z[:, 27:], Z[:, view.binary])  # binary columns, min-max scaled: 0/1 as given
+    np.testing.assert_array_equal(Z[:, 27:], X[:, view.binary])
+    # more binary columns than continuous ones: each network is the paper's (one hidden layer of
+    # 20 units, learning rate 1e-3)
+    assert model.hidden_layer_sizes_ == (20,) and model.learning_rate_ == 1e-3
+    assert [c.shape for c in model.coefs_] == [(42, 40), (40, 1)]
+    assert [b.shape for b in model.intercepts_] == [(40,), (1,)]
+    # block-diagonal: the min-max network reads the 21 min-max columns only, the other the 21 others
     assert not model.coefs_[0][:21, 20:].any() and not model.coefs_[0][21:, :20].any()
     assert model.coefs_[0][:21, :20].any() and model.coefs_[0][21:, 20:].any()
-    # and the second layers never mix the two networks
-    assert not model.coefs_[1][:20, 20:].any() and not model.coefs_[1][20:, :20].any()
     paper = fitted["paper"]
     assert paper.n_networks_ == 1 and paper.view_ is None and paper.coefs_[0].shape == (21, 20)
     assert paper.hidden_layer_sizes_ == (20,) and paper.learning_rate_ == 1e-3
     assert len(model.loss_curve_) == len(paper.loss_curve_) == FAST["epochs"]
+
+
+def test_mostly_continuous_input_gets_two_deeper_networks():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.lognormal(size=(400, 3)), rng.random(400) < 0.4]  # 3 continuous columns, 1 binary
+    y = np.zeros(400, dtype=int)
+    y[:15] = 1
+    model = DevNet(**FAST).fit(X, y)
+    assert model.n_networks_ == 2 and model.view_.n_continuous == 3 and model.view_.n_binary == 1
+    # each network: two hidden layers of 20 units, learning rate 2e-3
+    assert model.hidden_layer_sizes_ == (20, 20) and model.learning_rate_ == 2e-3
+    assert [c.shape for c in model.coefs_] == [(8, 40), (40, 40), (40, 1)]
+    assert not model.coefs_[0][:4, 20:].any() and not model.coefs_[0][4:, :20].any()
+    # the second layers never mix the two networks
+    assert not model.coefs_[1][:20, 20:].any() and not model.coefs_[1][20:, :20].any()
+    loaded = loads(dumps(model))
+    assert loaded.hidden_layer_sizes_ == (20, 20) and same_bits(loaded.decision_function(X), model.decision_function(X))
+    # more binary columns than continuous ones: the paper's network twice
+    X2 = np.c_[X, rng.random(400) < 0.5, rng.random(400) < 0.5, rng.random(400) < 0.5]
+    model2 = DevNet(**FAST).fit(X2, y)
+    assert model2.view_.n_binary == 4 and model2.hidden_layer_sizes_ == (20,) and model2.learning_rate_ == 1e-3
+    loaded2 = loads(dumps(model2))
+    assert loaded2.hidden_layer_sizes_ == (20,)
+    assert same_bits(loaded2.decision_function(X2), model2.decision_function(X2))
 
 
 def test_default_preset_is_far_more_accurate_on_thyroid(thyroid):
@@ -337,6 +367,13 @@ CORRUPTIONS = {
     "float column indices": (lambda t: t.update({"view.continuous": t["view.continuous"].astype(np.float64)}), "int64"),
     "float32 quantiles": (lambda t: t.update({"view.quantiles": t["view.quantiles"].astype(np.float32)}), "float64"),
     "missing references": (lambda t: t.pop("view.references"), "lacks view.references"),
+    "binary column out of range": (lambda t: t["view.binary"].__setitem__(0, 21), "binary columns are outside"),
+    "binary column also continuous": (
+        lambda t: t["view.binary"].__setitem__(0, t["view.continuous"][0]), "overlap the continuous"),
+    "float binary indices": (lambda t: t.update({"view.binary": t["view.binary"].astype(np.float64)}), "int64"),
+    "binary columns without a continuous one": (
+        lambda t: t.update({"view.continuous": t["view.continuous"][:0], "view.quantiles": t["view.quantiles"][:, :0]}),
+        "binary columns are outside"),
 }
 
 
@@ -424,7 +461,7 @@ def test_cli_fit_preset_is_saved(tmp_path, capsys, preset, n_networks):
     info = json.loads(capsys.readouterr().out)
     assert info["params"]["preset"] == preset
     assert info["fitted"]["n_networks_"] == n_networks
-    assert info["layers"][0] == (21 if preset == "paper" else 27)
+    assert info["layers"][0] == (21 if preset == "paper" else 42)  # default: 21 min-max, 6 quantile, 15 binary
     assert load(model)[-1].preset == preset
 
 
@@ -440,3 +477,23 @@ def test_view_quantiles_are_those_of_quantile_transformer():
     np.testing.assert_allclose(_quantiles(X, qt.references_), qt.quantiles_, rtol=0, atol=1e-12)
     view = InputView.fit(X, np.random.default_rng(1))
     np.testing.assert_allclose(view.quantile(X), qt.transform(X), atol=1e-6)
+
+
+def test_the_quantile_network_reads_the_binary_columns_and_old_views_still_load():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.lognormal(size=500), rng.random(500) < 0.3, rng.random(500), rng.random(500) < 0.5].astype(float)
+    view = InputView.fit(X, np.random.default_rng(1))
+    np.testing.assert_array_equal(view.continuous, [0, 2])
+    np.testing.assert_array_equal(view.binary, [1, 3])
+    Z = view.transform(X)
+    assert Z.shape == (500, 4 + 2 + 2) and view.n_features_out == 8
+    np.testing.assert_array_equal(Z[:, 6:], X[:, [1, 3]])  # 0/1 as given
+    np.testing.assert_array_equal(view.source_columns(), [0, 1, 2, 3, 0, 2, 1, 3])
+    again = view_from_tensors(view_to_tensors(view), 4)
+    assert again.transform(X).tobytes() == Z.tobytes()
+    # the view of files written before issue 17: continuous columns only, no view.binary tensor
+    old = InputView.fit(X, np.random.default_rng(1), with_binary=False)
+    tensors = view_to_tensors(old)
+    assert "view.binary" not in tensors and old.n_features_out == 6
+    loaded = view_from_tensors(tensors, 4)
+    assert loaded.n_binary == 0 and loaded.transform(X).tobytes() == Z[:, :6].tobytes()

@@ -1,4 +1,4 @@
-"""The input view of the default preset: min-max columns plus a quantile view of the continuous ones.
+"""The input view of the default preset: min-max columns plus a quantile view of every column.
 
 ``DevNet(preset="default")`` trains two deviation networks on two views of the
 same rows and averages their scores: one on the min-max scaled columns (the
@@ -7,9 +7,15 @@ columns with every continuous column mapped to a normal distribution by its
 training quantiles (which spreads out values that min-max squeezes into a
 corner). Binary columns (all training values 0 or 1) are left as they are in
 both views. :class:`InputView` computes the concatenation ``[minmax(X),
-quantile(X[:, continuous])]`` that the merged network reads; it is fitted on
-the training rows and saved in the model file as plain arrays
-(:mod:`deviation.persistence.view`).
+quantile(X[:, continuous]), minmax(X)[:, binary]]`` that the merged network
+reads; it is fitted on the training rows and saved in the model file as plain
+arrays (:mod:`deviation.persistence.view`).
+
+The quantile network reads the binary columns too (``binary``): when it read
+the continuous columns alone, a table of informative binary columns and a few
+irrelevant continuous ones (celeba plus one uniform column) gave half of the
+averaged score to a network that could only learn noise. Model files written
+before that change have no ``binary`` columns and score as they did.
 
 Every output value depends on its own input value only, so a row's view (and
 score) does not depend on the other rows scored with it.
@@ -63,6 +69,10 @@ class InputView:
         Training quantiles of those columns.
     references : ndarray of shape (n_quantiles,)
         Probability levels of the quantiles, in [0, 1].
+    binary : ndarray of int, optional
+        Indices of the binary columns that the quantile network also reads (min-max
+        scaled, which leaves 0/1 columns as they are). Empty by default, as in model
+        files written before the quantile network read them.
     """
 
     def __init__(
@@ -72,17 +82,19 @@ class InputView:
         continuous: np.ndarray,
         quantiles: np.ndarray,
         references: np.ndarray,
+        binary: np.ndarray | None = None,
     ) -> None:
         self.data_min = np.asarray(data_min, dtype=np.float64)
         self.data_range = np.asarray(data_range, dtype=np.float64)
         self.continuous = np.asarray(continuous, dtype=np.int64)
         self.quantiles = np.asarray(quantiles, dtype=np.float64)
         self.references = np.asarray(references, dtype=np.float64)
+        self.binary = np.zeros(0, dtype=np.int64) if binary is None else np.asarray(binary, dtype=np.int64)
         self._transformer = self._build_transformer()
 
     # ------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, X: np.ndarray, rng: np.random.Generator) -> "InputView":
+    def fit(cls, X: np.ndarray, rng: np.random.Generator, with_binary: bool = True) -> "InputView":
         """Fit on dense training rows ``X`` (finite values).
 
         Parameters
@@ -90,6 +102,14 @@ class InputView:
         X : ndarray of shape (n_samples, n_features)
         rng : numpy.random.Generator
             Seeds the row subsample used to estimate the quantiles.
+        with_binary : bool, default=True
+            Whether the quantile network also reads the binary columns (when there
+            is a continuous column). ``False`` is the view of model files written
+            before it did, kept for comparisons (benchmarks/robustness.py).
+
+        Returns
+        -------
+        InputView
         """
         data_min = np.min(X, axis=0).astype(np.float64)
         data_range = np.max(X, axis=0).astype(np.float64) - data_min
@@ -104,7 +124,9 @@ class InputView:
         if X.shape[0] > QUANTILE_SUBSAMPLE:
             rows = np.sort(rng.choice(X.shape[0], size=QUANTILE_SUBSAMPLE, replace=False))
         references = np.linspace(0.0, 1.0, n_quantiles)
-        return cls(data_min, data_range, continuous, _quantiles(X[np.ix_(rows, continuous)], references), references)
+        quantiles = _quantiles(X[np.ix_(rows, continuous)], references)
+        binary_read = np.flatnonzero(binary) if with_binary else None
+        return cls(data_min, data_range, continuous, quantiles, references, binary_read)
 
     def _build_transformer(self) -> QuantileTransformer | None:
         # A fitted QuantileTransformer rebuilt from its arrays: transform() only reads these.
@@ -127,8 +149,12 @@ class InputView:
         return len(self.continuous)
 
     @property
+    def n_binary(self) -> int:
+        return len(self.binary)
+
+    @property
     def n_features_out(self) -> int:
-        return self.n_features_in + self.n_continuous
+        return self.n_features_in + self.n_continuous + self.n_binary
 
     def minmax(self, X: np.ndarray) -> np.ndarray:
         """Min-max scaled columns (training range to [0, 1]; only clipped to +-MAX_VIEW_VALUE), float32."""
@@ -143,9 +169,14 @@ class InputView:
         return self._transformer.transform(np.asarray(X, dtype=np.float64)[:, self.continuous]).astype(np.float32)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """``[minmax(X), quantile(X[:, continuous])]``, float32 of shape (n, n_features_out)."""
-        return np.hstack([self.minmax(X), self.quantile(X)])
+        """``[minmax(X), quantile(X[:, continuous]), minmax(X)[:, binary]]``, float32 of shape (n, n_features_out).
+
+        The first ``n_features_in`` columns are what the min-max network reads, the
+        others what the quantile network reads.
+        """
+        scaled = self.minmax(X)
+        return np.hstack([scaled, self.quantile(X), scaled[:, self.binary]])
 
     def source_columns(self) -> np.ndarray:
         """For each output column, the input column it comes from."""
-        return np.r_[np.arange(self.n_features_in), self.continuous]
+        return np.r_[np.arange(self.n_features_in), self.continuous, self.binary]
