@@ -72,8 +72,9 @@ def test_fit_score_evaluate_info_on_thyroid_csv(workdir, model):
     r = run("info", str(model))
     assert r.returncode == 0, r.stderr
     assert "thyroid.csv" in r.stdout and "'class'" in r.stdout and "hidden_layer_sizes" in r.stdout
-    # the default preset on thyroid: 21 + 6 view columns, two networks of two layers of 20
-    assert "layer widths [27, 40, 40, 1] (2 networks side by side)" in r.stdout
+    # the default preset on thyroid: 21 min-max + 21 quantile-view columns (6 continuous, 15 binary as they
+    # are); binary columns outnumber continuous ones, so both networks are the paper's (one layer of 20)
+    assert "layer widths [42, 40, 1] (2 networks side by side)" in r.stdout
 
 
 def test_same_seed_same_model_scores(workdir, model):
