@@ -445,10 +445,13 @@ def _print_schema(state: Any) -> None:
         parts.append(f"feature indices from {schema.index_base}")
     print("input           " + "; ".join(parts))
     if schema.columns:
-        listed = ", ".join(f"{name} ({kind} as read)" for name, kind in schema.columns.items())
-        lines = textwrap.wrap(listed, width=100)
-        print(f"columns         {len(schema.columns)}: {lines[0]}")
-        for line in lines[1:]:
+        counts: dict[str, int] = {}
+        for kind in schema.columns.values():
+            counts[kind] = counts.get(kind, 0) + 1
+        summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+        others = [f"{name} ({kind})" for name, kind in schema.columns.items() if kind != "numeric"]
+        print(f"columns         {len(schema.columns)} as read: {summary}")
+        for line in textwrap.wrap(", ".join(others), width=100):
             print(f"                {line}")
 
 
