@@ -341,7 +341,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             listed = ", ".join(f"{k.name!r} ({k.kind})" for k in kinds[:10]) + (
                 f" and {len(kinds) - 10} more" if len(kinds) > 10 else "")
             raise DataError(
-                f"X has no usable feature column: every column was left out ({listed}); "
+                f"no usable feature column: every column was left out ({listed}); "
                 "pass columns that vary and are not identifiers or free text"
             )
         work_names = list(work)
