@@ -54,6 +54,8 @@ from deviation.exceptions import DataError
 from deviation.protocol import evaluate_scores, paper_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # reproduction/ lives in the checkout, not installed
+from _report import write_between  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 from reproduction.data import DATASETS, QUALIFYING_EXTRA, load_dataset, resolve_data_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -239,13 +241,8 @@ BEGIN, END = "<!-- robustness-table:begin -->", "<!-- robustness-table:end -->"
 
 
 def write_into_doc(text: str, doc: Path = ROOT / "docs" / "ACCURACY.md") -> None:
-    """Replace the part of docs/ACCURACY.md between the robustness markers with ``text``."""
-    content = doc.read_text(encoding="utf-8")
-    if BEGIN not in content or END not in content:
-        raise SystemExit(f"{doc} lacks the markers {BEGIN} / {END}")
-    head, rest = content.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
+    """Replace the generated part of docs/ACCURACY.md (between this benchmark's markers) with ``text``."""
+    write_between(doc, BEGIN, END, text)
 
 
 def main() -> None:
