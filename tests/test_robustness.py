@@ -10,15 +10,14 @@ benchmarks/robustness.py (docs/ACCURACY.md, "Irrelevant columns").
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 
 from deviation import DevNet
 from deviation.protocol import evaluate_scores, paper_split
 
-CELEBA = Path("/work/shared/data/paper/celeba.npz")
+CELEBA = SHARED_DATA / "paper" / "celeba.npz"
 N_ROWS = 40_000  # a stratified subsample keeps the test to a few seconds
 
 
