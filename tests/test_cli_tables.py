@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def test_semicolon_csv_with_decimal_commas_is_read_as_two_columns(tmp_path: Path
     np.testing.assert_allclose(read_table(data, "label").X.to_numpy(), read_table(points, "label").X.to_numpy())
 
 
-def test_sep_option_and_messages(tmp_path: Path) -> None:
+def test_sep_option_and_messages(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     frame = rows()
     semi = write_semicolon(tmp_path / "semi.csv", frame)
     model = tmp_path / "m.model"
@@ -114,13 +115,15 @@ def test_sep_option_and_messages(tmp_path: Path) -> None:
     line = error_line(err)
     assert code == 1 and "semi.csv" in line and "';' (semicolon)" in line and "--sep ';'" in line
     assert "sep=" not in line
-    # a comma file scored with the ;-model: named, with the option that fixes it
+    # a comma file scored with the ;-model: its own separator is read, and the warning names both
     comma = tmp_path / "comma.csv"
     frame.to_csv(comma, index=False)
-    code, _, err = run_cli("score", model, comma, "-o", tmp_path / "s.csv")
-    line = error_line(err)
-    assert code == 1 and "comma.csv" in line and "model's training file" in line and "--sep ," in line
-    assert run_cli("score", model, comma, "--sep", ",", "-o", tmp_path / "s.csv", "-q")[0] == 0
+    with caplog.at_level(logging.WARNING):
+        code, _, err = run_cli("score", model, comma, "-o", tmp_path / "s.csv")
+    assert code == 0, err
+    assert "comma.csv' is separated by ',' (comma), the model's training file by ';'" in caplog.text + err
+    assert run_cli("score", model, comma, "--sep", ",", "-o", tmp_path / "t.csv", "-q")[0] == 0
+    assert (tmp_path / "s.csv").read_bytes() == (tmp_path / "t.csv").read_bytes()
     code, _, err = run_cli("fit", semi, "--sep", ";;", "--label", "label", "-o", model)
     assert code == 1 and "--sep ';;' is not a field separator" in error_line(err)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 import os
 import tarfile
 import zipfile
@@ -717,18 +718,22 @@ def test_semicolon_file_read_with_comma_names_the_semicolon(tmp_path: Path) -> N
     assert "';' (semicolon)" in message and "pass sep=';'" in message and "d.csv" in message
 
 
-def test_schema_separator_is_used_for_scoring(tmp_path: Path) -> None:
+def test_schema_separator_is_used_for_scoring(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fitted = read_table(_write(tmp_path / "train.csv", SEMI_POINTS), "label").schema
     # a file with one data row of a single column would not sniff; the model's separator decides
     again = read_table(_write(tmp_path / "new.csv", "temp;pressure\n1.5;2.5\n"), schema=fitted)
     assert again.X.to_numpy().tolist() == [[1.5, 2.5]]
     batches = list(iter_tables(tmp_path / "new.csv", schema=fitted, batch_rows=1))
     assert batches[0].X.to_numpy().tolist() == [[1.5, 2.5]] and batches[0].schema.sep == ";"
-    # a comma file scored with the ;-model: a clear error, and sep= overrides the model's
-    comma = _write(tmp_path / "comma.csv", "temp,pressure\n1.5,2.5\n")
-    with pytest.raises(DataError, match="separator of the model's training file.*pass sep=','"):
-        read_table(comma, schema=fitted)
-    assert read_table(comma, schema=fitted, sep=",").X.to_numpy().tolist() == [[1.5, 2.5]]
+    # a comma file scored with the ;-model: its lines clearly use ',', which is read, with a warning
+    comma = _write(tmp_path / "comma.csv", "temp,pressure\n1.5,2.5\n3.5,4.5\n")
+    with caplog.at_level(logging.WARNING, logger="deviation.io"):
+        assert read_table(comma, schema=fitted).X.to_numpy().tolist() == [[1.5, 2.5], [3.5, 4.5]]
+    assert "separated by ',' (comma), the model's training file by ';' (semicolon)" in caplog.text
+    assert read_table(comma, schema=fitted, sep=",").X.to_numpy().tolist() == [[1.5, 2.5], [3.5, 4.5]]
+    # given explicitly, the model's separator is used as given, and a mismatch is a clear error
+    with pytest.raises(DataError, match="reads as one column.*pass sep=','"):
+        read_table(comma, schema=fitted, sep=";")
 
 
 def test_schema_decimal_mark_is_the_models(tmp_path: Path) -> None:

@@ -132,8 +132,19 @@ def dialect_for(src: Source, sep: str | None = None, schema: InputSchema | None 
         return None
     sep = check_sep(sep)
     model_sep = schema.sep if schema is not None and schema.format == src.fmt else None
-    if model_sep is not None and sep in (None, model_sep):
+    if model_sep is not None and sep == model_sep:
         return Dialect(model_sep, schema.decimal if schema is not None else ".", False)
+    if model_sep is not None and sep is None:
+        # the model's separator, unless this file's lines clearly use another one (then say so)
+        lines = sniff_lines(src)
+        other = sniff_separator(lines, model_sep) if src.fmt == "csv" else model_sep
+        if other == model_sep:
+            return Dialect(model_sep, schema.decimal if schema is not None else ".", False)
+        logger.warning(
+            "%s is separated by %s, the model's training file by %s: reading it with %s (pass --sep to choose)",
+            src.where, separator_name(other), separator_name(model_sep), separator_name(other),
+        )
+        return detect_dialect(src, other)
     return detect_dialect(src, sep)
 
 
