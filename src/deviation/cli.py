@@ -590,7 +590,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.runs, args.seed)
+    run_demo(args.runs, args.seed, out=sys.stdout)
     return 0
 
 
