@@ -433,6 +433,48 @@ def _read_arrays(src: Source, label: Any, id_columns: list[Any], anomaly_value: 
     return Table(X=X, y=y, feature_names=feature_names, ids=None, schema=fitted)
 
 
+def _start(path: PathLike, format: str | None, label: Any, anomaly_value: Any, id_column: Any,  # noqa: A002
+           drop: Any) -> tuple[Source, list[Any], list[Any]]:
+    """The source, the id columns and the dropped columns of a read (label arguments checked)."""
+    src = resolve_source(path, format)
+    if src.fmt in TABULAR:
+        _check_label_args(label, anomaly_value, src.where)
+    return src, _as_list(id_column), _as_list(drop)
+
+
+def tabular_batches(src: Source, label: Any, id_columns: list[Any], schema: InputSchema | None, sep: str | None,
+             dropped: list[Any], batch_rows: int) -> tuple[Dialect | None, Iterator[tuple[pa.Table, Layout]]]:
+    """The dialect of a tabular file and its raw batches, each with the layout found on the first one.
+
+    Shared by :func:`iter_tables`, :func:`read_table` and
+    :func:`deviation.scale.sample_file`. Call it inside
+    ``translate_errors(src)``, and iterate there too, to have low-level
+    parse errors in one line.
+
+    Returns
+    -------
+    dialect : Dialect or None
+        The separator and decimal mark (None for Parquet and ARFF).
+    batches : iterator of (pyarrow.Table, Layout)
+    """
+    dialect = dialect_for(src, sep, schema)
+
+    def batches() -> Iterator[tuple[pa.Table, Layout]]:
+        layout = None
+        for raw in raw_batches(src, batch_rows, None if dialect is None else dialect.sep):
+            if layout is None:
+                check_one_column(raw, dialect, src, _wanted(label, id_columns, schema), sep is not None)
+                layout = layout_of(raw, label, id_columns, schema, src.where, dropped)
+            yield raw, layout
+
+    return dialect, batches()
+
+
+def _schema_kinds(schema: InputSchema | None) -> dict[str, str] | None:
+    """The column kinds a model's schema imposes (None: decide them from the file)."""
+    return dict(schema.columns) if schema is not None and schema.tabular and schema.columns else None
+
+
 # ------------------------------------------------------------- public API
 def iter_tables(
     path: PathLike,
@@ -471,11 +513,7 @@ def iter_tables(
         As :func:`read_table`; also when a cell of a later batch does not fit
         its column's kind.
     """
-    src = resolve_source(path, format)
-    id_columns = _as_list(id_column)
-    dropped = _as_list(drop)
-    if src.fmt in TABULAR:
-        _check_label_args(label, anomaly_value, src.where)
+    src, id_columns, dropped = _start(path, format, label, anomaly_value, id_column, drop)
     if src.fmt not in TABULAR:
         with translate_errors(src):
             table = _read_arrays(src, label, id_columns, anomaly_value, schema, dropped)
@@ -484,21 +522,16 @@ def iter_tables(
             yield Table(X=table.X[start:stop], y=None if table.y is None else table.y[start:stop],
                         feature_names=table.feature_names, ids=None, schema=table.schema)
         return
-    layout = kinds = None
+    kinds = _schema_kinds(schema)
     offset = 0
     with translate_errors(src):
-        dialect = dialect_for(src, sep, schema)
+        dialect, batches = tabular_batches(src, label, id_columns, schema, sep, dropped, batch_rows)
         decimal = "." if dialect is None else dialect.decimal
-        for raw in raw_batches(src, batch_rows, None if dialect is None else dialect.sep):
-            if layout is None:
-                check_one_column(raw, dialect, src, _wanted(label, id_columns, schema), sep is not None)
-                layout = layout_of(raw, label, id_columns, schema, src.where, dropped)
-                if schema is not None and schema.tabular and schema.columns:
-                    kinds = dict(schema.columns)
-                else:
-                    tracker = KindTracker(src.where, text_cells(src.fmt), decimal=decimal)
-                    tracker.update(raw, layout.features)
-                    kinds = {c: tracker.kinds[c] for c in layout.features}
+        for raw, layout in batches:
+            if kinds is None:
+                tracker = KindTracker(src.where, text_cells(src.fmt), decimal=decimal)
+                tracker.update(raw, layout.features)
+                kinds = {c: tracker.kinds[c] for c in layout.features}
             if raw.num_rows == 0:
                 continue
             X, y, ids = split_batch(raw, layout, kinds, anomaly_value, src.where, offset, text_cells(src.fmt),
@@ -599,35 +632,26 @@ def read_table(
       schema take the model's base and width (absent trailing features are
       zeros).
     """
-    src = resolve_source(path, format)
+    src, id_columns, dropped = _start(path, format, label, anomaly_value, id_column, drop)
     check_whole_file(src)  # a file that clearly cannot fit: one line (MemoryLimitError) before reading
-    id_columns = _as_list(id_column)
-    dropped = _as_list(drop)
-    if src.fmt in TABULAR:
-        _check_label_args(label, anomaly_value, src.where)
     if src.fmt not in TABULAR:
         with translate_errors(src):
             table = _read_arrays(src, label, id_columns, anomaly_value, schema, dropped)
     else:
         raws: list[pa.Table] = []
         layout = None
+        imposed = _schema_kinds(schema)
         with translate_errors(src):
-            dialect = dialect_for(src, sep, schema)
+            dialect, batches = tabular_batches(src, label, id_columns, schema, sep, dropped, DEFAULT_BATCH_ROWS)
             decimal = "." if dialect is None else dialect.decimal
             tracker = KindTracker(src.where, text_cells(src.fmt), decimal=decimal)
-            for raw in raw_batches(src, DEFAULT_BATCH_ROWS, None if dialect is None else dialect.sep):
-                if layout is None:
-                    check_one_column(raw, dialect, src, _wanted(label, id_columns, schema), sep is not None)
-                    layout = layout_of(raw, label, id_columns, schema, src.where, dropped)
-                if schema is None or not schema.columns:
-                    tracker.update(raw, layout.features)
+            for raw, layout in batches:
+                if imposed is None:
+                    tracker.update(raw, layout.features)  # kinds decided over the whole file
                 raws.append(raw)
             if layout is None or sum(r.num_rows for r in raws) == 0:
                 raise fail(src.where, "has a header but no data rows", "add data rows below the header")
-            if schema is not None and schema.tabular and schema.columns:
-                kinds = dict(schema.columns)
-            else:
-                kinds = {c: tracker.kinds[c] for c in layout.features}
+            kinds = imposed if imposed is not None else {c: tracker.kinds[c] for c in layout.features}
             whole = pa.concat_tables(raws) if len(raws) > 1 else raws[0]
             del raws
             X, y, ids = split_batch(whole, layout, kinds, anomaly_value, src.where, 0, text_cells(src.fmt), decimal)

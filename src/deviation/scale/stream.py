@@ -32,8 +32,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..exceptions import DataError
-from ..io import DEFAULT_BATCH_ROWS, BatchWriter, KindTracker, Table, iter_tables, raw_batches, resolve_source, to_binary_labels
-from ..io.reader import check_one_column, dialect_for, label_values, layout_of, schema_of, split_batch, text_cells
+from ..io import DEFAULT_BATCH_ROWS, BatchWriter, KindTracker, Table, iter_tables, resolve_source, to_binary_labels
+from ..io.reader import label_values, schema_of, split_batch, tabular_batches, text_cells
 from ..io.sources import TABULAR
 from ..scoring import decision_scores, model_schema, scored_frame, threshold
 
@@ -255,18 +255,16 @@ def sample_file(
                         "read array formats whole (drop --sample-size)")
     rng = np.random.default_rng(random_state)
     text = text_cells(src.fmt)
-    dialect = dialect_for(src, sep)
+    ids = [] if id_column is None else [id_column] if isinstance(id_column, str) else list(id_column)
+    dropped = [] if drop is None else [drop] if isinstance(drop, str) else list(drop)
+    dialect, batches = tabular_batches(src, label, ids, None, sep, dropped, batch_size)
     decimal = "." if dialect is None else dialect.decimal
     tracker = KindTracker(src.where, text, decimal=decimal)
     layout = None
     kept: list[pa.Table] = []  # current unlabeled sample, with their random keys and positions
     anomalies: list[pa.Table] = []
     seen = n_unlabeled = 0
-    for raw in raw_batches(src, batch_size, None if dialect is None else dialect.sep):
-        if layout is None:
-            ids = [] if id_column is None else [id_column] if isinstance(id_column, str) else list(id_column)
-            check_one_column(raw, dialect, src, [label, *ids], sep is not None)
-            layout = layout_of(raw, label, id_column, None, src.where, drop)
+    for raw, layout in batches:
         tracker.update(raw, layout.features)
         y = to_binary_labels(label_values(raw.column(layout.label), text), anomaly_value, src.where, layout.label)
         positions = np.arange(seen, seen + raw.num_rows)
