@@ -35,7 +35,8 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 
 from ._limits import SEED_BOUND
-from .exceptions import DataError, MissingDependencyError
+from ._optional import import_optional
+from .exceptions import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -306,14 +307,8 @@ def import_catboost() -> Any:
     MissingDependencyError
         When CatBoost is not installed; the message names ``pip install 'deviation[catboost]'``.
     """
-    try:
-        import catboost
-    except ImportError:
-        raise MissingDependencyError(
-            "CatBoost is not installed; install it with pip install 'deviation[catboost]' "
-            "(or use the HistGradientBoosting rival, which needs nothing more)."
-        ) from None
-    return catboost
+    return import_optional("catboost", "catboost", "The CatBoost rival",
+                           "or use the HistGradientBoosting rival, which needs nothing more")
 
 
 class CatBoostRival(BaseEstimator):

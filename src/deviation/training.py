@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from ._limits import WIDE_SPARSE_COLUMNS as DENSE_BATCH_MAX_COLUMNS
-from .exceptions import MissingDependencyError
+from ._optional import import_optional
 from .mlp import FlatParams, mlp_gradients
 
 logger = logging.getLogger(__name__)
@@ -200,14 +200,8 @@ def require_torch(what: str) -> Any:
     MissingDependencyError
         When torch is not installed; the message names ``pip install 'deviation[torch]'``.
     """
-    try:
-        import torch
-    except ImportError:
-        raise MissingDependencyError(
-            f"{what} needs torch, which is not installed; install it with pip install 'deviation[torch]' "
-            "(or train on the CPU with engine='numpy', device='cpu', which need no torch)."
-        ) from None
-    return torch
+    return import_optional("torch", "torch", what,
+                           "or train on the CPU with engine='numpy', device='cpu', which need no torch")
 
 
 def train_torch(

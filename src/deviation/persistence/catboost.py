@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import MissingDependencyError, ModelFileError
+from .._optional import import_optional
+from ..exceptions import ModelFileError
 from ._common import int_from_json, require
 
 __all__ = ["RIVAL_ESTIMATOR", "is_rival", "rival_class", "rival_from_config", "rival_to_config"]
@@ -32,14 +33,7 @@ def rival_class() -> type:
 
 
 def _import_catboost() -> Any:
-    try:
-        import catboost
-    except ImportError:
-        raise MissingDependencyError(
-            "This model file holds a CatBoost model, but CatBoost is not installed; install it with "
-            "pip install 'deviation[catboost]'."
-        ) from None
-    return catboost
+    return import_optional("catboost", "catboost", "Loading a CatBoost model file")
 
 
 def is_rival(model: Any) -> bool:
