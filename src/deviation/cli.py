@@ -157,22 +157,22 @@ def _devnet(model: Any) -> Any:
 
 def _load_devnet_model(model_path: Any, command: str) -> Any:
     """Load a model file for a command that needs a DevNet (p-values, threshold, explanations)."""
-    from .persistence import load, read_model_info
+    from .persistence import load
+    from .scoring import has_decisions
 
-    info = read_model_info(model_path)
-    if info.get("model_type") == "ScoreBlend":
-        kinds = " and ".join(str(m.get("name")) for m in info.get("blend", {}).get("members", []))
-        if command == "explain":
+    model = load(model_path)  # read and verified once
+    if command == "explain" and not has_decisions(model):
+        if hasattr(model, "members_"):
+            kinds = " and ".join(str(name) for name, _ in model.members_)
             raise DeviationError(
                 f"{model_path} is a blend of {kinds}: explanations need a DevNet model; explain its DevNet "
                 "member by fitting it alone (deviation compare --methods devnet --save-model) or fit one with "
                 "deviation fit"
             )
-    elif info.get("estimator", "deviation.DevNet") != "deviation.DevNet" and command == "explain":
         raise DeviationError(
             f"{model_path} holds a CatBoost model: explanations need a DevNet model; fit one with deviation fit"
         )
-    return load(model_path)
+    return model
 
 
 def column_report(kinds: Sequence[Any], *, all_columns: bool = False) -> list[str]:
