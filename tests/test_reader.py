@@ -265,3 +265,17 @@ def test_info_shows_the_input_schema(tmp_path: Path) -> None:
     info = json.loads(subprocess.run([sys.executable, "-m", "deviation", "info", str(tmp_path / "m.model"), "--json"],
                                      capture_output=True, text=True, check=True).stdout)
     assert info["input_schema"]["columns"][2] == {"name": "is_weekend", "kind": "boolean"}
+
+
+def test_quoted_line_break_in_a_header_name(tmp_path: Path) -> None:
+    # a quoted name spanning two lines must not shift the data rows by one (first data row lost)
+    path = tmp_path / "qh.csv"
+    path.write_text('"amount\nin EUR",note,label\n1.5,"two\nlines",0\n3,x,1\n5,y,0\n')
+    table = read_table(path, label="label")
+    assert list(table.X.columns) == ["amount\nin EUR", "note"]
+    assert table.X["amount\nin EUR"].tolist() == [1.5, 3.0, 5.0]
+    assert table.X["note"].tolist() == ["two\nlines", "x", "y"]
+    assert table.y.tolist() == [0, 1, 0]
+    streamed = list(iter_tables(path, "label", batch_rows=2))
+    assert sum(len(t.y) for t in streamed) == 3
+    assert np.concatenate([t.y for t in streamed]).tolist() == [0, 1, 0]

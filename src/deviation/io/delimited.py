@@ -204,18 +204,24 @@ def detect_dialect(src: Source, sep: str | None = None, decimal: str | None = No
     return Dialect(sep, decimal, sniffed)
 
 
-def _header(src: Source, sep: str) -> list[str]:
-    """The column names of the first line (pandas' ``Unnamed: i`` for empty names)."""
+def _header(src: Source, sep: str) -> tuple[list[str], int]:
+    """The column names of the header row (pandas' ``Unnamed: i`` for empty names) and its physical lines.
+
+    A quoted name may hold a line break, so the header can span more than one line;
+    the parser must skip all of them.
+    """
     with src.open() as fh, io.TextIOWrapper(fh, encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(text, delimiter=sep)
         try:
-            first = next(csv.reader(text, delimiter=sep), None)
+            first = next(reader, None)
         except UnicodeDecodeError:
             raise not_utf8(src) from None
+        header_lines = max(reader.line_num, 1)
     if not first or all(not name.strip() for name in first) and len(first) <= 1:
         raise fail(src.where, "contains no data (not even a header row)", "pass a file with a header row and data rows")
     names = [name if name != "" else f"Unnamed: {i}" for i, name in enumerate(first)]
     check_unique_names(src, names)
-    return names
+    return names, header_lines
 
 
 def _short_row(src: Source, sep: str, n_columns: int) -> tuple[int, int] | None:
@@ -297,8 +303,8 @@ def iter_delimited(src: Source, sep: str | None = None, batch_rows: int = DEFAUL
     sep = check_sep(sep)
     if sep is None:
         sep = detect_dialect(src).sep
-    names = _header(src, sep)
-    read = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_BYTES)
+    names, header_lines = _header(src, sep)
+    read = pacsv.ReadOptions(column_names=names, skip_rows=header_lines, block_size=BLOCK_BYTES)
     parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
     convert = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in names},
