@@ -333,13 +333,35 @@ def duplicates(names: list[str]) -> list[str]:
 
 def not_utf8(src: Source) -> DataError:
     """The error for a file that is not UTF-8 text, with the first bad line and how to re-encode it."""
-    found = first_non_utf8_line(src)
-    at = f" (line {found[0]}: {found[1]!r})" if found else ""
-    if src.is_plain:
-        fix = f"re-encode it as UTF-8, e.g. iconv -f latin1 -t utf-8 '{src.path.name}' > fixed{src.path.suffix}"
+    encoding = _bom_encoding(src)
+    if encoding is not None:
+        # a byte-order mark says which encoding it is: name it rather than guess latin1
+        found, at, source_encoding = None, f" (it starts with a {encoding} byte-order mark)", encoding.lower()
     else:
-        fix = "extract/decompress it, re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in > out) and read the result"
+        found = first_non_utf8_line(src)
+        at = f" (line {found[0]}: {found[1]!r})" if found else ""
+        source_encoding = "latin1"
+    if src.is_plain:
+        fix = (f"re-encode it as UTF-8, e.g. iconv -f {source_encoding} -t utf-8 '{src.path.name}' "
+               f"> fixed{src.path.suffix}")
+    else:
+        fix = (f"extract/decompress it, re-encode it as UTF-8 (e.g. iconv -f {source_encoding} -t utf-8 in > out) "
+               "and read the result")
     return fail(src.where, f"is not UTF-8 text{at}", fix)
+
+
+def _bom_encoding(src: Source) -> str | None:
+    """``"UTF-16"`` or ``"UTF-32"`` when ``src`` starts with that encoding's byte-order mark."""
+    try:
+        with src.open() as fh:
+            start = fh.read(4)
+    except Exception:  # noqa: BLE001 - only a hint for the message
+        return None
+    if start[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "UTF-32"
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "UTF-16"
+    return None
 
 
 def check_unique_names(src: Source, names: list[str], what: str = "column") -> None:
