@@ -320,7 +320,7 @@ lib("read_non_utf8_latin1", DataError, "not UTF-8")(
 lib("read_mixed_encoding", DataError, "not UTF-8")(
     lambda c: read_table(csv(c["tmp"], "mx.csv", "a,b,class\n\u00e9,1,0\n".encode() + "\xe9,2,1\n".encode("latin1")),
                          "class"))
-lib("read_utf16", DataError, "UTF-16 byte-order mark; re-encode it as UTF-8, e.g. iconv -f utf-16")(
+lib("read_utf16", DataError, "UTF-16 byte-order mark); re-encode it as UTF-8, e.g. iconv -f utf-16")(
     lambda c: read_table(csv(c["tmp"], "u16.csv", (HEADER + ROWS).encode("utf-16")), "class"))
 lib("read_truncated_gzip", DataError, "truncated or corrupt")(
     lambda c: read_table(csv(c["tmp"], "t.csv.gz", half(gzip_bytes(BIG))), "class"))
