@@ -149,6 +149,26 @@ def test_ids_are_copied_verbatim_by_score_and_explain(tmp_path: Path) -> None:
     assert pd.read_csv(tmp_path / "p.csv", dtype=str)["txn"].tolist() == big
 
 
+def test_score_keeps_the_model_id_columns_by_default(tmp_path: Path) -> None:
+    # ids declared at fit identify the scored rows without repeating --id-column
+    path, big = _with_ids(tmp_path / "t.csv")
+    model_file = tmp_path / "m.model"
+    assert _run("fit", path, "--label", "label", "--id-column", "txn", "--id-column", "account",
+                "-o", model_file, *FAST) == 0
+    assert _run("score", model_file, path, "-o", tmp_path / "s.csv", "-q") == 0
+    scored = pd.read_csv(tmp_path / "s.csv", dtype=str)
+    assert list(scored.columns[:2]) == ["txn", "account"] and scored["txn"].tolist() == big
+    assert _run("explain", model_file, path, "-o", tmp_path / "e.csv", "-q") == 0
+    assert pd.read_csv(tmp_path / "e.csv", dtype=str)["txn"].tolist() == big
+    # a file without one of them keeps the other; --id-column still chooses
+    pd.read_csv(path, dtype=str).drop(columns="account").to_csv(tmp_path / "n.csv", index=False)
+    assert _run("score", model_file, tmp_path / "n.csv", "-o", tmp_path / "n_out.csv", "-q") == 0
+    assert list(pd.read_csv(tmp_path / "n_out.csv").columns) == ["txn", "score", "p_value", "is_anomaly"]
+    assert _run("score", model_file, path, "--id-column", "account", "-o", tmp_path / "a.csv", "-q") == 0
+    assert list(pd.read_csv(tmp_path / "a.csv").columns)[0] == "account"
+    assert "txn" not in pd.read_csv(tmp_path / "a.csv").columns
+
+
 def test_ids_verbatim_through_dask(tmp_path: Path) -> None:
     dd = pytest.importorskip("dask.dataframe")
     from deviation.scale.dask import score_dask

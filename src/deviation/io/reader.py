@@ -195,6 +195,7 @@ def layout_of(
         The first raw batch of the file.
     label : str or int or None
     id_column : str or list of str or None
+        None with a model's ``schema``: the schema's id columns that the file has.
     schema : InputSchema or None
         A model's schema: its columns are the features, and they must be present.
     where : str
@@ -213,8 +214,13 @@ def layout_of(
     DataError, FeatureMismatchError
     """
     names = list(raw.column_names)
-    id_columns = _as_list(id_column)
     label_col = None if label is None else str(column_key(names, label, "label", where))
+    if id_column is None and schema is not None and schema.tabular and schema.id_columns:
+        # a file scored without id_column= keeps the model's id columns that it has, so the
+        # output identifies its rows as the training file's did (an empty list: no ids)
+        id_columns = [c for c in schema.id_columns if c in names and c != label_col]
+    else:
+        id_columns = _as_list(id_column)
     ids: list[str] = []
     for key in id_columns:
         col = str(column_key(names, key, "id", where))
@@ -360,15 +366,15 @@ def check_one_column(raw: pa.Table, dialect: Dialect | None, src: Source, wanted
     )
 
 
-def _wanted(label: Any, id_columns: list[Any], schema: InputSchema | None) -> list[Any]:
-    wanted = ([] if label is None else [label]) + list(id_columns)
+def _wanted(label: Any, id_columns: list[Any] | None, schema: InputSchema | None) -> list[Any]:
+    wanted = ([] if label is None else [label]) + list(id_columns or [])
     if schema is not None and schema.tabular:
         wanted += list(schema.columns)
     return wanted
 
 
 # ------------------------------------------------------------- array formats
-def _read_arrays(src: Source, label: Any, id_columns: list[Any], anomaly_value: Any,
+def _read_arrays(src: Source, label: Any, id_columns: list[Any] | None, anomaly_value: Any,
                  schema: InputSchema | None, drop: list[Any] | None = None) -> Table:
     fmt = src.fmt
     if id_columns:
@@ -434,15 +440,15 @@ def _read_arrays(src: Source, label: Any, id_columns: list[Any], anomaly_value: 
 
 
 def _start(path: PathLike, format: str | None, label: Any, anomaly_value: Any, id_column: Any,  # noqa: A002
-           drop: Any) -> tuple[Source, list[Any], list[Any]]:
-    """The source, the id columns and the dropped columns of a read (label arguments checked)."""
+           drop: Any) -> tuple[Source, list[Any] | None, list[Any]]:
+    """The source, the id columns (None: not given) and the dropped columns of a read (label arguments checked)."""
     src = resolve_source(path, format)
     if src.fmt in TABULAR:
         _check_label_args(label, anomaly_value, src.where)
-    return src, _as_list(id_column), _as_list(drop)
+    return src, None if id_column is None else _as_list(id_column), _as_list(drop)
 
 
-def tabular_batches(src: Source, label: Any, id_columns: list[Any], schema: InputSchema | None, sep: str | None,
+def tabular_batches(src: Source, label: Any, id_columns: list[Any] | None, schema: InputSchema | None, sep: str | None,
              dropped: list[Any], batch_rows: int) -> tuple[Dialect | None, Iterator[tuple[pa.Table, Layout]]]:
     """The dialect of a tabular file and its raw batches, each with the layout found on the first one.
 
