@@ -343,6 +343,10 @@ def test_missing_model_column_at_scoring_names_the_file(tmp_path: Path, shop: Pa
         ("pass sep='\\t'", "pass --sep '\\t'"),
         ("leave 'x' out of drop= (a model ...)", "leave 'x' out of --drop (a model ...)"),
         ("'/data/label=3.csv' has a row", "'/data/label=3.csv' has a row"),  # a path is not an argument
+        # the command has no --format: it names the file's extension instead
+        ("check that the file really is Parquet or pass the right format=",
+         "check that the file really is Parquet or give the file the extension of its format"),
+        ("use one of .csv, .tsv, or pass format= (one of csv, tsv)", "use one of .csv, .tsv"),
     ],
 )
 def test_option_words(library: str, command: str) -> None:

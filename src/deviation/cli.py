@@ -93,6 +93,10 @@ _PYTHON_ARGUMENT = re.compile(
 )
 
 
+_FORMAT_ARGUMENT = re.compile(r"pass the right format=")
+_FORMAT_CHOICE = re.compile(r",? or pass format= \(one of [^)]*\)")
+
+
 def _option_words(message: str) -> str:
     """A library message in the command's words: ``anomaly_value='fraud'`` becomes ``--anomaly-value fraud``.
 
@@ -116,7 +120,10 @@ def _option_words(message: str) -> str:
             return f"{name} '\\t'"
         return f"{name} {shlex.quote(value)}"
 
-    return _PYTHON_ARGUMENT.sub(option, message)
+    message = _PYTHON_ARGUMENT.sub(option, message)
+    # the command picks the format from the file name only
+    message = _FORMAT_ARGUMENT.sub("give the file the extension of its format", message)
+    return _FORMAT_CHOICE.sub("", message)
 
 
 def _score_in_chunks(model: Any, X: Any, args: argparse.Namespace) -> np.ndarray:
