@@ -362,3 +362,20 @@ def test_a_closed_pipe_is_not_an_error(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(deviation.cli, "cmd_info", closed)
     code, _, err = run_cli("info", tmp_path / "m.model")
     assert code == 141 and err == ""
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_fit_says_once_that_an_identifier_is_left_out(tmp_path: Path, quiet: bool,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    frame = rows(60)
+    frame.insert(0, "ref", [f"R{i:05d}" for i in range(60)])
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        code, _, err = run_cli("fit", tmp_path / "ids.csv", "--label", "label", "-o", tmp_path / "m.model", *TINY,
+                               *(["-q"] if quiet else []))
+    assert code == 0, err
+    warned = [r for r in caplog.records if "left out of the features: 'ref'" in r.getMessage()]
+    if quiet:  # no report: the warning says it
+        assert err == "" and len(warned) == 1
+    else:  # the column report says it, and the warning would repeat it
+        assert "ref" in err and "identifier" in err and not warned

@@ -265,6 +265,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     kinds = getattr(preprocessor, "column_kinds_", None)
     if kinds:
         _say(args, f"columns of {Path(args.data).name}:\n" + "\n".join(column_report(kinds)))
+        args.column_report_shown = not args.quiet
     metadata = {
         "data": Path(args.data).name,
         "label_column": args.label,
@@ -893,6 +894,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         package.propagate = propagate
         if not failed:
             for record in held.records:
+                if getattr(record, "column_kinds_report", False) and getattr(args, "column_report_shown", False):
+                    continue  # the column report printed by fit said it already
                 record.msg, record.args = _option_words(record.getMessage()), None
                 logging.getLogger().handle(record)
     return 0

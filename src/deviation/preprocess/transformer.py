@@ -335,6 +335,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             logger.warning(
                 "left out of the features: %s",
                 "; ".join(f"{k.name!r} ({k.kind}: {k.reason.split(':')[0]})" for k in left_out),
+                # `deviation fit` prints its column report instead, which says the same
+                extra={"column_kinds_report": True},
             )
         work, source, _ = working_columns(frame, kinds)
         if not work:
