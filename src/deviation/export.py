@@ -187,6 +187,38 @@ class _Graph:
         value = self.op("Where", below, self.const(fp[0], np.float64), value)
         return self.op("Where", above, self.const(fp[-1], np.float64), value)
 
+    def snap(self, x: str, knots: np.ndarray) -> str:
+        """``x`` (N, C) with values within 4 float32 ulps of a knot of their column set to that knot.
+
+        A value equal to repeated knots (a tie in the training data) maps to the
+        middle of the tie, one a hair off it to an end: the graph reads float32
+        inputs, so a value the command line reads exactly as a knot may arrive
+        an ulp away. Each value moves to the nearer of the knots around it when
+        within 4 float32 ulps of that knot or of the column's largest knot
+        (elsewhere it moves by at most that). Knots a few float64
+        ulps apart (rounding of the quantile interpolation) count as one: the
+        value most of them share.
+        """
+        targets = _merged_knots(knots)
+        n_knots, n_cols = targets.shape
+        count = self.count_at_most(x, targets)
+        flat = self.const(np.ascontiguousarray(targets.T).ravel(), np.float64, "targets")
+        offset = self.const((np.arange(n_cols, dtype=np.int64) * n_knots)[None, :], np.int64, "offset")
+        low, high = self.const(0, np.int64), self.const(n_knots - 1, np.int64)
+        near = []
+        for index in (self.op("Sub", count, self.const(1, np.int64)), count):
+            knot = self.op("Gather", flat, self.op("Add", self.op("Clip", index, low, high), offset), axis=0)
+            near.append((knot, self.op("Abs", self.op("Sub", x, knot))))
+        (below, d_below), (above, d_above) = near
+        knot = self.op("Where", self.op("Less", d_above, d_below), above, below)
+        distance = self.op("Min", d_below, d_above)
+        # 4 ulps of the knot, or of the column's largest knot: a scaling that subtracts a mean
+        # (standard) leaves the input's rounding error at the scale of the column, not of the value
+        floor = np.maximum(np.max(np.abs(targets), axis=0), 1e-30)[None, :] * 2.0 ** -21
+        tolerance = self.op("Max", self.op("Mul", self.op("Abs", knot), self.const(2.0 ** -21, np.float64)),
+                            self.const(floor, np.float64))
+        return self.op("Where", self.op("LessOrEqual", distance, tolerance), knot, x)
+
     def normal_ppf(self, p: str) -> str:
         """Standard normal quantile of ``p`` (double, in (0, 1)): Acklam's approximation."""
         half = self.const(0.5, np.float64)
@@ -217,6 +249,7 @@ class _Graph:
         """
         quantiles = np.asarray(quantiles, dtype=np.float64)
         references = np.asarray(references, dtype=np.float64)
+        x = self.snap(x, quantiles)
         forward = self.interp(x, quantiles, references)
         backward = self.interp(self.op("Neg", x), -quantiles[::-1], -references[::-1])
         u = self.op("Mul", self.const(0.5, np.float64), self.op("Sub", forward, backward))
@@ -227,6 +260,34 @@ class _Graph:
         u = self.op("Where", lower, self.const(0.0, np.float64), u)
         u = self.op("Clip", u, self.const(_CLIP_LOW, np.float64), self.const(1.0 - _CLIP_LOW, np.float64))
         return self.normal_ppf(u)
+
+
+def _merged_knots(knots: np.ndarray) -> np.ndarray:
+    """Knots (K, C) with each run of values within 1e-12 (relative) of each other set to one value of the run.
+
+    The value a run stands for: the one repeated most (a tie of training values),
+    else one that is a float32 value (the input view's rows are float32), else the
+    number with the fewest decimals within the run (a value the quantile
+    interpolation rounded to either side, like 15.509999999999994 and 15.510000000000005).
+    """
+    out = np.array(knots, dtype=np.float64, copy=True)
+    for c in range(out.shape[1]):
+        col = out[:, c]
+        gap = np.diff(col) > 1e-12 * np.maximum(np.abs(col[1:]), 1e-300)
+        starts = np.r_[0, np.flatnonzero(gap) + 1]
+        stops = np.r_[starts[1:], len(col)]
+        for a, b in zip(starts[stops - starts > 1], stops[stops - starts > 1]):
+            values, counts = np.unique(col[a:b], return_counts=True)
+            target = values[np.argmax(counts)]
+            exact = values[values.astype(np.float32).astype(np.float64) == values]
+            if counts.max() == 1 and exact.size:
+                target = exact[0]  # the input view reads float32 values
+            elif counts.max() == 1:
+                middle = 0.5 * (values[0] + values[-1])
+                target = next((r for r in (round(middle, d) for d in range(18)) if values[0] <= r <= values[-1]),
+                              values[0])
+            col[a:b] = target
+    return out
 
 
 # ---------------------------------------------------------------- the pieces of a model
