@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED_DATA
 from scipy.stats import norm
 
 from deviation import cli
 from deviation.datasets import thyroid_path
-
-from conftest import SHARED_DATA
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -169,7 +168,7 @@ def test_conformal_p_values_use_the_embedded_calibration_scores(workdir):
     rng = np.random.default_rng(0)
     est.calibration_scores_ = np.sort(scores[rng.choice(len(scores), 500, replace=False)])
     proto = to_onnx(model)
-    assert {p.key: p.value for p in proto.metadata_props}["p_value"] == "conformal"
+    assert {p.key: p.value for p in proto.metadata_props}["p_values"] == "conformal"
     session = ort.InferenceSession(proto.SerializeToString())
     inputs = {c: X[c].to_numpy(np.float32).reshape(-1, 1) for c in X.columns}
     got_scores, got_p = session.run(["score", "p_value"], inputs)
@@ -225,3 +224,22 @@ def test_blends_sparse_models_and_dates_are_refused_with_one_line(workdir, tmp_p
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'when'" in err and "dates" in err and "Traceback" not in err
     assert not (tmp_path / "d.onnx").exists() and list(tmp_path.glob(".d.onnx*")) == []
+
+
+def test_double_inputs_read_exactly_the_numbers_deviation_score_reads(workdir):
+    from deviation import export_onnx, load
+
+    model_path = fit(workdir, "mixed.csv", "mixed-standard-default", "--label", "label", "--id-column", "txn_id",
+                     "--scaling", "standard", "--preset", "default")
+    model = load(model_path)
+    proto = export_onnx(model, workdir / "double.onnx", double=True)
+    assert {i.name: i.type.tensor_type.elem_type for i in proto.graph.input}["amount"] == onnx.TensorProto.DOUBLE
+    inputs = {k: (v.astype(np.float64) if v.dtype == np.float32 else v)
+              for k, v in feeds(model, workdir / "mixed_new.csv").items()}
+    # exact float64 inputs: the CSV's own numbers, not a float32 rounding of them
+    raw = pd.read_csv(workdir / "mixed_new.csv", dtype=str, keep_default_na=False)
+    for c in ("amount", "age", "flag"):
+        inputs[c] = pd.to_numeric(raw[c].replace("", np.nan)).to_numpy(np.float64).reshape(-1, 1)
+    got = run_onnx(workdir / "double.onnx", inputs)
+    want = scored(workdir, model_path, workdir / "mixed_new.csv")
+    np.testing.assert_allclose(got["score"], want["score"], atol=2e-6, rtol=0)

@@ -607,7 +607,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = _check_output(args.output, (".onnx",), "ONNX file")
     model = load(args.model)
-    proto = export_onnx(model, out)
+    proto = export_onnx(model, out, double=args.double)
     inputs = ", ".join(i.name for i in proto.graph.input[:6]) + (", ..." if len(proto.graph.input) > 6 else "")
     _say(args, f"exported {Path(args.model).name} to {out}: {len(proto.graph.input)} inputs ({inputs}); outputs "
                f"score, p_value, is_anomaly; {len(proto.graph.node)} nodes, opset {proto.opset_import[0].version}")
@@ -819,6 +819,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "p_value and is_anomaly. See docs/deploy.md.")
     export.add_argument("model", metavar="MODEL")
     export.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="ONNX file to write")
+    export.add_argument("--double", action="store_true",
+                        help="numeric inputs as float64 instead of float32 (exactly the numbers deviation score reads)")
     export.set_defaults(func=cmd_export)
 
     from .serve import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS

@@ -453,13 +453,17 @@ def _view(g: _Graph, view: Any, x32: str) -> str:
     return g.op("Concat", *parts, axis=1) if len(parts) > 1 else scaled
 
 
-def to_onnx(model: Any, *, name: str = "deviation") -> Any:
+def to_onnx(model: Any, *, double: bool = False, name: str = "deviation") -> Any:
     """The ONNX graph of a fitted model (see the module docstring for what it computes).
 
     Parameters
     ----------
     model : Pipeline of (Preprocessor, DevNet), or DevNet
         As :func:`deviation.load` returns it for a file of ``deviation fit``.
+    double : bool, default=False
+        Numeric inputs as float64 instead of float32: the graph then reads exactly
+        the numbers ``deviation score`` reads (float32 rounds 7 significant digits
+        away, which matters for columns whose values are large next to their spread).
     name : str
         The graph's name.
 
@@ -477,8 +481,8 @@ def to_onnx(model: Any, *, name: str = "deviation") -> Any:
         When ``onnx`` is not installed (``pip install 'deviation[onnx]'``).
     """
     onnx = import_optional("onnx", "onnx", "ONNX export")
-    import onnx.checker  # noqa: F401
-    import onnx.numpy_helper  # noqa: F401
+    for part in ("onnx.checker", "onnx.numpy_helper"):
+        import_optional(part, "onnx", "ONNX export")
 
     from .scoring import threshold
 
@@ -487,12 +491,13 @@ def to_onnx(model: Any, *, name: str = "deviation") -> Any:
     g = _Graph(onnx)
     tp = onnx.TensorProto
     inputs = {n: n for n, _ in columns}
-    graph_inputs = [onnx.helper.make_tensor_value_info(n, tp.STRING if kind == "string" else tp.FLOAT, ["N", 1])
+    number = tp.DOUBLE if double else tp.FLOAT
+    graph_inputs = [onnx.helper.make_tensor_value_info(n, tp.STRING if kind == "string" else number, ["N", 1])
                     for n, kind in columns]
     if pre is not None:
         x32 = _preprocess(g, pre, inputs, _missing_strings(model))
     else:
-        x32 = g.op("Concat", *[n for n, _ in columns], axis=1) if len(columns) > 1 else columns[0][0]
+        x32 = g.f32(g.op("Concat", *[n for n, _ in columns], axis=1) if len(columns) > 1 else columns[0][0])
     view = getattr(est, "view_", None)
     h = x32 if view is None else _view(g, view, x32)
     for k, (W, b) in enumerate(zip(est.coefs_, est.intercepts_)):
@@ -526,7 +531,7 @@ def to_onnx(model: Any, *, name: str = "deviation") -> Any:
                                    producer_name="deviation")
     proto.ir_version = min(proto.ir_version, 9)  # readable by ONNX Runtime 1.16 and later
     meta = {"threshold": repr(float(cut)), "confidence": repr(float(est.confidence)),
-            "p_value": "conformal" if calibration is not None and len(calibration) else "prior",
+            "p_values": "conformal" if calibration is not None and len(calibration) else "prior",
             "preset": str(est.preset)}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -535,7 +540,7 @@ def to_onnx(model: Any, *, name: str = "deviation") -> Any:
     return proto
 
 
-def export_onnx(model: Any, path: str | os.PathLike) -> Any:
+def export_onnx(model: Any, path: str | os.PathLike, *, double: bool = False) -> Any:
     """Write the ONNX graph of a fitted model to ``path`` (atomically: never a partial file).
 
     Parameters
@@ -543,6 +548,8 @@ def export_onnx(model: Any, path: str | os.PathLike) -> Any:
     model : Pipeline of (Preprocessor, DevNet), or DevNet
     path : str or os.PathLike
         The ``.onnx`` file to write.
+    double : bool, default=False
+        Numeric inputs as float64 (see :func:`to_onnx`).
 
     Returns
     -------
@@ -556,7 +563,7 @@ def export_onnx(model: Any, path: str | os.PathLike) -> Any:
     OSError
         When the file cannot be written.
     """
-    proto = to_onnx(model)
+    proto = to_onnx(model, double=double)
     target = Path(path)
     with atomic_target(target) as tmp:
         tmp.write_bytes(proto.SerializeToString())

@@ -1,8 +1,8 @@
 """``deviation serve``: an HTTP JSON scoring service for one model file.
 
-``POST /score`` with ``{"rows": [{column: value, ...}, ...]}`` answers
-``{"score": [...], "p_value": [...], "is_anomaly": [...]}`` (the model's id
-columns first, when the rows carry them); ``GET /health`` says the service is
+``POST /score`` with ``{"rows": [{column: value, ...}, ...]}`` answers a
+JSON object of lists, one value per row: ``score``, ``p_value`` and
+``is_anomaly`` (the model's id columns first, when the rows carry them); ``GET /health`` says the service is
 up and what it expects. Rows are scored through :mod:`deviation.scoring`, the
 path ``deviation score`` takes, after the cells are typed by the model's input
 schema exactly as the cells of a file are (:func:`deviation.io.schema.typed_frame`):
