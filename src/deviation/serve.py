@@ -141,11 +141,11 @@ class ScoringService:
             values = []
             for i, row in enumerate(rows):
                 if not isinstance(row, dict):
-                    raise RequestError(400, f"row {i} is {type(row).__name__}, not an object of column: value")
+                    raise RequestError(400, f"row {i + 1} is {type(row).__name__}, not an object of column: value")
                 try:
                     values.append(row[name])
                 except KeyError:
-                    raise RequestError(400, f"row {i} lacks column {name!r}; every row needs the model's columns "
+                    raise RequestError(400, f"row {i + 1} lacks column {name!r}; every row needs the model's columns "
                                             "(null for a missing value); GET /health lists them") from None
             arrays[name] = _column(values, name, kind)
         X = typed_frame(pa.table(arrays), self.columns, "request", text_cells=self._text_cells,
@@ -167,8 +167,8 @@ class ScoringService:
         """
         from .scoring import decision_scores, scored_frame
 
-        X, ids = self.frame(rows)
         try:
+            X, ids = self.frame(rows)
             scores = decision_scores(self.model, X)
             result = scored_frame(self.model, scores, ids=ids)
         except (DataError, FeatureMismatchError) as exc:
@@ -213,7 +213,7 @@ def _column(values: list[Any], name: str, kind: str) -> Any:
 
     for i, v in enumerate(values):
         if isinstance(v, (dict, list)):
-            raise RequestError(400, f"column {name!r} of row {i} is a JSON {type(v).__name__}; send a number, a "
+            raise RequestError(400, f"column {name!r} of row {i + 1} is a JSON {type(v).__name__}; send a number, a "
                                     "string or null")
     if kind in ("numeric", "boolean") and all(v is None or isinstance(v, (int, float)) for v in values):
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
