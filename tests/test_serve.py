@@ -190,3 +190,35 @@ def test_the_command_serves_on_loopback_and_stops_on_sigterm(workdir):
             raise
     assert "POST /score 200 rows=5000" in err and "POST /score 400" in err
     assert "Traceback" not in err and "nope" not in err  # requests are logged, their contents not
+
+
+def test_concurrent_requests_scored_together_get_their_own_answers_and_errors(workdir):
+    import asyncio
+
+    service = load_service(workdir / "t.model")
+    rows = records(pd.read_csv(workdir / "thyroid.csv").drop(columns="class").iloc[:40])
+    want = scored(workdir, "t.model", workdir / "thyroid.csv")["score"].to_numpy()
+    calls = []
+    score_rows = service.score_rows
+
+    def counted(batch):
+        calls.append(len(batch))
+        return score_rows(batch)
+
+    service.score_rows = counted
+    bodies = [{"rows": rows[i:i + 5]} for i in range(0, 40, 5)]
+    bodies[3] = {"rows": [rows[0], {**rows[1], "Dim_3=0": "yes please"}]}
+
+    async def go():
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await asyncio.gather(*[c.post("/score", json=b) for b in bodies])
+
+    answers = asyncio.run(go())
+    for k, r in enumerate(answers):
+        if k == 3:
+            assert r.status_code == 400 and "'Dim_3=0'" in r.json()["error"] and "row 2" in r.json()["error"]
+        else:
+            assert r.status_code == 200
+            np.testing.assert_array_equal(r.json()["score"], want[5 * k:5 * k + 5])
+    assert max(calls) > 5  # some requests were scored in one call
