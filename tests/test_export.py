@@ -243,3 +243,14 @@ def test_double_inputs_read_exactly_the_numbers_deviation_score_reads(workdir):
     got = run_onnx(workdir / "double.onnx", inputs)
     want = scored(workdir, model_path, workdir / "mixed_new.csv")
     np.testing.assert_allclose(got["score"], want["score"], atol=2e-6, rtol=0)
+
+
+def test_without_onnx_the_export_says_which_extra_to_install(monkeypatch, workdir):
+    import sys
+
+    from deviation import MissingDependencyError, load
+
+    model = load(fit(workdir, "thyroid.csv", "thyroid-paper", "--label", "class", "--preset", "paper"))
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'deviation\[onnx\]'"):
+        to_onnx(model)

@@ -507,7 +507,9 @@ def to_onnx(model: Any, *, double: bool = False, name: str = "deviation") -> Any
     g.nodes.append(onnx.helper.make_node("Squeeze", [h, g.const([1], np.int64)], ["score"]))
     s64 = g.f64("score")
     calibration = getattr(est, "calibration_scores_", None)
-    if calibration is not None and len(calibration):
+    if calibration is not None and not len(calibration):
+        p = g.op("Add", g.op("Mul", s64, g.const(0.0, np.float64)), g.const(1.0, np.float64))  # (1 + 0) / (0 + 1)
+    elif calibration is not None:
         cal = np.sort(np.asarray(calibration, dtype=np.float64))
         below = g.count_at_most(g.op("Unsqueeze", s64, g.const([1], np.int64)), cal[:, None], strict=True)
         above = g.op("Sub", g.const(len(cal), np.int64), g.op("Squeeze", below, g.const([1], np.int64)))
@@ -531,7 +533,7 @@ def to_onnx(model: Any, *, double: bool = False, name: str = "deviation") -> Any
                                    producer_name="deviation")
     proto.ir_version = min(proto.ir_version, 9)  # readable by ONNX Runtime 1.16 and later
     meta = {"threshold": repr(float(cut)), "confidence": repr(float(est.confidence)),
-            "p_values": "conformal" if calibration is not None and len(calibration) else "prior",
+            "p_values": "prior" if calibration is None else "conformal",
             "preset": str(est.preset)}
     for key, value in meta.items():
         entry = proto.metadata_props.add()

@@ -191,7 +191,9 @@ class ScoringService:
         info: dict[str, Any] = {"status": "ok", "model": self.name, "columns": self.columns,
                                 "id_columns": self.id_columns, "max_rows": self.max_rows, "max_bytes": self.max_bytes}
         if has_decisions(self.model):
-            info["threshold"] = threshold(self.model)
+            cut = threshold(self.model)
+            # +inf: a calibration set too small for the confidence flags nothing (JSON has no infinity)
+            info["threshold"] = cut if cut is not None and math.isfinite(cut) else None
             info["confidence"] = float(final_estimator(self.model).confidence)
         return info
 
