@@ -159,11 +159,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_command_serves_on_loopback_and_stops_on_sigterm(workdir):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_command_serves_on_loopback_and_stops_on_sigterm(workdir, workers):
     port = free_port()
     exe = Path(sys.executable).with_name("deviation")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "deviation"]
-    proc = subprocess.Popen([*cmd, "serve", str(workdir / "t.model"), "--port", str(port)],
+    proc = subprocess.Popen([*cmd, "serve", str(workdir / "t.model"), "--port", str(port), "--workers", str(workers)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
     try:
         url = f"http://127.0.0.1:{port}"

@@ -626,12 +626,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve_logger.propagate = False
 
     def ready(service: Any) -> None:
-        _say(args, f"serving {service.name} ({len(service.columns)} columns) on http://{args.host}:{args.port}: "
+        workers = f" with {args.workers} workers" if args.workers > 1 else ""
+        _say(args, f"serving {service.name} ({len(service.columns)} columns) on http://{args.host}:{args.port}{workers}: "
                    f"POST /score, GET /health; at most {service.max_rows:,} rows and {service.max_bytes:,} bytes "
                    "per request; Ctrl-C stops")
 
     serve(args.model, host=args.host, port=args.port, max_rows=args.max_rows, max_bytes=args.max_bytes,
-          on_ready=ready)
+          workers=args.workers, on_ready=ready)
     return 0
 
 
@@ -835,6 +836,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"most rows per request (default {DEFAULT_MAX_ROWS}; more: 413)")
     serve.add_argument("--max-bytes", type=_positive_int, default=DEFAULT_MAX_BYTES, metavar="N",
                        help=f"largest request body in bytes (default {DEFAULT_MAX_BYTES}, 16 MiB; more: 413)")
+    serve.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                       help="processes serving the port, each with its own copy of the model (default 1)")
     serve.set_defaults(func=cmd_serve)
 
     return parser

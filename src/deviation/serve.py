@@ -36,7 +36,8 @@ import pandas as pd
 from ._optional import import_optional
 from .exceptions import DataError, DeviationError, FeatureMismatchError
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "RequestError", "ScoringService", "create_app", "serve"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "RequestError", "ScoringService", "app_from_environment",
+           "create_app", "load_service", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -414,9 +415,30 @@ def create_app(service: ScoringService) -> Any:
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
 
 
+_ENV = "DEVIATION_SERVE"
+
+
+def app_from_environment() -> Any:
+    """The application of a worker process of ``serve(..., workers=N)``: settings from the environment.
+
+    uvicorn starts each worker in a fresh interpreter and calls this factory
+    there; :func:`serve` put the model path, the limits and whether to log
+    requests in ``DEVIATION_SERVE_*`` variables.
+    """
+    if os.environ.get(f"{_ENV}_LOG") == "1" and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(f"%(asctime)s [{os.getpid()}] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    service = load_service(os.environ[f"{_ENV}_MODEL"], max_rows=int(os.environ[f"{_ENV}_MAX_ROWS"]),
+                           max_bytes=int(os.environ[f"{_ENV}_MAX_BYTES"]))
+    return create_app(service)
+
+
 def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000,
           max_rows: int = DEFAULT_MAX_ROWS, max_bytes: int = DEFAULT_MAX_BYTES,
-          on_ready: Any = None) -> None:
+          workers: int = 1, on_ready: Any = None) -> None:
     """Load a model file and serve it until interrupted (Ctrl-C or SIGTERM stop it gracefully).
 
     Parameters
@@ -428,6 +450,9 @@ def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000,
     port : int, default=8000
     max_rows, max_bytes : int
         Limits of one request (413 above them).
+    workers : int, default=1
+        Processes serving the port, each with its own copy of the model (uvicorn's
+        workers): one uses one core, as the scoring holds Python's lock most of the time.
     on_ready : callable, optional
         Called with the service once the model is loaded and checked, before listening.
 
@@ -440,9 +465,14 @@ def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000,
     """
     uvicorn = import_optional("uvicorn", "serve", "deviation serve")
     service = load_service(path, max_rows=max_rows, max_bytes=max_bytes)
-    app = create_app(service)
     if on_ready is not None:
         on_ready(service)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            timeout_keep_alive=30, timeout_graceful_shutdown=10, log_config=None)
-    uvicorn.Server(config).run()
+    settings = dict(host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=30,
+                    timeout_graceful_shutdown=10, log_config=None)
+    if workers > 1:
+        os.environ.update({f"{_ENV}_MODEL": str(Path(path).resolve()), f"{_ENV}_MAX_ROWS": str(max_rows),
+                           f"{_ENV}_MAX_BYTES": str(max_bytes),
+                           f"{_ENV}_LOG": "1" if logger.isEnabledFor(logging.INFO) else "0"})
+        uvicorn.run("deviation.serve:app_from_environment", factory=True, workers=workers, **settings)
+        return
+    uvicorn.Server(uvicorn.Config(create_app(service), **settings)).run()
