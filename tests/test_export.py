@@ -254,3 +254,22 @@ def test_without_onnx_the_export_says_which_extra_to_install(monkeypatch, workdi
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'deviation\[onnx\]'"):
         to_onnx(model)
+
+
+@pytest.mark.parametrize("name", ["default", "paper", "devnet", "categorical"])
+def test_model_files_of_earlier_versions_export_and_score_the_recorded_scores(name):
+    from deviation import load
+
+    legacy = Path(__file__).resolve().parent / "data" / "legacy"
+    inputs = np.load(legacy / "inputs.npz")
+    expected = np.load(legacy / "expected_scores.npz")[name]
+    model = load(legacy / f"{name}.model")
+    if name == "categorical":
+        colour = inputs["categorical_colour"].astype(object).reshape(-1, 1)  # "" = missing, as in the recorded run
+        feeds_ = {"a": inputs["categorical_a"], "b": inputs["categorical_b"]}
+        feeds_ = {k: v.astype(np.float32).reshape(-1, 1) for k, v in feeds_.items()} | {"colour": colour}
+    else:
+        X = inputs["thyroid"] / (inputs["thyroid_scale"] if name == "devnet" else 1.0)
+        feeds_ = {n: X[:, j].astype(np.float32).reshape(-1, 1) for j, (n, _) in enumerate(input_columns(model))}
+    session = ort.InferenceSession(to_onnx(model).SerializeToString())
+    np.testing.assert_allclose(session.run(["score"], feeds_)[0], expected, atol=1e-4, rtol=0)

@@ -47,6 +47,7 @@ from ._atomic import atomic_target
 from ._optional import import_optional
 from .exceptions import DeviationError
 from .io.schema import MISSING_MARKERS
+from .preprocess.columns import is_missing_category
 from .preprocess.kinds import INFREQUENT_LABEL, LEFT_OUT
 
 __all__ = ["OPSET", "export_onnx", "normal_ppf_coefficients", "to_onnx"]
@@ -416,7 +417,7 @@ def _preprocess(g: _Graph, pre: Any, inputs: dict[str, str], missing: list[str])
         levels = None if ck is None else [str(v) for v in ck.spec.get("levels", [])]
         columns = []
         for value in cats:
-            if value is None or (isinstance(value, float) and np.isnan(value)):
+            if is_missing_category(value):
                 hit = is_missing
             elif levels is not None and str(value) == INFREQUENT_LABEL:
                 # a value present but not among the kept levels is pooled into <infrequent>
