@@ -138,7 +138,9 @@ def test_wrong_types_and_limits(workdir, client):
     assert client.get("/nowhere").status_code == 404 and "error" in client.get("/nowhere").json()
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["max_rows"] == 6000 and len(health["columns"]) == 21
-    assert health["threshold"] == pytest.approx(1.6448536, abs=1e-6)
+    from deviation.scoring import threshold
+
+    assert health["threshold"] == threshold(load_service(workdir / "t.model").model)
 
 
 def test_an_unexpected_failure_is_a_json_500_without_traceback(workdir, monkeypatch):
