@@ -17,6 +17,7 @@ def test_public_api_is_pinned_and_sorted():
         "Preprocessor",
         "Table",
         "__version__",
+        "export_onnx",
         "iter_tables",
         "load",
         "load_thyroid",

@@ -15,6 +15,7 @@ from .exceptions import (
     NotFittedError,
     ParameterError,
 )
+from .export import export_onnx
 from .io import InputSchema, Table, iter_tables, read_table, write_table
 from .persistence import load, read_model_info, save
 from .preprocess import Preprocessor
@@ -36,6 +37,7 @@ __all__ = [
     "Preprocessor",
     "Table",
     "__version__",
+    "export_onnx",
     "iter_tables",
     "load",
     "load_thyroid",

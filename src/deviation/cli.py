@@ -609,6 +609,41 @@ _positive_int = make_arg_type([Interval(Integral, 1, None, closed="left")], name
 _at_least_two = make_arg_type([Interval(Integral, 2, None, closed="left")], name="folds")
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+    from .persistence import load
+
+    out = _check_output(args.output, (".onnx",), "ONNX file")
+    model = load(args.model)
+    proto = export_onnx(model, out, double=args.double)
+    inputs = ", ".join(i.name for i in proto.graph.input[:6]) + (", ..." if len(proto.graph.input) > 6 else "")
+    _say(args, f"exported {Path(args.model).name} to {out}: {len(proto.graph.input)} inputs ({inputs}); outputs "
+               f"score, p_value, is_anomaly; {len(proto.graph.node)} nodes, opset {proto.opset_import[0].version}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve_logger = logging.getLogger("deviation.serve")
+    if not args.quiet:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        serve_logger.addHandler(handler)
+        serve_logger.setLevel(logging.INFO)
+        serve_logger.propagate = False
+
+    def ready(service: Any) -> None:
+        workers = f" with {args.workers} workers" if args.workers > 1 else ""
+        _say(args, f"serving {service.name} ({len(service.columns)} columns) on http://{args.host}:{args.port}{workers}: "
+                   f"POST /score, GET /health; at most {service.max_rows:,} rows and {service.max_bytes:,} bytes "
+                   "per request; Ctrl-C stops")
+
+    serve(args.model, host=args.host, port=args.port, max_rows=args.max_rows, max_bytes=args.max_bytes,
+          workers=args.workers, on_ready=ready)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``deviation`` command.
 
@@ -785,6 +820,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--runs", type=_positive_int, default=10)
     demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    export = sub.add_parser("export", parents=[common], help="write a model as one ONNX graph",
+                            description="Export the whole model (column typing, preprocessing, network, p-value, "
+                                        "threshold) as one ONNX graph: one input per column (float32 numbers, NaN "
+                                        "= missing; strings for categories, empty = missing), outputs score, "
+                                        "p_value and is_anomaly. See docs/deploy.md.")
+    export.add_argument("model", metavar="MODEL")
+    export.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="ONNX file to write")
+    export.add_argument("--double", action="store_true",
+                        help="numeric inputs as float64 instead of float32 (exactly the numbers deviation score reads)")
+    export.set_defaults(func=cmd_export)
+
+    from .serve import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
+
+    serve = sub.add_parser("serve", parents=[common], help="an HTTP JSON scoring service for a model",
+                           description="POST /score with {\"rows\": [{column: value, ...}]} answers score, p_value "
+                                       "and is_anomaly; GET /health. See docs/deploy.md.")
+    serve.add_argument("model", metavar="MODEL")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--max-rows", type=_positive_int, default=DEFAULT_MAX_ROWS, metavar="N",
+                       help=f"most rows per request (default {DEFAULT_MAX_ROWS}; more: 413)")
+    serve.add_argument("--max-bytes", type=_positive_int, default=DEFAULT_MAX_BYTES, metavar="N",
+                       help=f"largest request body in bytes (default {DEFAULT_MAX_BYTES}, 16 MiB; more: 413)")
+    serve.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                       help="processes serving the port, each with its own copy of the model (default 1)")
+    serve.set_defaults(func=cmd_serve)
 
     return parser
 

@@ -1,0 +1,228 @@
+"""``deviation serve``: answers equal ``deviation score``'s; bad requests get a 4xx JSON error, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deviation import cli
+from deviation.datasets import thyroid_path
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+with warnings.catch_warnings():  # Starlette's notice about httpx, its test client's transport
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient  # noqa: E402
+
+from deviation.serve import ScoringService, create_app, load_service  # noqa: E402
+
+FAST = ["--epochs", "10", "--batches-per-epoch", "20", "--seed", "0", "-q"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("serve")
+    shutil.copy(thyroid_path(), d / "thyroid.csv")
+    assert cli.main(["fit", str(d / "thyroid.csv"), "--label", "class", "-o", str(d / "t.model"), *FAST]) == 0
+    rng = np.random.default_rng(0)
+    n = 600
+    mixed = pd.DataFrame({
+        "txn": [f"T{i:04d}" for i in range(n)],
+        "amount": np.round(rng.lognormal(3, 1, n), 2),
+        "shop": rng.choice(["north", "south", "east", "online"], n),
+        "label": (rng.random(n) < 0.05).astype(int),
+    })
+    mixed.loc[rng.random(n) < 0.05, "amount"] = np.nan
+    mixed.loc[rng.random(n) < 0.05, "shop"] = None
+    mixed.to_csv(d / "mixed.csv", index=False)
+    assert cli.main(["fit", str(d / "mixed.csv"), "--label", "label", "--id-column", "txn",
+                     "-o", str(d / "m.model"), *FAST]) == 0
+    return d
+
+
+def scored(workdir: Path, model: str, data: Path) -> pd.DataFrame:
+    out = workdir / f"{model}-{data.stem}.csv"
+    extra = ["--id-column", "txn"] if model == "m.model" else []
+    assert cli.main(["score", str(workdir / model), str(data), "-o", str(out), "-q", *extra]) == 0
+    return pd.read_csv(out, keep_default_na=False, dtype={"txn": str})
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON objects: NaN as null, as a client sends a missing value."""
+    return json.loads(frame.to_json(orient="records"))
+
+
+@pytest.fixture(scope="module")
+def client(workdir):
+    service = load_service(workdir / "t.model", max_rows=6000, max_bytes=4_000_000)
+    with TestClient(create_app(service), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_answers_equal_deviation_score(workdir, client):
+    rows = pd.read_csv(workdir / "thyroid.csv").drop(columns="class")
+    want = scored(workdir, "t.model", workdir / "thyroid.csv")
+    got = client.post("/score", json={"rows": records(rows.iloc[:5000])})
+    assert got.status_code == 200
+    answer = got.json()
+    assert list(answer) == ["score", "p_value", "is_anomaly"] and len(answer["score"]) == 5000
+    np.testing.assert_array_equal(answer["score"], want["score"][:5000])
+    np.testing.assert_allclose(answer["p_value"], want["p_value"][:5000], rtol=1e-12)
+    np.testing.assert_array_equal(answer["is_anomaly"], want["is_anomaly"][:5000].astype(bool))
+    for i in (0, 17, 4999, 7199):
+        one = client.post("/score", json={"rows": records(rows.iloc[i:i + 1])}).json()
+        assert one["score"] == [want["score"][i]]
+
+
+def test_ids_categories_and_missing_values(workdir):
+    service = load_service(workdir / "m.model")
+    assert service.columns == {"amount": "numeric", "shop": "text"} and service.id_columns == ["txn"]
+    rows = pd.read_csv(workdir / "mixed.csv", dtype={"txn": str}).drop(columns="label")
+    want = scored(workdir, "m.model", workdir / "mixed.csv")
+    with TestClient(create_app(service)) as c:
+        answer = c.post("/score", json={"rows": records(rows)}).json()
+        assert list(answer) == ["txn", "score", "p_value", "is_anomaly"]
+        assert answer["txn"] == list(want["txn"])
+        np.testing.assert_array_equal(answer["score"], want["score"])
+        # a value never seen at fit, and numbers sent as text, are read as a file's cells are
+        sent = c.post("/score", json={"rows": [{"txn": "x", "amount": "12.5", "shop": "mars"},
+                                               {"txn": "y", "amount": 12.5, "shop": "mars"}]}).json()
+        assert sent["score"][0] == sent["score"][1] and sent["txn"] == ["x", "y"]
+        # without the id column the answer has no ids
+        assert list(c.post("/score", json={"rows": [{"amount": None, "shop": None}]}).json()) == [
+            "score", "p_value", "is_anomaly"]
+
+
+@pytest.mark.parametrize("body,status,words", [
+    (b'{"rows": [{"Dim_0": 0.5', 400, "not valid JSON"),
+    (b"[1, 2]", 400, '"rows" list'),
+    (b'{"rows": {}}', 400, "must be a list"),
+    (b'{"rows": []}', 400, "empty"),
+    (b'{"rows": [3]}', 400, "row 1 is int"),
+    (b'{"rows": [{"Dim_0": 0.5}]}', 400, "lacks column 'Dim_1=0'"),
+    (b'\xff\xfe', 400, "not valid JSON"),
+])
+def test_bad_requests_get_a_4xx_json_error(client, body, status, words):
+    r = client.post("/score", content=body)
+    assert r.status_code == status and words in r.json()["error"], r.text
+    assert "Traceback" not in r.text
+
+
+def test_wrong_types_and_limits(workdir, client):
+    row = records(pd.read_csv(workdir / "thyroid.csv").drop(columns="class").iloc[:1])[0]
+    r = client.post("/score", json={"rows": [row, {**row, "Dim_0": "abc"}]})
+    assert r.status_code == 400 and "'Dim_0'" in r.json()["error"] and "'abc'" in r.json()["error"]
+    r = client.post("/score", json={"rows": [{**row, "Dim_0": [1]}]})
+    assert r.status_code == 400 and "'Dim_0'" in r.json()["error"]
+    r = client.post("/score", json={"rows": [{**row, "Dim_0": 1e300}]})
+    assert r.status_code == 400 and "Dim_0" in r.json()["error"]
+    r = client.post("/score", json={"rows": [row] * 6001})
+    assert r.status_code == 413 and "6,001 rows" in r.json()["error"]
+    r = client.post("/score", content=b" " * 4_000_001, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "bytes" in r.json()["error"]
+    assert client.get("/score").status_code == 405 and "error" in client.get("/score").json()
+    assert client.get("/nowhere").status_code == 404 and "error" in client.get("/nowhere").json()
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["max_rows"] == 6000 and len(health["columns"]) == 21
+    from deviation.scoring import threshold
+
+    assert health["threshold"] == threshold(load_service(workdir / "t.model").model)
+
+
+def test_an_unexpected_failure_is_a_json_500_without_traceback(workdir, monkeypatch):
+    service = ScoringService(load_service(workdir / "t.model").model)
+
+    def broken(rows):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(service, "score_rows", broken)
+    with TestClient(create_app(service), raise_server_exceptions=False) as c:
+        r = c.post("/score", json={"rows": [{}]})
+    assert r.status_code == 500 and "secret" not in r.text and "Traceback" not in r.text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_command_serves_on_loopback_and_stops_on_sigterm(workdir, workers):
+    port = free_port()
+    exe = Path(sys.executable).with_name("deviation")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "deviation"]
+    proc = subprocess.Popen([*cmd, "serve", str(workdir / "t.model"), "--port", str(port), "--workers", str(workers)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180  # each worker loads and checks the model; the suite loads the machine
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+            time.sleep(0.2)
+        rows = pd.read_csv(workdir / "thyroid.csv").drop(columns="class")
+        want = scored(workdir, "t.model", workdir / "thyroid.csv")
+        n = 5000 if workers == 1 else 500
+        answer = httpx.post(f"{url}/score", json={"rows": records(rows.iloc[:n])}, timeout=120).json()
+        np.testing.assert_array_equal(answer["score"], want["score"][:n])
+        assert httpx.post(f"{url}/score", content=b"{nope", timeout=10).status_code == 400
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert f"POST /score 200 rows={n}" in err and "POST /score 400" in err, err
+    assert "Traceback" not in err and "nope" not in err  # requests are logged, their contents not
+
+
+def test_concurrent_requests_scored_together_get_their_own_answers_and_errors(workdir):
+    import asyncio
+
+    service = load_service(workdir / "t.model")
+    rows = records(pd.read_csv(workdir / "thyroid.csv").drop(columns="class").iloc[:40])
+    want = scored(workdir, "t.model", workdir / "thyroid.csv")["score"].to_numpy()
+    calls = []
+    score_rows = service.score_rows
+
+    def counted(batch):
+        calls.append(len(batch))
+        return score_rows(batch)
+
+    service.score_rows = counted
+    bodies = [{"rows": rows[i:i + 5]} for i in range(0, 40, 5)]
+    bodies[3] = {"rows": [rows[0], {**rows[1], "Dim_3=0": "yes please"}]}
+
+    async def go():
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await asyncio.gather(*[c.post("/score", json=b) for b in bodies])
+
+    answers = asyncio.run(go())
+    for k, r in enumerate(answers):
+        if k == 3:
+            assert r.status_code == 400 and "'Dim_3=0'" in r.json()["error"] and "row 2" in r.json()["error"]
+        else:
+            assert r.status_code == 200
+            np.testing.assert_array_equal(r.json()["score"], want[5 * k:5 * k + 5])
+    assert max(calls) > 5  # some requests were scored in one call
