@@ -192,7 +192,8 @@ class DevNet(BaseEstimator):
     device_, engine_ : str
         Where and how the model was trained.
     baseline_ : ndarray of shape (n_features_in_,), float32
-        Mean of the unlabeled training rows: the default reference point of
+        Mean of the unlabeled rows given to ``fit`` (the calibration rows
+        included): the default reference point of
         :func:`deviation.explain.explain`.
     view_ : InputView or None
         The fitted input scaling of ``preset="default"`` (``None`` for
@@ -361,6 +362,8 @@ class DevNet(BaseEstimator):
         )
         rng = _make_rng(self.random_state)
         X_calibration = None
+        # the explanations' reference point: every unlabeled row, the held-out ones included
+        baseline = _column_means(X, unlabeled_idx)
         n_calibration = calibration_rows(len(unlabeled_idx), self.calibration_size)
         if n_calibration:
             X, y, X_calibration = _hold_out(X, y, unlabeled_idx, n_calibration, rng)
@@ -402,7 +405,7 @@ class DevNet(BaseEstimator):
         self.n_networks_ = len(results)
         self.hidden_layer_sizes_ = hidden
         self.learning_rate_ = learning_rate
-        self.baseline_ = _column_means(X, unlabeled_idx)
+        self.baseline_ = baseline
         self.coefs_ = coefs
         self.intercepts_ = intercepts
         self.loss_curve_ = [float(v) for v in np.mean([r.loss_curve for r in results], axis=0)]
