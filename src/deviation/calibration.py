@@ -192,7 +192,7 @@ def check_resolution(n_calibration: int, alpha: float, where: str = "") -> bool:
             "%sthe calibration set has %d rows, so no p-value is below %.3g (1/(n+1)): nothing can be flagged at "
             "level %.3g; recalibrate with at least %d normal rows (DevNet.calibrate or deviation calibrate), "
             "or lower the confidence",
-            where, n_calibration, 1.0 / (n_calibration + 1.0), alpha, alpha, math.ceil(1.0 / alpha - 1.0),
+            where, n_calibration, 1.0 / (n_calibration + 1.0), alpha, math.ceil(1.0 / alpha - 1.0),
         )
         return False
     return True
