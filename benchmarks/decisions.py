@@ -138,11 +138,11 @@ def report(path: Path) -> str:
                         ("conformal (default: 20% held out)", conf),
                         ("conformal, recalibrated on clean normal rows", clean)):
         worst = part.level_fpr.idxmax()
+        auc_pr = "(half the normal test rows)" if part is clean else f"{part.auc_pr.mean():.4f}"
         lines.append(
             f"| {label} | {part.level_fpr.mean():.3f} | {part.level_fpr.max():.3f} ({worst[0]}) | "
             f"{int((part.level_fpr > 0.10).sum())} of {len(part)} | {part.level_recall.mean():.3f} | "
-            f"{part.bh_fdp.mean():.3f} | {part.bh_fdp.max():.3f} | {part.bh_recall.mean():.3f} | "
-            f"{part.auc_pr.mean():.4f} |"
+            f"{part.bh_fdp.mean():.3f} | {part.bh_fdp.max():.3f} | {part.bh_recall.mean():.3f} | {auc_pr} |"
         )
     diff = (conf.auc_pr - prior.auc_pr).groupby(level=0).mean()
     lines += [
