@@ -924,7 +924,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_info)
 
-    explain = sub.add_parser("explain", parents=[common], help="which features pushed each row's score up",
+    explain = sub.add_parser("explain", parents=[common], help="which features pushed each row's score up or down",
                              description="Integrated-gradient attributions of each row's score, in standard "
                              "deviations of the prior, summed back to your own columns.")
     explain.add_argument("model", metavar="MODEL")
