@@ -356,3 +356,55 @@ def test_cli_scoring_an_old_model_says_how_to_calibrate(tmp_path):
     result = _cli("score", LEGACY / "default.model", tmp_path / "x.csv", "-o", tmp_path / "s.csv")
     assert result.returncode == 0, result.stderr
     assert "no calibration scores" in result.stderr and "deviation calibrate" in result.stderr
+
+
+# ------------------------------------------------------------------ blends and saved rivals
+@pytest.fixture(scope="module")
+def calibrated_blend(thyroid_split):
+    from deviation.blend import ScoreBlend
+
+    X_train, y_train, X_test, y_test = thyroid_split
+    blend = ScoreBlend([("deep", DevNet(epochs=3, random_state=0)),
+                        ("paper", DevNet(epochs=3, preset="paper", random_state=1))], random_state=0)
+    blend.fit(X_train, y_train)
+    assert blend.calibration_scores_ is None  # ranks rows only until calibrated
+    with pytest.raises(ParameterError, match="no calibration scores"):
+        blend.p_values(X_test)
+    normal = np.flatnonzero(y_test == 0)
+    blend.calibrate(X_test[normal[:600]])
+    rest = np.setdiff1d(np.arange(len(y_test)), normal[:600])
+    return blend, X_test[rest], y_test[rest]
+
+
+def test_a_calibrated_blend_has_conformal_p_values(calibrated_blend, tmp_path):
+    blend, X, y = calibrated_blend
+    scores = blend.decision_function(X)
+    p = blend.p_values(X)
+    np.testing.assert_array_equal(p, conformal_p_values(blend.calibration_scores_, scores))
+    np.testing.assert_array_equal(blend.predict(X) == 1, p <= 0.05)
+    assert blend.predict(X)[y == 0].mean() <= 0.10
+    again = load(save(blend, tmp_path / "b.model"))
+    np.testing.assert_array_equal(again.calibration_scores_, blend.calibration_scores_)
+    np.testing.assert_array_equal(again.p_values(X), p)
+
+
+def test_scoring_a_calibrated_blend_writes_p_values(calibrated_blend, tmp_path):
+    from deviation.scoring import has_decisions, scored_frame
+
+    blend, X, _ = calibrated_blend
+    assert has_decisions(blend)
+    frame = scored_frame(blend, blend.decision_function(X))
+    np.testing.assert_array_equal(frame["is_anomaly"] == 1, frame["p_value"] <= 0.05)
+
+
+def test_saved_catboost_and_blend_picks_are_calibrated(thyroid_split, tmp_path):
+    pytest.importorskip("catboost")
+    from deviation.compare import save_recommended
+
+    X_train, y_train, X_test, _ = thyroid_split
+    path = save_recommended("catboost", X_train, y_train, tmp_path / "trees.model", random_state=0)
+    model = load(path)
+    rival = model.steps[-1][1]
+    assert len(rival.calibration_scores_) == round(0.2 * (y_train == 0).sum())
+    p = rival.p_values(model[:-1].transform(X_test))
+    assert p.min() >= 1 / (len(rival.calibration_scores_) + 1)

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CALIBRATION_FRACTION",
+    "ConformalMixin",
     "CALIBRATION_MAX_ROWS",
     "CALIBRATION_MIN_ROWS",
     "DriftReport",
@@ -315,3 +316,107 @@ def drift_report(old_scores: np.ndarray, new_scores: np.ndarray, old_threshold: 
         old_threshold_rate=float(np.mean(new > old_threshold)), alpha=float(alpha),
         drifted=bool(p_value < DRIFT_P_VALUE and statistic >= DRIFT_STATISTIC),
     )
+
+
+def scores_from_json(value: Any, where: str) -> np.ndarray | None:
+    """Calibration scores read from a model file's JSON: a sorted float64 array, or None when absent.
+
+    Raises
+    ------
+    ModelFileError
+        When the value is not a non-empty sorted list of finite numbers.
+    """
+    from .exceptions import ModelFileError
+
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise ModelFileError(f"{where}: calibration_scores must be a non-empty list of numbers or absent.")
+    scores = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(scores).all() or (np.diff(scores) < 0).any():
+        raise ModelFileError(f"{where}: calibration_scores must be finite and sorted ascending.")
+    return scores
+
+
+class ConformalMixin:
+    """Conformal p-values, a threshold and recalibration for a detector with ``decision_function``.
+
+    For the detectors whose scores have no prior (a :class:`deviation.blend.ScoreBlend`,
+    the CatBoost rival of :mod:`deviation.rivals`): they have p-values once
+    :meth:`calibrate` has scored rows they were not trained on
+    (``deviation compare --save-model`` does so with a held-out part of the
+    unlabeled rows; ``deviation calibrate`` with fresh rows). Without
+    calibration scores they rank rows only.
+
+    Attributes
+    ----------
+    calibration_scores_ : ndarray of shape (n_calibration,), float64, or None
+    confidence : float
+        Level of :meth:`predict` and of the model's ``is_anomaly`` (0.95).
+    calibration_drift_ : DriftReport or None
+    """
+
+    calibration_scores_: np.ndarray | None = None
+    confidence: float = 0.95
+
+    def _calibration(self) -> np.ndarray:
+        if self.calibration_scores_ is None:
+            raise ParameterError(
+                f"this {type(self).__name__} has no calibration scores, so no p-values or threshold; calibrate it "
+                "on rows it was not trained on with calibrate(X_normal) (or deviation calibrate)."
+            )
+        return self.calibration_scores_
+
+    def p_values_from_scores(self, scores: Any, method: str = "auto") -> np.ndarray:
+        """Conformal p-values of scores already computed (``method`` "auto" or "conformal")."""
+        if method not in ("auto", "conformal"):
+            raise ParameterError(f"{type(self).__name__} has conformal p-values only; got method={method!r}.")
+        return conformal_p_values(self._calibration(), scores)
+
+    def p_values(self, X: Any, method: str = "auto") -> np.ndarray:
+        """Conformal p-values ``(1 + #{calibration_scores_ >= s}) / (n + 1)`` of the rows of ``X``."""
+        return self.p_values_from_scores(self.decision_function(X), method)
+
+    def threshold_for(self, confidence: float, method: str = "auto") -> float:
+        """The score above which a row's conformal p-value is at most ``1 - confidence``."""
+        if not (isinstance(confidence, Real) and 0 < confidence < 1):
+            raise ParameterError(f"confidence must be a float in (0, 1). Got {confidence!r} instead.")
+        return conformal_threshold(self._calibration(), 1.0 - float(confidence))
+
+    @property
+    def threshold_(self) -> float:
+        """The cut-off of :meth:`predict`: ``threshold_for(confidence)``."""
+        return self.threshold_for(self.confidence)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 where the conformal p-value is at most ``1 - confidence``, else 0."""
+        return (np.asarray(self.decision_function(X)) > self.threshold_).astype(np.int64)
+
+    def calibrate(self, X: Any, y: Any = None) -> Any:
+        """Score fresh, mostly normal rows as the calibration set (rows with ``y == 1`` left out).
+
+        Returns
+        -------
+        self
+            With ``calibration_scores_`` replaced and ``calibration_drift_``
+            comparing them with the previous ones (None when there were none).
+        """
+        from .exceptions import DataError
+
+        if y is not None:
+            keep = np.flatnonzero(np.asarray(y) == 0)
+            X = X.iloc[keep] if hasattr(X, "iloc") else X[keep]
+        if X.shape[0] == 0:
+            raise DataError("no row to calibrate on: every row is a known anomaly; pass mostly normal rows.")
+        new = np.sort(np.asarray(self.decision_function(X), dtype=np.float64))
+        old = self.calibration_scores_
+        alpha = 1.0 - float(self.confidence)
+        self.calibration_drift_ = None if old is None else drift_report(old, new, self.threshold_, alpha)
+        self.calibration_scores_ = new
+        if self.calibration_drift_ is not None:
+            log = logger.warning if self.calibration_drift_.drifted else logger.info
+            log("%s", self.calibration_drift_.message())
+        check_resolution(len(new), alpha)
+        return self

@@ -157,11 +157,11 @@ def _devnet(model: Any) -> Any:
 
 def _load_devnet_model(model_path: Any, command: str) -> Any:
     """Load a model file for a command that needs a DevNet (p-values, threshold, explanations)."""
+    from .estimator import DevNet
     from .persistence import load
-    from .scoring import has_decisions
 
     model = load(model_path)  # read and verified once
-    if command == "explain" and not has_decisions(model):
+    if command == "explain" and not isinstance(_devnet(model), DevNet):
         if hasattr(model, "members_"):
             kinds = " and ".join(str(name) for name, _ in model.members_)
             raise DeviationError(
@@ -326,8 +326,9 @@ def _decision_choice(args: argparse.Namespace, model: Any) -> float | None:
     if len(given) > 1:
         raise UsageError(f"{given[0][0]} and {given[1][0]} set is_anomaly in different ways; give one of them")
     if given and given[0][0] != "--top" and not has_decisions(model):
-        raise UsageError(f"{given[0][0]} does not apply to a blend: its scores rank rows but have no p-value "
-                         "or threshold; use --top K, or score with a DevNet model")
+        raise UsageError(f"{given[0][0]} does not apply to this model: its scores rank rows but have no p-value "
+                         "or threshold until it is calibrated (deviation calibrate MODEL RECENT_ROWS -o MODEL2); "
+                         "use --top K, or calibrate it first")
     confidence = args.confidence if args.alert_rate is None else 1.0 - args.alert_rate
     if has_decisions(model):
         est = _devnet(model)
@@ -398,8 +399,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .estimator import DevNet
 
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
+    from .scoring import has_decisions
+
     model = _load_devnet_model(args.model, "evaluate")
-    devnet = _devnet(model) if isinstance(_devnet(model), DevNet) else None  # a blend has no threshold
+    devnet = _devnet(model) if isinstance(_devnet(model), DevNet) else None  # a blend has no prior to plot
+    decider = _devnet(model) if has_decisions(model) else None  # DevNet, or a calibrated blend or rival
     label, anomaly_value = _evaluation_label(args, model)
     table = _read(args.data, label, args, model=model, anomaly_value=anomaly_value)
     y = table.y
@@ -421,7 +425,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "auc_pr": float(average_precision_score(y, scores)),
         "precision_at_n": float(y[top].mean()),
     }
-    decision = _evaluation_decisions(args, model, devnet, scores, confidence)
+    decision = _evaluation_decisions(args, model, decider, scores, confidence)
     if decision is not None:
         rule, flags, cut = decision
         result.update(_decision_metrics(y, flags), rule=rule)
@@ -512,15 +516,14 @@ def _decision_metrics(y: np.ndarray, flags: np.ndarray) -> dict[str, Any]:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .persistence import read_model_info, save
-    from .scoring import has_decisions
 
     out = _check_output(args.output, (".model", ".zip", ".devnet"), "model file")
     model = _load_devnet_model(args.model, "calibrate")
-    if not has_decisions(model):
-        raise DeviationError(f"{args.model} holds a model without p-values (a CatBoost rival); calibrate a DevNet "
-                             "model or a blend")
     table = _read(args.data, args.label, args, model=model)
     est = _devnet(model)
+    if not hasattr(est, "calibrate"):
+        raise DeviationError(f"{args.model} holds a {type(est).__name__}, which cannot be calibrated; calibrate a "
+                             "DevNet, blend or CatBoost model")
     X = table.X
     if hasattr(model, "steps"):
         try:

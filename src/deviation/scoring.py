@@ -6,8 +6,9 @@ rows here, so a row gets the same columns, values and id text whichever path
 scores it.
 
 A model is a fitted :class:`~deviation.DevNet`, a scikit-learn ``Pipeline``
-ending in one (the command line's models), or a score blend (ranking scores
-only: no p-value or threshold).
+ending in one (the command line's models), a score blend or a CatBoost
+pipeline saved by ``deviation compare`` (ranking scores only, unless they
+were calibrated: then conformal p-values and a threshold too).
 
 ``is_anomaly`` is a per-row decision at a confidence (the row's p-value at
 most ``1 - confidence``; conformal when the model has calibration scores, see
@@ -67,8 +68,18 @@ def final_estimator(model: Any) -> Any:
 
 
 def has_decisions(model: Any) -> bool:
-    """True when the model's scores have p-values and a threshold (DevNet), False for a blend."""
-    return hasattr(final_estimator(model), "p_values_from_scores")
+    """True when the model's scores have p-values and a threshold.
+
+    A DevNet always has (conformal, or the prior's without calibration
+    scores); a blend or a CatBoost rival only once calibrated
+    (:class:`deviation.calibration.ConformalMixin`).
+    """
+    from .estimator import DevNet
+
+    est = final_estimator(model)
+    if isinstance(est, DevNet):
+        return True
+    return getattr(est, "calibration_scores_", None) is not None and hasattr(est, "p_values_from_scores")
 
 
 def model_schema(model: Any) -> InputSchema | None:
