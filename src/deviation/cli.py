@@ -613,8 +613,10 @@ def cmd_info(args: argparse.Namespace) -> int:
               f"{meta.get('n_labeled_anomalies')} labeled anomalies, label column {meta.get('label_column')!r})")
     if info.get("model_type") == "ScoreBlend":
         members = info.get("blend", {}).get("members", [])
+        calibrated = info.get("blend", {}).get("calibration_scores")
         print(f"model           a blend of {len(members)} models: the mean of their standardised scores "
-              "(ranking scores: no p-value, no threshold)")
+              + ("(ranking scores: no p-value, no threshold)" if not calibrated else
+                 f"(conformal p-values from {len(calibrated):,} calibration rows)"))
         if meta:
             print(f"metadata        {json.dumps(meta, default=str)}")
         for member in members:
@@ -654,6 +656,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key in ("threshold_", "best_epoch_", "reference_mean_", "reference_std_"):
         if key in fitted:
             print(f"{key:<15} {fitted[key]}")
+    if info.get("estimator") == "deviation.DevNet":
+        calibration = fitted.get("calibration_scores_")
+        print("calibration     " + (f"{len(calibration):,} rows held out of training: conformal p-values"
+                                    if calibration else "none: the prior's p-values (deviation calibrate MODEL "
+                                    "RECENT_ROWS -o MODEL2 gives conformal ones)"))
     return 0
 
 
