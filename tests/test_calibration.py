@@ -23,7 +23,7 @@ from deviation.calibration import (
     top_k,
 )
 from deviation.datasets import thyroid_path
-from deviation.estimator import _hold_out
+from deviation.estimator import _draw_calibration
 from deviation.exceptions import ParameterError
 from deviation.protocol import paper_split
 from deviation.scale import score_file
@@ -94,16 +94,34 @@ def test_calibration_size_rule():
 
 
 def test_hold_out_takes_unlabeled_rows_only_from_its_own_stream():
-    X = np.arange(200, dtype=np.float64).reshape(100, 2)
     y = np.zeros(100, dtype=np.int8)
     y[::10] = 1
     rng = np.random.default_rng(3)
     before = rng.bit_generator.state
-    X_train, y_train, X_cal = _hold_out(X, y, np.flatnonzero(y == 0), 20, rng)
+    rows = _draw_calibration(np.flatnonzero(y == 0), 20, rng)
     assert rng.bit_generator.state == before  # the training stream is untouched
-    cal_rows = (X_cal[:, 0] // 2).astype(int)
-    assert (y[cal_rows] == 0).all() and len(set(cal_rows)) == 20
-    assert X_train.shape == (80, 2) and y_train.sum() == 10
+    assert (y[rows] == 0).all() and len(set(rows)) == 20 and (np.diff(rows) > 0).all()
+    np.testing.assert_array_equal(rows, _draw_calibration(np.flatnonzero(y == 0), 20, np.random.default_rng(3)))
+
+
+def test_no_training_batch_draws_a_calibration_row(thyroid_split, monkeypatch):
+    import deviation.estimator as estimator_module
+
+    X_train, y_train, _, _ = thyroid_split
+    drawn = []
+    real = estimator_module.balanced_batches
+
+    def spy(rng, unlabeled_idx, anomaly_idx, *args):
+        drawn.append(np.asarray(unlabeled_idx))
+        return real(rng, unlabeled_idx, anomaly_idx, *args)
+
+    monkeypatch.setattr(estimator_module, "balanced_batches", spy)
+    model = DevNet(random_state=0, epochs=2).fit(X_train, y_train)
+    calibration = _draw_calibration(np.flatnonzero(y_train == 0), len(model.calibration_scores_),
+                                    np.random.default_rng(0))
+    assert len(drawn) == 1 and not np.isin(drawn[0], calibration).any()
+    assert len(drawn[0]) + len(calibration) == int((y_train == 0).sum())
+    np.testing.assert_array_equal(np.sort(model.decision_function(X_train[calibration])), model.calibration_scores_)
 
 
 # ------------------------------------------------------------------ DevNet

@@ -139,7 +139,10 @@ class DevNet(BaseEstimator):
         hold-out off and trains on every row exactly as before calibration
         existed (the paper's protocol in ``reproduction/`` does). A float in
         (0, 1): that share of the unlabeled rows. The rows are drawn from a
-        random stream of their own (a child of ``random_state``).
+        random stream of their own (a child of ``random_state``). No training
+        batch draws them; the default preset's input view (min-max range and
+        quantiles) is fitted on every row, as the command line's Preprocessor
+        is: unsupervised statistics, shared by the rows to score.
     engine : {"auto", "numpy", "torch"}, default="auto"
         ``"numpy"`` is a lean hand-written training step (CPU only, several
         times faster for these small networks); ``"torch"`` uses autograd on
@@ -222,7 +225,7 @@ class DevNet(BaseEstimator):
     >>> X, y = load_thyroid(return_X_y=True)
     >>> model = DevNet(random_state=0).fit(X, y)
     >>> scores = model.decision_function(X)
-    >>> model.calibration_scores_.shape  # 20% of the 3,679 unlabeled rows, held out of training
+    >>> model.calibration_scores_.shape  # 20% of the 6,666 unlabeled rows, held out of training
     (1333,)
     >>> flagged = model.predict(X)
     >>> bool(((model.p_values(X) <= 0.05) == flagged.astype(bool)).all())
@@ -361,13 +364,15 @@ class DevNet(BaseEstimator):
             "(deviation fit --sample-size N), or a machine with more memory",
         )
         rng = _make_rng(self.random_state)
-        X_calibration = None
         # the explanations' reference point: every unlabeled row, the held-out ones included
         baseline = _column_means(X, unlabeled_idx)
+        calibration_idx = None
         n_calibration = calibration_rows(len(unlabeled_idx), self.calibration_size)
         if n_calibration:
-            X, y, X_calibration = _hold_out(X, y, unlabeled_idx, n_calibration, rng)
-            anomaly_idx, unlabeled_idx = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+            # no batch draws a calibration row; X is not copied (the input view's statistics,
+            # like the Preprocessor's, are unsupervised and use every row)
+            calibration_idx = _draw_calibration(unlabeled_idx, n_calibration, rng)
+            unlabeled_idx = np.setdiff1d(unlabeled_idx, calibration_idx, assume_unique=True)
         view = None
         if self.preset == "default" and not sp.issparse(X):
             view = InputView.fit(X, rng)
@@ -414,7 +419,9 @@ class DevNet(BaseEstimator):
         self.reference_std_ = sigma_r
         self.n_labeled_anomalies_ = int(len(anomaly_idx))
         self.n_unlabeled_ = int(len(unlabeled_idx))
-        self.calibration_scores_ = None if X_calibration is None else np.sort(self._score_validated(X_calibration))
+        self.calibration_scores_ = (
+            None if calibration_idx is None else np.sort(self._score_validated(X[calibration_idx]))
+        )
         self.threshold_ = self._threshold()
         if self.calibration_scores_ is not None:
             check_resolution(len(self.calibration_scores_), 1.0 - float(self.confidence))
@@ -984,23 +991,17 @@ def _column_means(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray
     return (total / len(rows)).astype(np.float32)
 
 
-def _hold_out(
-    X: np.ndarray | sp.csr_matrix, y: np.ndarray, unlabeled_idx: np.ndarray, n_calibration: int,
-    rng: np.random.Generator,
-) -> tuple[Any, np.ndarray, Any]:
-    """Split ``n_calibration`` unlabeled rows off ``X, y``: (training rows, their labels, calibration rows).
+def _draw_calibration(unlabeled_idx: np.ndarray, n_calibration: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n_calibration`` rows drawn from ``unlabeled_idx`` without replacement.
 
-    The rows are drawn by a child generator spawned from ``rng``, which leaves
-    ``rng``'s own stream untouched.
+    They are drawn by a child generator spawned from ``rng``, which leaves
+    ``rng``'s own stream (weights, batches, reference draws) untouched.
     """
     try:
         child = rng.spawn(1)[0]
     except (TypeError, AttributeError, ValueError):  # a bit generator without a seed sequence
         child = np.random.default_rng(rng.bit_generator.random_raw())
-    calibration = np.sort(child.choice(unlabeled_idx, n_calibration, replace=False))
-    keep = np.ones(X.shape[0], dtype=bool)
-    keep[calibration] = False
-    return X[keep], y[keep], X[calibration]
+    return np.sort(child.choice(unlabeled_idx, n_calibration, replace=False))
 
 
 def _check_calibration_scores(scores: Any) -> np.ndarray | None:
