@@ -524,18 +524,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not hasattr(est, "calibrate"):
         raise DeviationError(f"{args.model} holds a {type(est).__name__}, which cannot be calibrated; calibrate a "
                              "DevNet, blend or CatBoost model")
-    X = table.X
-    if hasattr(model, "steps"):
-        try:
-            X = model[:-1].transform(X)
-        except DataError as exc:
-            raise _in_file(args.data, exc) from None
-    elif not hasattr(model, "members_"):
-        from .scoring import model_input
+    from .scoring import calibrate_model
 
-        X = model_input(model, X)
     try:
-        est.calibrate(X, table.y)
+        calibrate_model(model, table.X, table.y)
     except DataError as exc:
         raise _in_file(args.data, exc) from None
     metadata = dict(read_model_info(args.model).get("metadata") or {})

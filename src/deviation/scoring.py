@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "SCORE_CHUNK_ROWS",
+    "calibrate_model",
     "decide_all",
     "decision_scores",
     "final_estimator",
@@ -212,6 +213,43 @@ def threshold(model: Any, confidence: float | None = None) -> float | None:
     if not has_decisions(model):
         return None
     return float(est.threshold_for(est.confidence if confidence is None else confidence))
+
+
+def calibrate_model(model: Any, X: Any, y: Any = None) -> Any:
+    """Recalibrate a model on fresh, mostly normal rows as read from a file, without retraining.
+
+    The rows go through the model as when scoring (a pipeline's
+    preprocessing, then the estimator's ``calibrate``): see
+    :meth:`deviation.DevNet.calibrate` and
+    :class:`deviation.calibration.ConformalMixin`.
+
+    Parameters
+    ----------
+    model : DevNet, Pipeline or ScoreBlend
+    X : DataFrame, ndarray or sparse matrix of shape (n_rows, n_features)
+    y : array-like of shape (n_rows,), optional
+        Rows with 1 (known anomalies) are left out.
+
+    Returns
+    -------
+    model
+        The same object, recalibrated; its estimator's ``calibration_drift_``
+        compares the new calibration scores with the previous ones.
+
+    Raises
+    ------
+    DataError
+        When the model cannot be calibrated, or no row is left.
+    """
+    est = final_estimator(model)
+    if not hasattr(est, "calibrate"):
+        raise DataError(f"a {type(est).__name__} cannot be calibrated; calibrate a DevNet, blend or CatBoost model")
+    if hasattr(model, "steps"):
+        X = model[:-1].transform(X)
+    elif not hasattr(model, "members_"):
+        X = model_input(model, X)
+    est.calibrate(X, y)
+    return model
 
 
 def decide_all(model: Any, scores: np.ndarray, *, fdr: float | None = None, top: int | None = None) -> np.ndarray:
