@@ -426,3 +426,24 @@ def test_saved_catboost_and_blend_picks_are_calibrated(thyroid_split, tmp_path):
     assert len(rival.calibration_scores_) == round(0.2 * (y_train == 0).sum())
     p = rival.p_values(model[:-1].transform(X_test))
     assert p.min() >= 1 / (len(rival.calibration_scores_) + 1)
+
+
+def test_cli_calibrates_a_blend_which_then_scores_with_p_values(calibrated_blend, tmp_path):
+    blend, X, y = calibrated_blend
+    ranking_only = load(save(blend, tmp_path / "b.model"))
+    ranking_only.calibration_scores_ = None
+    save(ranking_only, tmp_path / "ranking.model")
+    pd.DataFrame(X[:300]).to_csv(tmp_path / "rows.csv", index=False)
+    pd.DataFrame(X[300:][y[300:] == 0]).to_csv(tmp_path / "normal.csv", index=False)
+    refused = _cli("score", tmp_path / "ranking.model", tmp_path / "rows.csv", "-o", tmp_path / "s.csv", "--fdr", "0.1")
+    assert refused.returncode == 2 and "calibrate" in refused.stderr
+    top = _cli("score", tmp_path / "ranking.model", tmp_path / "rows.csv", "-o", tmp_path / "s.csv", "--top", "7")
+    assert top.returncode == 0, top.stderr
+    assert pd.read_csv(tmp_path / "s.csv")["is_anomaly"].sum() == 7
+    done = _cli("calibrate", tmp_path / "ranking.model", tmp_path / "normal.csv", "-o", tmp_path / "cal.model")
+    assert done.returncode == 0, done.stderr
+    scored = _cli("score", tmp_path / "cal.model", tmp_path / "rows.csv", "-o", tmp_path / "s.csv")
+    assert scored.returncode == 0, scored.stderr
+    frame = pd.read_csv(tmp_path / "s.csv")
+    np.testing.assert_array_equal(frame["is_anomaly"] == 1, frame["p_value"] <= 0.05)
+    assert frame["p_value"].min() >= 1 / (int((y[300:] == 0).sum()) + 1)
