@@ -386,6 +386,7 @@ def calibrated_blend(thyroid_split):
                         ("paper", DevNet(epochs=3, preset="paper", random_state=1))], random_state=0)
     blend.fit(X_train, y_train)
     assert blend.calibration_scores_ is None  # ranks rows only until calibrated
+    assert not hasattr(blend, "threshold_") and getattr(blend, "threshold_", None) is None
     with pytest.raises(ParameterError, match="no calibration scores"):
         blend.p_values(X_test)
     normal = np.flatnonzero(y_test == 0)
@@ -399,6 +400,7 @@ def test_a_calibrated_blend_has_conformal_p_values(calibrated_blend, tmp_path):
     scores = blend.decision_function(X)
     p = blend.p_values(X)
     np.testing.assert_array_equal(p, conformal_p_values(blend.calibration_scores_, scores))
+    assert blend.threshold_ == conformal_threshold(blend.calibration_scores_, 1 - 0.95)
     np.testing.assert_array_equal(blend.predict(X) == 1, p <= 0.05)
     assert blend.predict(X)[y == 0].mean() <= 0.10
     again = load(save(blend, tmp_path / "b.model"))

@@ -387,7 +387,14 @@ class ConformalMixin:
 
     @property
     def threshold_(self) -> float:
-        """The cut-off of :meth:`predict`: ``threshold_for(confidence)``."""
+        """The cut-off of :meth:`predict`: ``threshold_for(confidence)``.
+
+        Raises AttributeError before calibration, so that ``hasattr(model,
+        "threshold_")`` and ``getattr(model, "threshold_", None)`` tell a
+        calibrated detector from one that ranks rows only.
+        """
+        if self.calibration_scores_ is None:
+            raise AttributeError(f"this {type(self).__name__} has no threshold_ until it is calibrated (calibrate)")
         return self.threshold_for(self.confidence)
 
     def predict(self, X: Any) -> np.ndarray:
