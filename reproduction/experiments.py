@@ -113,11 +113,12 @@ class ReproConfig:
 def make_model(method: str, seed: int, epochs: int = 50) -> Any:
     """A fresh estimator for a method or ablation variant name."""
     if method in ("DevNet", "Def"):
-        return DevNet(preset="paper", epochs=epochs, random_state=seed)
+        return DevNet(preset="paper", epochs=epochs, random_state=seed, calibration_size=0)
     if method == "Linear":
-        return DevNet(hidden_layer_sizes=(), preset="paper", epochs=epochs, random_state=seed)
+        return DevNet(hidden_layer_sizes=(), preset="paper", epochs=epochs, random_state=seed, calibration_size=0)
     if method == "3HL":
-        return DevNet(hidden_layer_sizes=(1000, 250, 20), preset="paper", epochs=epochs, random_state=seed)
+        return DevNet(hidden_layer_sizes=(1000, 250, 20), preset="paper", epochs=epochs, random_state=seed,
+                      calibration_size=0)
     if method == "Rep":
         return DevNetRep(epochs=epochs, random_state=seed)
     if method == "REPEN":

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import dump_svmlight_file
 
-from deviation import load_thyroid
+from deviation import load, load_thyroid
 from deviation.datasets import thyroid_path
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -50,7 +50,10 @@ def test_fit_score_evaluate_info_on_thyroid_csv(workdir, model):
     scores = pd.read_csv(out)
     assert list(scores.columns) == ["score", "p_value", "is_anomaly"]
     assert len(scores) == 7200
-    np.testing.assert_array_equal(scores["is_anomaly"], (scores["score"] > 1.6448536).astype(int))
+    # conformal decisions: the p-value against the held-out calibration rows at most 0.05
+    np.testing.assert_array_equal(scores["is_anomaly"] == 1, scores["p_value"] <= 1 - 0.95)
+    threshold = load(model)[-1].threshold_
+    np.testing.assert_array_equal(scores["is_anomaly"], (scores["score"] > threshold).astype(int))
     y = load_thyroid(return_X_y=True)[1]
     assert scores["score"][y == 1].mean() > scores["score"][y == 0].mean() + 1.0
 
@@ -223,7 +226,7 @@ def test_explain_writes_top_features_and_a_plot(workdir, model):
     frame = pd.read_csv(out)
     assert list(frame.columns[:4]) == ["row", "score", "p_value", "is_anomaly"]
     assert {"feature_1", "value_1", "contribution_1", "feature_3", "contribution_3"} <= set(frame.columns)
-    assert (frame["is_anomaly"] == 1).all() and (frame["score"] > 1.6448536).all()
+    assert (frame["is_anomaly"] == 1).all() and (frame["score"] > load(model)[-1].threshold_).all()
     assert (frame["contribution_1"] >= frame["contribution_2"]).all()
     assert png.read_bytes()[:8] == PNG_SIGNATURE
     r = run("explain", str(model), str(workdir / "thyroid.csv"), "-o", str(workdir / "all.parquet"), "--row", "99999",

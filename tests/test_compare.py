@@ -133,8 +133,12 @@ def test_catboost_rival_learns_and_saves_in_its_own_format(tmp_path, thyroid_spl
 
     assert read_model_info(written)["estimator"] == "deviation.CatBoostRival"
     reloaded = load(written)  # a Pipeline of the Preprocessor and the CatBoost rival, from one checksummed file
-    direct = make_candidate("catboost", 0).fit(X, s.y_train[:1500]).decision_function(X)
-    np.testing.assert_array_equal(reloaded.decision_function(X), direct)
+    # fitted on all rows but a calibration part of the unlabeled ones, then calibrated on that part
+    from deviation.compare import _fit_calibrated
+
+    direct = _fit_calibrated(make_candidate("catboost", 0), X, s.y_train[:1500], 0)
+    np.testing.assert_array_equal(reloaded.decision_function(X), direct.decision_function(X))
+    np.testing.assert_array_equal(reloaded[-1].calibration_scores_, direct[-1].calibration_scores_)
 
 
 def test_cli_compare_prints_table_and_saves_the_pick(tmp_path, thyroid_split, capsys):

@@ -34,22 +34,28 @@ def test_scores_are_z_scores_under_the_prior(thyroid_split):
     assert abs(np.median(s[y_train == 0])) < 1.5
     assert np.median(s[y_train == 1]) > 3.5
     assert np.median(s[y_train == 1]) - np.median(s[y_train == 0]) > 2.5
-    assert model.threshold_ == pytest.approx(1.6448536, abs=1e-6)
+    # the prior's cut-off stays available; predict uses the conformal one
+    assert model.threshold_for(0.95, method="prior") == pytest.approx(1.6448536, abs=1e-6)
     p = model.p_values(X_test)
     s_test = model.decision_function(X_test)
     pred = model.predict(X_test)
     np.testing.assert_array_equal(pred, (s_test > model.threshold_).astype(int))
-    np.testing.assert_array_equal(pred == 1, p < 0.05)
+    np.testing.assert_array_equal(pred == 1, p <= 0.05)
     assert set(np.unique(pred)) <= {0, 1}
     # a stricter confidence flags fewer rows
     strict = clone(model).set_params(confidence=0.999).fit(X_train, y_train)
-    assert strict.threshold_ == pytest.approx(3.0902, abs=1e-3)
+    assert strict.threshold_ > model.threshold_
     assert strict.predict(X_test).sum() <= pred.sum()
+    # without the hold-out: the prior's test of Proposition 4.1
+    prior = clone(model).set_params(calibration_size=0).fit(X_train, y_train)
+    assert prior.calibration_scores_ is None
+    assert prior.threshold_ == pytest.approx(1.6448536, abs=1e-6)
+    np.testing.assert_array_equal(prior.predict(X_test) == 1, prior.p_values(X_test) < 0.05)
 
 
 def test_prior_parameters_shift_the_score_scale(thyroid_split):
     X_train, y_train, X_test, _ = thyroid_split
-    model = DevNet(prior_mean=10.0, prior_std=2.0, random_state=0).fit(X_train, y_train)
+    model = DevNet(prior_mean=10.0, prior_std=2.0, calibration_size=0, random_state=0).fit(X_train, y_train)
     assert model.threshold_ == pytest.approx(10 + 2 * 1.6448536, abs=1e-5)
     assert abs(model.reference_mean_ - 10.0) < 0.1 and abs(model.reference_std_ - 2.0) < 0.1
     s = model.decision_function(X_train)

@@ -29,7 +29,8 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     X, y = data
-    model = DevNet(epochs=3, batches_per_epoch=5, random_state=0).fit(X, y)
+    # trained on every row: threshold_ is the prior's 1.645 these tests draw
+    model = DevNet(epochs=3, batches_per_epoch=5, random_state=0, calibration_size=0).fit(X, y)
     return model, model.decision_function(X), y
 
 
@@ -102,7 +103,7 @@ def test_score_distribution_prior_curve_default(fitted):
 
 def test_score_distribution_prior_curve_custom_prior(data):
     X, y = data
-    model = DevNet(prior_mean=1.0, prior_std=2.0, epochs=3, batches_per_epoch=5, random_state=0)
+    model = DevNet(prior_mean=1.0, prior_std=2.0, epochs=3, batches_per_epoch=5, random_state=0, calibration_size=0)
     model.fit(X, y)
     scores = model.decision_function(X)
     fig = plot_score_distribution(
@@ -377,3 +378,34 @@ def test_plots_from_threads(fitted, tmp_path):
     for fig, path in results:
         _check_png(path, fig)
     assert len(list(tmp_path.iterdir())) == 8
+
+
+def test_score_distribution_legend_is_outside_the_bars_and_explains_the_overlap(fitted):
+    model, scores, y = fitted
+    fig = _dist_fig(fitted, calibrated=True)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    axes_box = ax.get_window_extent()
+    assert legend_box.y1 <= axes_box.y0  # below the axes: it cannot cover a bar
+    assert any(t.startswith("conformal threshold = ") for t in _legend_texts(ax))
+    title = ax.get_legend().get_title().get_text()
+    normal_above = 100 * np.mean(scores[y == 0] > model.threshold_)
+    assert f"overlap: {normal_above:.1f}% of label 0 above the threshold" in title
+    prior = _dist_fig(fitted, calibrated=False).axes[0]
+    assert any(t.startswith("prior threshold = ") for t in _legend_texts(prior))
+
+
+def test_attribution_plot_shows_features_pushing_down_too():
+    from types import SimpleNamespace
+
+    from deviation.plots import plot_attributions
+
+    values = np.array([[0.9, -0.5, 0.0, 0.2, -0.1, 0.05]])
+    ex = SimpleNamespace(values=values, rows=np.array([7]), scores=np.array([2.0]), baseline_score=0.1,
+                         feature_names=["a", "b", "c", "d", "e", "f"])
+    fig = plot_attributions(ex, [0], top=2)
+    ax = fig.axes[0]
+    widths = [bar.get_width() for bar in ax.containers[0]]
+    assert widths == [-0.5, -0.1, 0.2, 0.9]  # two down, two up, by value; c (0) is left out
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "e", "d", "a"]

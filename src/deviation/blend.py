@@ -9,8 +9,11 @@ where many weak signals add up), so the mean ranks better than either on
 most data sets we measured (``docs/ACCURACY.md``).
 
 A blend's score is a ranking score: higher is more anomalous. It is *not* a
-deviation z-score, so it has no p-value and no threshold; calibrate a cut-off
-on your own data if you need one.
+deviation z-score, so it has no prior p-value; it gets conformal p-values and
+a threshold once :meth:`ScoreBlend.calibrate` has scored rows its members were
+not trained on (``deviation compare --save-model`` holds a part of the
+unlabeled rows out for that; ``deviation calibrate`` recalibrates on fresh
+rows). See :class:`deviation.calibration.ConformalMixin` and ``docs/decisions.md``.
 
 A fitted blend is saved with :func:`save_blend` (or :func:`deviation.save`) as
 one checksummed model file holding every member (a DevNet's weights,
@@ -29,6 +32,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
+from .calibration import ConformalMixin
 from .exceptions import DataError, ModelFileError, NotFittedError
 
 logger = logging.getLogger(__name__)
@@ -46,7 +50,7 @@ def _rows(X: Any, index: np.ndarray) -> Any:
     return X.iloc[index] if hasattr(X, "iloc") else X[index]
 
 
-class ScoreBlend(BaseEstimator):
+class ScoreBlend(ConformalMixin, BaseEstimator):
     """The mean of several fitted detectors' standardised scores.
 
     Parameters
@@ -65,6 +69,9 @@ class ScoreBlend(BaseEstimator):
     centers_, scales_ : ndarray of shape (n_members,)
         Mean and standard deviation of each member's scores on (a sample of
         at most 50,000) unlabeled training rows.
+    calibration_scores_ : ndarray or None
+        Sorted blend scores of rows the members were not trained on, set by
+        :meth:`calibrate`; None (ranking only) until then.
     """
 
     def __init__(self, members: Sequence[tuple[str, Any]], random_state: int | None = None) -> None:

@@ -17,7 +17,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +164,11 @@ def _devnet(model: Any) -> Any:
 
 def _load_devnet_model(model_path: Any, command: str) -> Any:
     """Load a model file for a command that needs a DevNet (p-values, threshold, explanations)."""
+    from .estimator import DevNet
     from .persistence import load
-    from .scoring import has_decisions
 
     model = load(model_path)  # read and verified once
-    if command == "explain" and not has_decisions(model):
+    if command == "explain" and not isinstance(_devnet(model), DevNet):
         if hasattr(model, "members_"):
             kinds = " and ".join(str(name) for name, _ in model.members_)
             raise DeviationError(
@@ -241,6 +241,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         l2=args.l2,
         confidence=args.confidence,
+        calibration_size=args.calibration_size,
         device=args.device,
         random_state=args.seed,
     )
@@ -322,28 +323,60 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision_choice(args: argparse.Namespace, model: Any) -> float | None:
+    """Check the decision options of ``score``/``evaluate`` (at most one); return the per-row confidence."""
+    from .calibration import check_resolution
+    from .scoring import has_decisions
+
+    given = [(option, value) for option, value in (("--confidence", args.confidence), ("--fdr", args.fdr),
+                                                   ("--top", args.top_k), ("--alert-rate", args.alert_rate))
+             if value is not None]
+    if len(given) > 1:
+        raise UsageError(f"{given[0][0]} and {given[1][0]} set is_anomaly in different ways; give one of them")
+    if given and given[0][0] != "--top" and not has_decisions(model):
+        raise UsageError(f"{given[0][0]} does not apply to this model: its scores rank rows but have no p-value "
+                         "or threshold until it is calibrated (deviation calibrate MODEL RECENT_ROWS -o MODEL2); "
+                         "use --top K, or calibrate it first")
+    confidence = args.confidence if args.alert_rate is None else 1.0 - args.alert_rate
+    if has_decisions(model):
+        est = _devnet(model)
+        calibration = getattr(est, "calibration_scores_", None)
+        if calibration is None:
+            _say(args, f"note: {Path(args.model).name} has no calibration scores (written before calibration "
+                       "existed, or trained on too few rows): p_value is the prior's N(prior_mean, prior_std) "
+                       "tail, often wrong on real data; give it conformal p-values with: deviation calibrate "
+                       f"{args.model} RECENT_ROWS.csv -o CALIBRATED.model")
+        elif args.fdr is None and args.top_k is None:
+            level = 1.0 - (est.confidence if confidence is None else confidence)
+            check_resolution(len(calibration), level, where=f"{Path(args.model).name}: ")
+    return confidence
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from .persistence import load
     from .scale import score_file
-    from .scoring import has_decisions
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
     model = load(args.model)
-    if not has_decisions(model) and args.confidence is not None:
-        raise UsageError("--confidence does not apply to a blend: its scores rank rows but have no p-value "
-                         "or threshold; drop --confidence, or score with a DevNet model")
+    confidence = _decision_choice(args, model)
     # every format through the one reader, batch by batch, typed by the model's input schema
     with _progress(args, _row_count(args.data), "scoring", "rows") as bar:
         summary = score_file(model, args.data, out, id_column=args.id_column,
-                             confidence=args.confidence, progress=bar.update, sep=args.sep, drop=args.drop)
+                             confidence=confidence, progress=bar.update, sep=args.sep, drop=args.drop,
+                             fdr=args.fdr, top=args.top_k)
     for name, count in summary.unseen.items():
         _say(args, f"column {name!r}: {count} value(s) not among the levels kept at fit, scored as the "
                    "infrequent level (or as no level)")
+    if args.fdr is not None or args.top_k is not None:
+        how = (f"Benjamini-Hochberg at false discovery rate {args.fdr}" if args.fdr is not None
+               else f"the {args.top_k} highest scores")
+        _say(args, f"scored {summary.n_rows} rows, {summary.n_flagged} flagged by {how}; written to {out}")
+        return 0
     if summary.threshold is None:
         _say(args, f"scored {summary.n_rows} rows with the blend {Path(args.model).name} (higher = more anomalous; "
                    f"a blend has no p-value or threshold); written to {out}")
     else:
-        confidence = _devnet(model).confidence if args.confidence is None else args.confidence
+        confidence = _devnet(model).confidence if confidence is None else confidence
         _say(args, f"scored {summary.n_rows} rows, {summary.n_flagged} above the threshold "
                    f"{summary.threshold:.3f} (confidence {confidence}); written to {out}")
     return 0
@@ -374,8 +407,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .estimator import DevNet
 
     plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
+    from .scoring import has_decisions
+
     model = _load_devnet_model(args.model, "evaluate")
-    devnet = _devnet(model) if isinstance(_devnet(model), DevNet) else None  # a blend has no threshold
+    devnet = _devnet(model) if isinstance(_devnet(model), DevNet) else None  # a blend has no prior to plot
+    decider = _devnet(model) if has_decisions(model) else None  # DevNet, or a calibrated blend or rival
     label, anomaly_value = _evaluation_label(args, model)
     table = _read(args.data, label, args, model=model, anomaly_value=anomaly_value)
     y = table.y
@@ -385,6 +421,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             + ("" if anomaly_value is None else f" (anomaly value {anomaly_value!r})")
             + "; evaluate on a file with labeled anomalies and normal rows"
         )
+    confidence = _decision_choice(args, model)
+    _warn_if_training_file(args, table)
     scores = _score_in_chunks(model, table.X, args)
     n_anom = int(y.sum())
     top = np.argsort(-scores, kind="stable")[:n_anom]
@@ -395,8 +433,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "auc_pr": float(average_precision_score(y, scores)),
         "precision_at_n": float(y[top].mean()),
     }
-    if devnet is not None:
-        result.update(flagged=int((scores > devnet.threshold_).sum()), threshold=float(devnet.threshold_))
+    decision = _evaluation_decisions(args, model, decider, scores, confidence)
+    if decision is not None:
+        rule, flags, cut = decision
+        result.update(_decision_metrics(y, flags), rule=rule)
+        if cut is not None:
+            result["threshold"] = cut
     if args.json:
         print(json.dumps(result))
     else:
@@ -405,8 +447,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"AUC-ROC              {result['auc_roc']:.4f}")
         print(f"AUC-PR               {result['auc_pr']:.4f}")
         print(f"precision@{n_anom:<10} {result['precision_at_n']:.4f}")
-        if devnet is not None:
-            print(f"flagged (> {result['threshold']:.3f})  {result['flagged']}")
+        if decision is not None:
+            print(f"decision             {result['rule']}")
+            print(f"flagged              {result['flagged']}")
+            print(f"precision            {result['precision']:.4f}")
+            print(f"recall               {result['recall']:.4f}")
+            print(f"false-positive rate  {result['false_positive_rate']:.4f}")
     if plot_path is not None and devnet is None:
         from .plots import plot_roc_pr, save_figure
 
@@ -415,14 +461,99 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif plot_path is not None:
         from .plots import plot_roc_pr, plot_score_distribution, save_figure
 
+        cut = devnet.threshold_for(devnet.confidence if confidence is None else confidence)
         fig = plot_score_distribution(
-            scores, y, threshold=devnet.threshold_, prior_mean=devnet.prior_mean,
+            scores, y, threshold=cut, prior_mean=devnet.prior_mean,
             prior_std=devnet.prior_std, title=f"{Path(args.data).name}: scores against the prior",
+            calibrated=getattr(devnet, "calibration_scores_", None) is not None,
         )
         save_figure(fig, plot_path)
         curves = plot_path.with_name(plot_path.stem + "-curves" + plot_path.suffix)
         save_figure(plot_roc_pr(y, scores, title=Path(args.data).name), curves)
         _say(args, f"plots written to {plot_path} and {curves}")
+    return 0
+
+
+def _warn_if_training_file(args: argparse.Namespace, table: Any) -> None:
+    """Warn when the file evaluated looks like the model's training file (same name and row count)."""
+    from .persistence import read_model_info
+
+    try:
+        metadata = read_model_info(args.model).get("metadata") or {}
+    except DeviationError:
+        return
+    same_name = metadata.get("data") == Path(args.data).name
+    if same_name and metadata.get("n_rows") in (None, int(table.X.shape[0])):
+        logger.warning(
+            "%s looks like the file %s was trained on (same name and number of rows): its metrics are "
+            "optimistic and its false-positive rate is not that of new rows; evaluate on rows held out of training",
+            args.data, args.model,
+        )
+
+
+def _evaluation_decisions(args: argparse.Namespace, model: Any, devnet: Any, scores: np.ndarray,
+                          confidence: float | None) -> tuple[str, np.ndarray, float | None] | None:
+    """The decision rule evaluate applies, its flags and score cut-off (None for a blend without --top)."""
+    from .scoring import decide_all
+
+    if args.fdr is not None or args.top_k is not None:
+        flags = decide_all(model, scores, fdr=args.fdr, top=args.top_k).astype(bool)
+        rule = (f"Benjamini-Hochberg at false discovery rate {args.fdr}" if args.fdr is not None
+                else f"the {args.top_k} highest scores")
+        return rule, flags, None
+    if devnet is None:
+        return None
+    level = devnet.confidence if confidence is None else confidence
+    cut = float(devnet.threshold_for(level))
+    kind = "conformal" if getattr(devnet, "calibration_scores_", None) is not None else "prior's"
+    return f"p-value <= {1 - level:.3g} ({kind}; score > {cut:.3f})", scores > cut, cut
+
+
+def _decision_metrics(y: np.ndarray, flags: np.ndarray) -> dict[str, Any]:
+    """Precision, recall and false-positive rate of 0/1 decisions against true labels."""
+    flags = np.asarray(flags, dtype=bool)
+    hits = int((flags & (y == 1)).sum())
+    n_flagged = int(flags.sum())
+    return {
+        "flagged": n_flagged,
+        "precision": hits / n_flagged if n_flagged else 0.0,
+        "recall": hits / int((y == 1).sum()),
+        "false_positive_rate": int((flags & (y == 0)).sum()) / int((y == 0).sum()),
+    }
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .persistence import read_model_info, save
+
+    out = _check_output(args.output, (".model", ".zip", ".devnet"), "model file")
+    model = _load_devnet_model(args.model, "calibrate")
+    table = _read(args.data, args.label, args, model=model)
+    est = _devnet(model)
+    if not hasattr(est, "calibrate"):
+        raise DeviationError(f"{args.model} holds a {type(est).__name__}, which cannot be calibrated; calibrate a "
+                             "DevNet, blend or CatBoost model")
+    from .scoring import calibrate_model
+
+    try:
+        calibrate_model(model, table.X, table.y)
+    except DataError as exc:
+        raise _in_file(args.data, exc) from None
+    metadata = dict(read_model_info(args.model).get("metadata") or {})
+    n_rows = int(len(est.calibration_scores_))
+    metadata["calibrated_on"] = {"data": Path(args.data).name, "n_rows": n_rows}
+    save(model, out, metadata=metadata)
+    drift = getattr(est, "calibration_drift_", None)
+    if args.json:
+        report: dict[str, Any] = {"n_calibration": n_rows, "threshold": float(est.threshold_), "drift": None}
+        if drift is not None:
+            report["drift"] = {**{k: getattr(drift, k) for k in drift.__dataclass_fields__}, "message": drift.message()}
+        print(json.dumps(report))
+    elif drift is not None:
+        print(drift.message())
+    else:
+        print(f"{args.model} had no calibration scores; it now has conformal p-values")
+    _say(args, f"calibrated on {n_rows} rows of {Path(args.data).name} (threshold {est.threshold_:.3f} at "
+               f"confidence {est.confidence}); model written to {out}")
     return 0
 
 
@@ -482,8 +613,10 @@ def cmd_info(args: argparse.Namespace) -> int:
               f"{meta.get('n_labeled_anomalies')} labeled anomalies, label column {meta.get('label_column')!r})")
     if info.get("model_type") == "ScoreBlend":
         members = info.get("blend", {}).get("members", [])
+        calibrated = info.get("blend", {}).get("calibration_scores")
         print(f"model           a blend of {len(members)} models: the mean of their standardised scores "
-              "(ranking scores: no p-value, no threshold)")
+              + ("(ranking scores: no p-value, no threshold)" if not calibrated else
+                 f"(conformal p-values from {len(calibrated):,} calibration rows)"))
         if meta:
             print(f"metadata        {json.dumps(meta, default=str)}")
         for member in members:
@@ -523,6 +656,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key in ("threshold_", "best_epoch_", "reference_mean_", "reference_std_"):
         if key in fitted:
             print(f"{key:<15} {fitted[key]}")
+    if info.get("estimator") == "deviation.DevNet":
+        calibration = fitted.get("calibration_scores_")
+        print("calibration     " + (f"{len(calibration):,} rows held out of training: conformal p-values"
+                                    if calibration else "none: the prior's p-values (deviation calibrate MODEL "
+                                    "RECENT_ROWS -o MODEL2 gives conformal ones)"))
     return 0
 
 
@@ -605,6 +743,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- parser
 #: ``type=`` of the options that count something (rows, runs, features): an int >= 1.
 _positive_int = make_arg_type([Interval(Integral, 1, None, closed="left")], name="positive int")
+#: ``type=`` of ``--fdr`` and ``--alert-rate``: a share in (0, 1).
+_fraction = make_arg_type([Interval(Real, 0, 1, closed="neither")], name="fraction")
 #: ``type=`` of ``--folds``: cross-validation needs two folds or more (``compare(n_folds=...)``).
 _at_least_two = make_arg_type([Interval(Integral, 2, None, closed="left")], name="folds")
 
@@ -686,6 +826,16 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--drop", action="append", metavar="COL",
                                  help="leave column COL out of the features (repeatable)")
 
+    def decision_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--fdr", type=_fraction, default=None, metavar="Q",
+                             help="is_anomaly by Benjamini-Hochberg over all the rows: at most a share Q of "
+                                  "the flagged rows normal, in expectation (reads the file twice)")
+        command.add_argument("--top", type=_positive_int, default=None, metavar="K",
+                             dest="top_k", help="is_anomaly for the K highest scores (reads the file twice)")
+        command.add_argument("--alert-rate", type=_fraction, default=None, metavar="R",
+                             help="is_anomaly where the p-value is at most R: at most a share R of normal "
+                                  "rows flagged (the same as --confidence 1-R)")
+
     parser = argparse.ArgumentParser(
         prog="deviation",
         description="Anomaly detection with Deviation Networks (DevNet) from a few labeled anomalies.",
@@ -724,6 +874,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--margin", type=devnet("margin"), default=5.0)
     fit.add_argument("--l2", type=devnet("l2"), default=0.01)
     fit.add_argument("--confidence", type=confidence, default=0.95)
+    fit.add_argument("--calibration-size", type=devnet("calibration_size"), default="auto", metavar="N",
+                     help="unlabeled rows held out of training to calibrate p-values: 'auto' (20%%, at most "
+                          "5,000), a count, a share in (0, 1), or 0 to train on every row (docs/decisions.md)")
     fit.add_argument("--device", type=devnet("device"), default="auto")
     fit.add_argument("--seed", type=seed, default=None, help="random seed (same seed, same model)")
     fit.set_defaults(func=cmd_fit)
@@ -774,6 +927,7 @@ def build_parser() -> argparse.ArgumentParser:
     table_options(score, with_model=True)
     score.add_argument("--confidence", type=confidence, default=None,
                        help="confidence level of is_anomaly (default: the model's, 0.95)")
+    decision_options(score)
     score.set_defaults(func=cmd_score)
 
     evaluate = sub.add_parser("evaluate", parents=[common], help="AUC-ROC, AUC-PR and precision@n on labeled data")
@@ -788,15 +942,34 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a row identifier column, excluded from the features (repeatable)")
     table_options(evaluate, with_model=True)
     evaluate.add_argument("--plot", metavar="FILE.png", help="also draw the score distribution and the curves")
+    evaluate.add_argument("--confidence", type=confidence, default=None,
+                          help="confidence level of the decisions (default: the model's, 0.95)")
+    decision_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    calibrate = sub.add_parser("calibrate", parents=[common], help="recalibrate a model's p-values on recent rows",
+                               description="Replace the calibration scores of MODEL with the scores of DATA "
+                               "(fresh, mostly normal rows, e.g. last week's traffic), without retraining, and "
+                               "report how far the scores moved.")
+    calibrate.add_argument("model", metavar="MODEL")
+    calibrate.add_argument("data", metavar="DATA")
+    calibrate.add_argument("-o", "--output", required=True, metavar="MODEL2", help="model file to write (.model)")
+    calibrate.add_argument("--label", default=None,
+                           help="a label column: rows marked as anomalies (1) are left out of the calibration")
+    calibrate.add_argument("--anomaly-value", help="value of the label column that marks an anomaly (default: 1)")
+    calibrate.add_argument("--id-column", action="append", metavar="COL",
+                           help="a row identifier column, excluded from the features (repeatable)")
+    table_options(calibrate, with_model=True)
+    calibrate.add_argument("--json", action="store_true", help="print the drift report as JSON")
+    calibrate.set_defaults(func=cmd_calibrate)
 
     info = sub.add_parser("info", parents=[common], help="what a model was trained on and how")
     info.add_argument("model", metavar="MODEL")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_info)
 
-    explain = sub.add_parser("explain", parents=[common], help="which features pushed each row's score up",
+    explain = sub.add_parser("explain", parents=[common], help="which features pushed each row's score up or down",
                              description="Integrated-gradient attributions of each row's score, in standard "
                              "deviations of the prior, summed back to your own columns.")
     explain.add_argument("model", metavar="MODEL")

@@ -741,6 +741,33 @@ SAVE_SUFFIX = {"devnet": ".model", "devnet-paper": ".model", "catboost": ".model
                "devnet+catboost": ".model"}
 
 
+def _fit_calibrated(model: Any, X: Any, y: np.ndarray, random_state: int | None) -> Any:
+    """Fit a blend or rival pipeline on all rows but a calibration part of the unlabeled ones, then calibrate it.
+
+    The part follows DevNet's rule (:func:`deviation.calibration.calibration_rows`,
+    ``"auto"``: 20% of the unlabeled rows, at most 5,000); the model then has
+    conformal p-values (:class:`deviation.calibration.ConformalMixin`).
+    """
+    from .calibration import calibration_rows
+
+    unlabeled = np.flatnonzero(y == 0)
+    n_calibration = calibration_rows(len(unlabeled), "auto")
+    if not n_calibration:
+        return model.fit(X, y)
+    # a generator of its own: the model's seed is unchanged
+    held = np.random.default_rng([0 if random_state is None else int(random_state), 19]).choice(
+        unlabeled, n_calibration, replace=False)
+    keep = np.setdiff1d(np.arange(len(y)), held)
+    take = (lambda rows: X.iloc[rows]) if hasattr(X, "iloc") else (lambda rows: X[rows])
+    model.fit(take(keep), y[keep])
+    X_calibration = take(np.sort(held))
+    if hasattr(model, "steps"):
+        model.steps[-1][1].calibrate(model[:-1].transform(X_calibration))
+    else:
+        model.calibrate(X_calibration)
+    return model
+
+
 def save_recommended(
     method: str,
     X: Any,
@@ -751,7 +778,12 @@ def save_recommended(
     random_state: int | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Fit ``method`` on all of ``X, y`` and save it as one ``deviation`` model file (no pickle).
+    """Fit ``method`` on ``X, y`` and save it as one ``deviation`` model file (no pickle).
+
+    A DevNet holds its calibration rows out itself; a blend or CatBoost is
+    fitted on all rows but a calibration part of the unlabeled ones (the same
+    rule) and calibrated on that part, so every saved model has conformal
+    p-values and a threshold (``docs/decisions.md``).
 
     Every savable method is written as one checksummed ``.model`` file
     (:func:`deviation.persistence.save`), read back with :func:`deviation.load`
@@ -790,7 +822,12 @@ def save_recommended(
     path = path.with_name(name + suffix)
     if not path.parent.exists():
         raise DataError(f"cannot write {path}: directory {str(path.parent)!r} does not exist")
-    model = make_candidate(method, random_state, categorical=categorical).fit(X, _check_labels(y))
+    y = _check_labels(y)
+    if method.startswith("devnet"):
+        # DevNet holds its calibration rows out itself (calibration_size)
+        model = make_candidate(method, random_state, categorical=categorical).fit(X, y)
+    else:
+        model = _fit_calibrated(make_candidate(method, random_state, categorical=categorical), X, y, random_state)
     if method in BLENDS:
         from .blend import save_blend
 

@@ -24,6 +24,14 @@ from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
 from ._memory import check_allocation
 from ._params import Interval, Pattern, SequenceOf, StrOptions, validate_params
+from .calibration import (
+    calibration_rows,
+    check_resolution,
+    conformal_p_values,
+    conformal_threshold,
+    drift_report,
+    prior_p_values,
+)
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
 from .features import InputView
 from .loss import draw_reference
@@ -56,8 +64,14 @@ class DevNet(BaseEstimator):
     scores of unlabeled rows towards a reference drawn from a Gaussian prior
     ``N(prior_mean, prior_std^2)`` and the scores of labeled anomalies at least
     ``margin`` standard deviations above it (the deviation loss, paper eq. 7).
-    Scores are therefore on the z scale of the prior: with the default prior, a
-    score above 1.645 has a one-sided p-value below 0.05 (Proposition 4.1).
+    Scores are therefore on the z scale of the prior (Proposition 4.1 reads a
+    score above 1.645 as p < 0.05), but real scores of normal rows do not
+    follow the prior closely enough for that p-value to be trusted. So ``fit``
+    holds a calibration part of the unlabeled rows out of training and keeps
+    their scores: :meth:`p_values` are split-conformal p-values against them
+    (Bates, Candes, Lei, Romano and Sesia, Annals of Statistics 2023) and
+    :meth:`predict` flags rows whose p-value is at most ``1 - confidence``
+    (``docs/decisions.md``).
 
     Parameters
     ----------
@@ -112,9 +126,23 @@ class DevNet(BaseEstimator):
         Keep the weights of the epoch with the lowest mean training loss (as
         the authors' code does); ``False`` keeps the last epoch's.
     confidence : float, default=0.95
-        Confidence level of :meth:`predict`: a row is flagged when its score
-        exceeds the upper ``confidence`` quantile of the prior (1.645 with the
-        default prior).
+        Confidence level of :meth:`predict`: a row is flagged when its
+        conformal p-value is at most ``1 - confidence`` (at most 5% of normal
+        rows flagged, in expectation, at 0.95). Without calibration scores it
+        is flagged when its score exceeds the upper ``confidence`` quantile of
+        the prior (1.645 with the default prior).
+    calibration_size : "auto", int or float, default="auto"
+        Unlabeled rows held out of training to calibrate the p-values (labeled
+        anomalies never are). ``"auto"``: 20% of the unlabeled rows, at most
+        5,000, none when that is fewer than 19 (then the prior's p-values are
+        used, with a warning). An int: that many rows; ``0`` switches the
+        hold-out off and trains on every row exactly as before calibration
+        existed (the paper's protocol in ``reproduction/`` does). A float in
+        (0, 1): that share of the unlabeled rows. The rows are drawn from a
+        random stream of their own (a child of ``random_state``). No training
+        batch draws them; the default preset's input view (min-max range and
+        quantiles) is fitted on every row, as the command line's Preprocessor
+        is: unsupervised statistics, shared by the rows to score.
     engine : {"auto", "numpy", "torch"}, default="auto"
         ``"numpy"`` is a lean hand-written training step (CPU only, several
         times faster for these small networks); ``"torch"`` uses autograd on
@@ -139,7 +167,17 @@ class DevNet(BaseEstimator):
     reference_mean_, reference_std_ : float
         ``mu_R`` and ``sigma_R`` of the reference draws used in training.
     threshold_ : float
-        Score above which :meth:`predict` flags a row.
+        Score above which :meth:`predict` flags a row: the cut-off of the
+        conformal p-value at ``1 - confidence`` (``+inf`` when the calibration
+        set is too small for that level), or the prior's quantile without
+        calibration scores.
+    calibration_scores_ : ndarray of shape (n_calibration,), float64, or None
+        Sorted scores of the held-out calibration rows (or of the rows given to
+        :meth:`calibrate`); None without a calibration set (and absent in
+        model files written before calibration existed).
+    calibration_drift_ : DriftReport or None
+        Set by :meth:`calibrate`: how far the new calibration scores moved
+        from the previous ones (None when there were none before).
     loss_curve_ : list of float
         Mean training loss (deviation loss plus L2) of each epoch.
     best_epoch_ : int
@@ -152,11 +190,13 @@ class DevNet(BaseEstimator):
     feature_names_in_ : ndarray of str
         Only when ``X`` in ``fit`` was a DataFrame with string column names.
     n_labeled_anomalies_, n_unlabeled_ : int
-        Rows with ``y == 1`` and ``y == 0`` seen in ``fit``.
+        Rows with ``y == 1`` and ``y == 0`` trained on in ``fit`` (the
+        calibration rows are not counted in ``n_unlabeled_``).
     device_, engine_ : str
         Where and how the model was trained.
     baseline_ : ndarray of shape (n_features_in_,), float32
-        Mean of the unlabeled training rows: the default reference point of
+        Mean of the unlabeled rows given to ``fit`` (the calibration rows
+        included): the default reference point of
         :func:`deviation.explain.explain`.
     view_ : InputView or None
         The fitted input scaling of ``preset="default"`` (``None`` for
@@ -185,8 +225,11 @@ class DevNet(BaseEstimator):
     >>> X, y = load_thyroid(return_X_y=True)
     >>> model = DevNet(random_state=0).fit(X, y)
     >>> scores = model.decision_function(X)
-    >>> round(model.threshold_, 3)
-    1.645
+    >>> model.calibration_scores_.shape  # 20% of the 6,666 unlabeled rows, held out of training
+    (1333,)
+    >>> flagged = model.predict(X)
+    >>> bool(((model.p_values(X) <= 0.05) == flagged.astype(bool)).all())
+    True
     >>> bool(scores[y == 1].mean() > scores[y == 0].mean())
     True
     """
@@ -210,6 +253,11 @@ class DevNet(BaseEstimator):
         "clipnorm": [None, Interval(Real, 0, None, closed="neither")],
         "restore_best": ["boolean"],
         "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "calibration_size": [
+            StrOptions(("auto",)),
+            Interval(Integral, 0, None, closed="left"),
+            Interval(Real, 0, 1, closed="neither"),
+        ],
         "engine": [StrOptions(("auto", "numpy", "torch"))],
         "device": [StrOptions(("auto",)), Pattern(r"\S+", "a torch device string such as 'cpu' or 'cuda'")],
         "random_state": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator, np.random.RandomState],
@@ -235,6 +283,7 @@ class DevNet(BaseEstimator):
         clipnorm: float | None = 1.0,
         restore_best: bool = True,
         confidence: float = 0.95,
+        calibration_size: str | int | float = "auto",
         engine: str = "auto",
         device: str = "auto",
         random_state: int | np.random.Generator | None = None,
@@ -256,6 +305,7 @@ class DevNet(BaseEstimator):
         self.clipnorm = clipnorm
         self.restore_best = restore_best
         self.confidence = confidence
+        self.calibration_size = calibration_size
         self.engine = engine
         self.device = device
         self.random_state = random_state
@@ -278,6 +328,8 @@ class DevNet(BaseEstimator):
             of each batch are made dense.
         y : array-like of shape (n_samples,)
             1 for a labeled anomaly, 0 for an unlabeled row. At least one of each.
+            ``calibration_size`` of the unlabeled rows are held out of training
+            and scored for :attr:`calibration_scores_`.
         epoch_callback : callable, optional
             Called as ``epoch_callback(epoch, mean_loss)`` after each epoch
             of each network (the command line uses it for its progress bar):
@@ -312,6 +364,15 @@ class DevNet(BaseEstimator):
             "(deviation fit --sample-size N), or a machine with more memory",
         )
         rng = _make_rng(self.random_state)
+        # the explanations' reference point: every unlabeled row, the held-out ones included
+        baseline = _column_means(X, unlabeled_idx)
+        calibration_idx = None
+        n_calibration = calibration_rows(len(unlabeled_idx), self.calibration_size)
+        if n_calibration:
+            # no batch draws a calibration row; X is not copied (the input view's statistics,
+            # like the Preprocessor's, are unsupervised and use every row)
+            calibration_idx = _draw_calibration(unlabeled_idx, n_calibration, rng)
+            unlabeled_idx = np.setdiff1d(unlabeled_idx, calibration_idx, assume_unique=True)
         view = None
         if self.preset == "default" and not sp.issparse(X):
             view = InputView.fit(X, rng)
@@ -349,7 +410,7 @@ class DevNet(BaseEstimator):
         self.n_networks_ = len(results)
         self.hidden_layer_sizes_ = hidden
         self.learning_rate_ = learning_rate
-        self.baseline_ = _column_means(X, unlabeled_idx)
+        self.baseline_ = baseline
         self.coefs_ = coefs
         self.intercepts_ = intercepts
         self.loss_curve_ = [float(v) for v in np.mean([r.loss_curve for r in results], axis=0)]
@@ -358,11 +419,66 @@ class DevNet(BaseEstimator):
         self.reference_std_ = sigma_r
         self.n_labeled_anomalies_ = int(len(anomaly_idx))
         self.n_unlabeled_ = int(len(unlabeled_idx))
+        self.calibration_scores_ = (
+            None if calibration_idx is None else np.sort(self._score_validated(X[calibration_idx]))
+        )
         self.threshold_ = self._threshold()
+        if self.calibration_scores_ is not None:
+            check_resolution(len(self.calibration_scores_), 1.0 - float(self.confidence))
+        return self
+
+    def calibrate(self, X: Any, y: Any = None) -> "DevNet":
+        """Replace the calibration scores with those of fresh, mostly normal rows, without retraining.
+
+        Use recent traffic (e.g. last week's rows) when the data has moved
+        since training, or to give a model loaded from an old file (which has
+        no calibration scores) conformal p-values. The p-values are valid for
+        new rows exchangeable with these; known anomalies among them only make
+        the p-values conservative, and rows labeled 1 in ``y`` are left out.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+            Rows not used in training.
+        y : array-like of shape (n_samples,), optional
+            1 for a known anomaly (left out), 0 for other rows.
+
+        Returns
+        -------
+        self : DevNet
+            With new :attr:`calibration_scores_` and :attr:`threshold_`, and
+            :attr:`calibration_drift_` comparing them with the previous
+            calibration scores (Kolmogorov-Smirnov two-sample test; a warning
+            is logged when they moved).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        DataError
+            When no row is left to calibrate on.
+        """
+        self._check_fitted()
+        X = self._validate_X(X, reset=False)
+        if y is not None:
+            y = _validate_y(y, X.shape[0])
+            X = X[np.flatnonzero(y == 0)]
+        if X.shape[0] == 0:
+            raise DataError("no row to calibrate on: every row of y is a known anomaly (1); pass mostly normal rows.")
+        new = np.sort(self._score_validated(X))
+        old = getattr(self, "calibration_scores_", None)
+        alpha = 1.0 - float(self.confidence)
+        self.calibration_drift_ = None if old is None else drift_report(old, new, self.threshold_, alpha)
+        self.calibration_scores_ = new
+        self.threshold_ = self._threshold()
+        if self.calibration_drift_ is not None:
+            log = logger.warning if self.calibration_drift_.drifted else logger.info
+            log("%s", self.calibration_drift_.message())
+        check_resolution(len(new), alpha)
         return self
 
     #: Fitted attributes :meth:`from_fitted` needs (``feature_names_in_``, ``view_``,
-    #: ``baseline_`` and ``n_networks_`` are optional).
+    #: ``baseline_``, ``n_networks_`` and ``calibration_scores_`` are optional).
     FITTED_ATTRIBUTES: tuple[str, ...] = (
         "coefs_", "intercepts_", "n_features_in_", "best_epoch_", "n_labeled_anomalies_", "n_unlabeled_",
         "reference_mean_", "reference_std_", "threshold_", "loss_curve_", "device_", "engine_",
@@ -383,7 +499,8 @@ class DevNet(BaseEstimator):
         fitted : dict
             The fitted attributes named in :attr:`FITTED_ATTRIBUTES`, plus
             optionally ``n_networks_`` (default 1), ``view_`` (default None),
-            ``feature_names_in_`` and ``baseline_``. ``hidden_layer_sizes_`` and
+            ``feature_names_in_``, ``baseline_`` and ``calibration_scores_``
+            (default None: p-values from the prior). ``hidden_layer_sizes_`` and
             ``learning_rate_`` are derived from the parameters.
 
         Returns
@@ -405,7 +522,8 @@ class DevNet(BaseEstimator):
         missing = [name for name in cls.FITTED_ATTRIBUTES if name not in fitted]
         if missing:
             raise ValueError(f"fitted attributes {missing} are missing")
-        unknown = sorted(set(fitted) - set(cls.FITTED_ATTRIBUTES) - {"n_networks_", "view_", "feature_names_in_", "baseline_"})
+        optional = {"n_networks_", "view_", "feature_names_in_", "baseline_", "calibration_scores_"}
+        unknown = sorted(set(fitted) - set(cls.FITTED_ATTRIBUTES) - optional)
         if unknown:
             raise ValueError(f"unknown fitted attributes {unknown}")
         n_networks = int(fitted.get("n_networks_", 1))
@@ -447,6 +565,7 @@ class DevNet(BaseEstimator):
             setattr(model, name, fitted[name])
         if fitted.get("feature_names_in_") is not None:
             model.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        model.calibration_scores_ = _check_calibration_scores(fitted.get("calibration_scores_"))
         return model
 
     def _network_settings(
@@ -573,26 +692,53 @@ class DevNet(BaseEstimator):
         X = self._validate_X(X, reset=False)
         return self._score_validated(X)
 
-    def p_values(self, X: Any) -> np.ndarray:
-        """Probability of a score at least this high under the prior (one-sided upper tail).
+    def p_values(self, X: Any, method: str = "auto") -> np.ndarray:
+        """One-sided p-values of the rows: how unusual each score is for a normal row.
 
         Parameters
         ----------
         X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+        method : {"auto", "conformal", "prior"}, default="auto"
+            ``"conformal"``: ``(1 + #{calibration_scores_ >= s}) / (n + 1)``
+            (Bates et al., Annals of Statistics 2023, eq. 3), valid for rows
+            exchangeable with the calibration rows, conservative since those
+            hold some anomalies. ``"prior"``: ``P(S >= s)`` for
+            ``S ~ N(prior_mean, prior_std^2)`` (the paper's Proposition 4.1),
+            valid only if normal rows score as the prior, which real data often
+            does not. ``"auto"``: conformal when the model has calibration
+            scores, else the prior's.
 
         Returns
         -------
-        ndarray of shape (n_samples,)
-            ``P(S >= score)`` for ``S ~ N(prior_mean, prior_std^2)``.
-        """
-        return self.p_values_from_scores(self.decision_function(X))
+        ndarray of shape (n_samples,), float64
 
-    def p_values_from_scores(self, scores: np.ndarray) -> np.ndarray:
-        """The p-values of scores already computed by :meth:`decision_function`."""
-        return norm.sf(np.asarray(scores, dtype=np.float64), loc=self.prior_mean, scale=self.prior_std)
+        Raises
+        ------
+        ParameterError
+            For an unknown method, or ``"conformal"`` without calibration scores.
+        """
+        return self.p_values_from_scores(self.decision_function(X), method=method)
+
+    def p_values_from_scores(self, scores: np.ndarray, method: str = "auto") -> np.ndarray:
+        """The p-values (see :meth:`p_values`) of scores already computed by :meth:`decision_function`."""
+        calibration = getattr(self, "calibration_scores_", None)
+        if method not in ("auto", "conformal", "prior"):
+            raise ParameterError(f"method must be 'auto', 'conformal' or 'prior'; got {method!r}.")
+        if method == "conformal" and calibration is None:
+            raise ParameterError(
+                "this DevNet has no calibration scores, so no conformal p-values; calibrate it with "
+                "DevNet.calibrate(X_normal) (or deviation calibrate), or use method='prior'."
+            )
+        if method == "prior" or calibration is None:
+            return prior_p_values(scores, self.prior_mean, self.prior_std)
+        return conformal_p_values(calibration, scores)
 
     def predict(self, X: Any) -> np.ndarray:
         """1 for rows whose score exceeds ``threshold_`` (anomalies), else 0.
+
+        With calibration scores, exactly the rows whose conformal p-value is at
+        most ``1 - confidence``: each normal row exchangeable with the
+        calibration rows is flagged with probability at most ``1 - confidence``.
 
         Parameters
         ----------
@@ -658,21 +804,38 @@ class DevNet(BaseEstimator):
         view = getattr(self, "view_", None)
         return chunk if view is None else view.transform(chunk)
 
-    def threshold_for(self, confidence: float) -> float:
-        """The score above which a row is anomalous at ``confidence`` (one-sided, under the prior).
+    def threshold_for(self, confidence: float, method: str = "auto") -> float:
+        """The score above which a row is anomalous at ``confidence`` (one-sided).
+
+        ``score > threshold_for(c)`` exactly when the row's p-value (see
+        :meth:`p_values`, same ``method``) is at most ``1 - c``.
 
         Parameters
         ----------
         confidence : float in (0, 1)
+        method : {"auto", "conformal", "prior"}, default="auto"
 
         Returns
         -------
         float
-            ``prior_mean + prior_std * z_confidence``; 1.645 for 0.95 with the default prior.
+            Conformal: a calibration score (``+inf`` when the calibration set
+            is too small for the level: its smallest p-value is ``1/(n+1)``).
+            Prior: ``prior_mean + prior_std * z_confidence`` (1.645 for 0.95
+            with the default prior).
         """
         if not (isinstance(confidence, numbers.Real) and 0 < confidence < 1):
             raise ParameterError(f"confidence must be a float in (0, 1). Got {confidence!r} instead.")
-        return float(norm.ppf(confidence, loc=self.prior_mean, scale=self.prior_std))
+        calibration = getattr(self, "calibration_scores_", None)
+        if method not in ("auto", "conformal", "prior"):
+            raise ParameterError(f"method must be 'auto', 'conformal' or 'prior'; got {method!r}.")
+        if method == "prior" or (method == "auto" and calibration is None):
+            return float(norm.ppf(confidence, loc=self.prior_mean, scale=self.prior_std))
+        if calibration is None:
+            raise ParameterError(
+                "this DevNet has no calibration scores; calibrate it with DevNet.calibrate(X_normal) "
+                "(or deviation calibrate), or use method='prior'."
+            )
+        return conformal_threshold(calibration, 1.0 - float(confidence))
 
     def _threshold(self) -> float:
         return self.threshold_for(self.confidence)
@@ -826,6 +989,31 @@ def _column_means(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray
         part = X[rows[start : start + _SCORE_CHUNK]]
         total += np.asarray(part.sum(axis=0), dtype=np.float64).ravel()
     return (total / len(rows)).astype(np.float32)
+
+
+def _draw_calibration(unlabeled_idx: np.ndarray, n_calibration: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n_calibration`` rows drawn from ``unlabeled_idx`` without replacement.
+
+    They are drawn by a child generator spawned from ``rng``, which leaves
+    ``rng``'s own stream (weights, batches, reference draws) untouched.
+    """
+    try:
+        child = rng.spawn(1)[0]
+    except (TypeError, AttributeError, ValueError):  # a bit generator without a seed sequence
+        child = np.random.default_rng(rng.bit_generator.random_raw())
+    return np.sort(child.choice(unlabeled_idx, n_calibration, replace=False))
+
+
+def _check_calibration_scores(scores: Any) -> np.ndarray | None:
+    """Calibration scores as a sorted float64 copy, or None; ValueError when not finite 1-D numbers."""
+    if scores is None:
+        return None
+    array = np.array(scores, dtype=np.float64, copy=True)
+    if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
+        raise ValueError(f"calibration_scores_ must be a non-empty 1-D array of finite scores; got shape {array.shape}")
+    if (np.diff(array) < 0).any():
+        raise ValueError("calibration_scores_ must be sorted ascending")
+    return array
 
 
 def _cuda_available() -> bool:

@@ -230,15 +230,20 @@ def plot_score_distribution(
     prior_std: float = 1.0,
     ax: Axes | None = None,
     title: str | None = None,
+    calibrated: bool | None = None,
 ) -> Figure:
     """Histogram of the scores against the Gaussian prior (the DevNet paper's Figure 1b).
 
     Draws, on shared bins and as densities, the scores of the normal or
     unlabeled rows (label 0, or every row when ``labels`` is None) and of the
     anomalies (label 1); the prior density ``N(prior_mean, prior_std^2)`` over
-    the plotted range; and a dashed vertical line at ``threshold``. The legend
-    gives the row count of each histogram and the threshold with the number of
-    rows above it.
+    the plotted range; and a dashed vertical line at ``threshold``. The legend,
+    below the axes so that it never covers the bars, gives the row count of
+    each histogram and the threshold with the number of rows above it; with
+    both groups, its title says how much they overlap: the share of label-0
+    rows above the threshold and of anomalies at or below it. No cut-off
+    separates rows whose scores fall in the overlap: moving the threshold
+    trades one kind of error for the other.
 
     Parameters
     ----------
@@ -257,6 +262,10 @@ def plot_score_distribution(
         Axes to draw into; by default a new figure (7 x 4.5 inches) is made.
     title : str, optional
         Axes title; by default "Scores against the prior".
+    calibrated : bool, optional
+        Names the threshold in the legend: ``True`` "conformal threshold" (from
+        the model's calibration scores, :mod:`deviation.calibration`),
+        ``False`` "prior threshold" (Proposition 4.1); None: "threshold".
 
     Returns
     -------
@@ -286,7 +295,7 @@ def plot_score_distribution(
     prior_mean = _finite_real(prior_mean, "prior_mean")
     prior_std = _finite_real(prior_std, "prior_std", positive=True)
     if ax is None:
-        fig = _new_figure((7.0, 4.5))
+        fig = _new_figure((7.0, 5.2))
         ax = fig.add_subplot()
     else:
         ax = _check_axes(ax, "ax")
@@ -320,12 +329,13 @@ def plot_score_distribution(
         gid="prior",
     )
     n_above = int(np.count_nonzero(values > threshold))
+    kind = {None: "threshold", True: "conformal threshold", False: "prior threshold"}[calibrated]
     ax.axvline(
         threshold,
         color="C3",
         linestyle="--",
         linewidth=1.5,
-        label=f"threshold = {threshold:.3f} ({n_above:,} above)",
+        label=f"{kind} = {threshold:.3f} ({n_above:,} above)",
         gid="threshold",
     )
     pad = 0.02 * (hi - lo)
@@ -333,7 +343,16 @@ def plot_score_distribution(
     ax.set_xlabel("deviation score")
     ax.set_ylabel("density")
     ax.set_title("Scores against the prior" if title is None else title)
-    ax.legend(loc="upper right", fontsize="small")
+    overlap = None
+    if y is not None and (y == 0).any() and (y == 1).any():
+        normal_above = float(np.mean(values[y == 0] > threshold))
+        anomalies_below = float(np.mean(values[y == 1] <= threshold))
+        overlap = (f"overlap: {100 * normal_above:.1f}% of label 0 above the threshold, "
+                   f"{100 * anomalies_below:.1f}% of anomalies at or below it;\nno cut-off separates "
+                   "rows in the overlap, a higher one trades false alarms for missed anomalies")
+    # below the axes (constrained layout makes room), so it never covers a bar
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small", title=overlap,
+              title_fontsize="small")
     return fig
 
 
@@ -451,7 +470,11 @@ def plot_attributions(
     labels: Sequence[str] | None = None,
     values: Sequence[Any] | None = None,
 ) -> Figure:
-    """Bar charts of the features that pushed each chosen row's score up.
+    """Bar charts of the features that pushed each chosen row's score up, and those that pushed it down.
+
+    Each panel shows the ``top`` largest positive attributions (red, pushed
+    the score up) and the ``top`` most negative ones (blue, pushed it down),
+    sorted by value; features with no effect are left out.
 
     Parameters
     ----------
@@ -459,7 +482,7 @@ def plot_attributions(
     positions : sequence of int
         Indices into ``explanation.rows`` of the rows to draw (one panel each).
     top : int, default=5
-        Bars per panel: the ``top`` largest attributions.
+        Bars per direction and panel.
     labels : sequence of str, optional
         A title per panel (default: ``row N``).
     values : sequence of mappings, optional
@@ -479,12 +502,15 @@ def plot_attributions(
     if min(positions) < 0 or max(positions) >= n_rows:
         raise DataError(f"row positions must be in [0, {n_rows}); got {positions}.")
     k = min(int(top), explanation.values.shape[1])
-    fig = _new_figure((7.0, 1.0 + (0.45 * k + 0.7) * len(positions)))
-    axes = fig.subplots(len(positions), 1, squeeze=False)[:, 0]
+    chosen = [_up_and_down(explanation.values[pos], k) for pos in positions]
+    n_bars = [max(len(order), 1) for order in chosen]
+    fig = _new_figure((7.0, 1.0 + sum(0.45 * n + 0.7 for n in n_bars)))
+    axes = fig.subplots(len(positions), 1, squeeze=False, height_ratios=n_bars)[:, 0]
     names = np.asarray(explanation.feature_names, dtype=object)
     for panel, (ax, pos) in enumerate(zip(axes, positions)):
         vals = explanation.values[pos]
-        order = np.argsort(-vals, kind="stable")[:k][::-1]
+        order = chosen[panel]
+        k = len(order)
         colors = ["tab:red" if v > 0 else "tab:blue" for v in vals[order]]
         ax.barh(np.arange(k), vals[order], color=colors)
         shown = values[panel] if values is not None else None
@@ -498,8 +524,17 @@ def plot_attributions(
             f"(baseline {explanation.baseline_score:.2f})",
             fontsize=10,
         )
-    axes[-1].set_xlabel("contribution to the score (standard deviations of the prior)")
+    axes[-1].set_xlabel("contribution to the score (standard deviations of the prior)\n"
+                        "red: pushed the score up, blue: pushed it down")
     return fig
+
+
+def _up_and_down(values: np.ndarray, k: int) -> np.ndarray:
+    """Feature indices of the ``k`` largest positive and ``k`` most negative values, ascending by value."""
+    up = [i for i in np.argsort(-values, kind="stable")[:k] if values[i] > 0]
+    down = [i for i in np.argsort(values, kind="stable")[:k] if values[i] < 0]
+    order = np.array(down + up, dtype=np.intp)
+    return order[np.argsort(values[order], kind="stable")]
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: float = 120) -> Path:

@@ -36,6 +36,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 
 from ._limits import SEED_BOUND
 from ._optional import import_optional
+from .calibration import ConformalMixin
 from .exceptions import DataError
 
 logger = logging.getLogger(__name__)
@@ -311,7 +312,7 @@ def import_catboost() -> Any:
                            "or use the HistGradientBoosting rival, which needs nothing more")
 
 
-class CatBoostRival(BaseEstimator):
+class CatBoostRival(ConformalMixin, BaseEstimator):
     """``CatBoostClassifier`` on ``y`` (1 = labeled anomaly, 0 = unlabeled row).
 
     Default CatBoost settings (1,000 trees of depth 6), no files written, no
@@ -325,6 +326,10 @@ class CatBoostRival(BaseEstimator):
     thread_count : int, default=1
         CatBoost's threads (``-1``: all cores).
     random_state : int, numpy.random.Generator or None
+
+    Its scores are probabilities of the weak label, not p-values; it gets
+    conformal p-values once :meth:`calibrate` has scored rows it was not
+    trained on (:class:`deviation.calibration.ConformalMixin`).
     """
 
     def __init__(self, max_train_rows: int | None = None, thread_count: int = 1, random_state: Any = None) -> None:

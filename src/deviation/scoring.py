@@ -6,12 +6,20 @@ rows here, so a row gets the same columns, values and id text whichever path
 scores it.
 
 A model is a fitted :class:`~deviation.DevNet`, a scikit-learn ``Pipeline``
-ending in one (the command line's models), or a score blend (ranking scores
-only: no p-value or threshold).
+ending in one (the command line's models), a score blend or a CatBoost
+pipeline saved by ``deviation compare`` (ranking scores only, unless they
+were calibrated: then conformal p-values and a threshold too).
+
+``is_anomaly`` is a per-row decision at a confidence (the row's p-value at
+most ``1 - confidence``; conformal when the model has calibration scores, see
+:mod:`deviation.calibration`), or one over all the rows scored together:
+Benjamini-Hochberg at a false discovery rate, or the ``k`` highest scores
+(:func:`decide_all`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +29,12 @@ import pandas as pd
 from .exceptions import DataError
 from .io.schema import InputSchema
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "SCORE_CHUNK_ROWS",
+    "calibrate_model",
+    "decide_all",
     "decision_scores",
     "final_estimator",
     "has_decisions",
@@ -57,8 +69,18 @@ def final_estimator(model: Any) -> Any:
 
 
 def has_decisions(model: Any) -> bool:
-    """True when the model's scores have p-values and a threshold (DevNet), False for a blend."""
-    return hasattr(final_estimator(model), "p_values_from_scores")
+    """True when the model's scores have p-values and a threshold.
+
+    A DevNet always has (conformal, or the prior's without calibration
+    scores); a blend or a CatBoost rival only once calibrated
+    (:class:`deviation.calibration.ConformalMixin`).
+    """
+    from .estimator import DevNet
+
+    est = final_estimator(model)
+    if isinstance(est, DevNet):
+        return True
+    return getattr(est, "calibration_scores_", None) is not None and hasattr(est, "p_values_from_scores")
 
 
 def model_schema(model: Any) -> InputSchema | None:
@@ -193,6 +215,86 @@ def threshold(model: Any, confidence: float | None = None) -> float | None:
     return float(est.threshold_for(est.confidence if confidence is None else confidence))
 
 
+def calibrate_model(model: Any, X: Any, y: Any = None) -> Any:
+    """Recalibrate a model on fresh, mostly normal rows as read from a file, without retraining.
+
+    The rows go through the model as when scoring (a pipeline's
+    preprocessing, then the estimator's ``calibrate``): see
+    :meth:`deviation.DevNet.calibrate` and
+    :class:`deviation.calibration.ConformalMixin`.
+
+    Parameters
+    ----------
+    model : DevNet, Pipeline or ScoreBlend
+    X : DataFrame, ndarray or sparse matrix of shape (n_rows, n_features)
+    y : array-like of shape (n_rows,), optional
+        Rows with 1 (known anomalies) are left out.
+
+    Returns
+    -------
+    model
+        The same object, recalibrated; its estimator's ``calibration_drift_``
+        compares the new calibration scores with the previous ones.
+
+    Raises
+    ------
+    DataError
+        When the model cannot be calibrated, or no row is left.
+    """
+    est = final_estimator(model)
+    if not hasattr(est, "calibrate"):
+        raise DataError(f"a {type(est).__name__} cannot be calibrated; calibrate a DevNet, blend or CatBoost model")
+    if hasattr(model, "steps"):
+        X = model[:-1].transform(X)
+    elif not hasattr(model, "members_"):
+        X = model_input(model, X)
+    est.calibrate(X, y)
+    return model
+
+
+def decide_all(model: Any, scores: np.ndarray, *, fdr: float | None = None, top: int | None = None) -> np.ndarray:
+    """Decisions over all the rows scored together: Benjamini-Hochberg at ``fdr``, or the ``top`` highest.
+
+    Parameters
+    ----------
+    model : DevNet, Pipeline or ScoreBlend
+        A blend allows ``top`` only (it has no p-values).
+    scores : ndarray of shape (n_rows,)
+        Every row's score: the procedures compare each row with all the others.
+    fdr : float in (0, 1), optional
+        Flag the rows Benjamini-Hochberg rejects at this false discovery rate
+        (:func:`deviation.calibration.benjamini_hochberg`), on the model's
+        p-values (conformal when it has calibration scores, else the prior's,
+        with a warning).
+    top : int >= 1, optional
+        Flag the ``top`` rows with the highest scores (ties: earlier rows first).
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), int8
+
+    Raises
+    ------
+    DataError
+        When both or neither of ``fdr`` and ``top`` is given, or ``fdr`` for a blend.
+    """
+    from .calibration import benjamini_hochberg, top_k
+
+    if (fdr is None) == (top is None):
+        raise DataError("give exactly one of fdr (a false discovery rate) and top (a number of rows)")
+    if top is not None:
+        return top_k(scores, int(top)).astype(np.int8)
+    if not has_decisions(model):
+        raise DataError("a blend's scores have no p-values, so no false discovery control; use top instead")
+    est = final_estimator(model)
+    if getattr(est, "calibration_scores_", None) is None:
+        logger.warning(
+            "the model has no calibration scores: Benjamini-Hochberg runs on the prior's p-values, which hold "
+            "only if normal rows score as N(prior_mean, prior_std); calibrate the model first (deviation calibrate)"
+        )
+    return benjamini_hochberg(est.p_values_from_scores(scores), float(fdr)).astype(np.int8)
+
+
 def scored_frame(
     model: Any,
     scores: np.ndarray,
@@ -200,6 +302,7 @@ def scored_frame(
     ids: pd.DataFrame | None = None,
     confidence: float | None = None,
     index: pd.Index | None = None,
+    is_anomaly: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The scored rows: the id columns (verbatim), ``score``, ``p_value`` and ``is_anomaly``.
 
@@ -212,10 +315,15 @@ def scored_frame(
         Columns copied first, as they are.
     confidence : float in (0, 1), optional
         Confidence of ``is_anomaly`` (default: the model's). ``is_anomaly`` is
-        1 where ``score > threshold`` (the prior's one-sided test, Proposition
-        4.1 of Pang et al., KDD 2019).
+        1 where ``score > threshold``, that is where ``p_value <= 1 -
+        confidence``: conformal p-values when the model has calibration scores
+        (Bates et al., Annals of Statistics 2023), else the prior's one-sided
+        test (Proposition 4.1 of Pang et al., KDD 2019).
     index : pandas.Index, optional
         Index of the result (Dask partitions keep theirs).
+    is_anomaly : ndarray of shape (n_rows,), optional
+        Decisions taken over all the rows (:func:`decide_all`), written instead
+        of the per-row test (also for a blend).
 
     Returns
     -------
@@ -240,4 +348,6 @@ def scored_frame(
         cut = threshold(model, confidence)
         columns["p_value"] = est.p_values_from_scores(scores)
         columns["is_anomaly"] = (scores > cut).astype(np.int8)
+    if is_anomaly is not None:
+        columns["is_anomaly"] = np.asarray(is_anomaly, dtype=np.int8)
     return pd.DataFrame(columns, index=index if index is not None else pd.RangeIndex(len(scores)))

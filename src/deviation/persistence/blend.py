@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..calibration import scores_from_json
 from ..exceptions import ModelFileError
 from ._common import float_from_json, float_to_json, require
 
@@ -75,9 +76,13 @@ def blend_to_config(
         blobs.update({prefix + part: data for part, data in parts.items()})
         members.append({"name": str(name), "center": float_to_json(center), "scale": float_to_json(scale),
                         "prefix": prefix, "model": config})
+    entry: dict[str, Any] = {"random_state": None if random_state is None else int(random_state), "members": members}
+    calibration = getattr(blend, "calibration_scores_", None)
+    if calibration is not None:
+        entry["calibration_scores"] = [float(v) for v in np.asarray(calibration, dtype=np.float64)]
     body = {
         "model_type": "ScoreBlend",
-        "blend": {"random_state": None if random_state is None else int(random_state), "members": members},
+        "blend": entry,
         "feature_names_in": members[0]["model"].get("feature_names_in") if members else None,
     }
     return body, blobs
@@ -129,6 +134,8 @@ def blend_from_config(config: dict[str, Any], decode: Callable[[dict[str, Any], 
     result.members_ = members
     result.centers_ = np.asarray(centers)
     result.scales_ = np.asarray(scales)
+    # absent in files written before calibration: the blend ranks rows only
+    result.calibration_scores_ = scores_from_json(blend.get("calibration_scores"), where)
     return result
 
 

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .._optional import import_optional
 from ..exceptions import ModelFileError
 from ._common import int_from_json, require
@@ -78,10 +80,14 @@ def rival_to_config(rival: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
         target = Path(tmp) / MODEL_NAME
         rival.save_model(str(target))
         data = target.read_bytes()
+    fitted: dict[str, Any] = {"n_features_in_": int(rival.n_features_in_)}
+    calibration = getattr(rival, "calibration_scores_", None)
+    if calibration is not None:
+        fitted["calibration_scores_"] = [float(v) for v in np.asarray(calibration, dtype=np.float64)]
     config = {
         "estimator": RIVAL_ESTIMATOR,
         "params": saved,
-        "fitted": {"n_features_in_": int(rival.n_features_in_)},
+        "fitted": fitted,
         "model_file": MODEL_NAME,
     }
     return config, {MODEL_NAME: data}
@@ -143,4 +149,7 @@ def rival_from_config(config: dict[str, Any], take: Any) -> Any:
         raise ModelFileError(
             f"{where}: the CatBoost model reads {rival.n_features_in_} columns, inconsistent with n_features_in_={n_features}."
         )
+    from ..calibration import scores_from_json
+
+    rival.calibration_scores_ = scores_from_json(fitted.get("calibration_scores_"), where)
     return rival

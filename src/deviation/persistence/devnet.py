@@ -163,6 +163,10 @@ def devnet_to_config(devnet: DevNet) -> tuple[dict[str, Any], dict[str, np.ndarr
     fitted["loss_curve_"] = [float_to_json(v) for v in devnet.loss_curve_]
     names = getattr(devnet, "feature_names_in_", None)
     fitted["feature_names_in_"] = None if names is None else [str(n) for n in names]
+    calibration = getattr(devnet, "calibration_scores_", None)
+    if calibration is not None:
+        # JSON numbers round-trip float64 exactly, so threshold_ and the p-values read back bit for bit
+        fitted["calibration_scores_"] = [float(v) for v in np.asarray(calibration, dtype=np.float64)]
     config = {"estimator": "deviation.DevNet", "params": params, "fitted": fitted, "layers": layers}
     return config, tensors
 
@@ -189,6 +193,8 @@ def _params_from_json(config: dict[str, Any], where: str) -> dict[str, Any]:
             params[name] = NONFINITE_FROM_JSON[value]
     # files written before presets existed hold the paper's single network
     params.setdefault("preset", "paper")
+    # files written before calibration existed trained on every row
+    params.setdefault("calibration_size", 0)
     return params
 
 
@@ -280,6 +286,13 @@ def devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
     values["intercepts_"] = [tensors[f"intercept_{k}"] for k in range(n_layers)]
     if "baseline" in tensors:
         values["baseline_"] = tensors["baseline"]
+    calibration = fitted.get("calibration_scores_")
+    if calibration is not None:
+        if not isinstance(calibration, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in calibration
+        ):
+            raise ModelFileError("config.json: calibration_scores_ must be a list of numbers or absent.")
+        values["calibration_scores_"] = calibration
     try:
         model = DevNet.from_fitted(params, values)
     except ParameterError as exc:

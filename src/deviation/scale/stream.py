@@ -35,7 +35,7 @@ from ..exceptions import DataError
 from ..io import DEFAULT_BATCH_ROWS, BatchWriter, KindTracker, Table, iter_tables, resolve_source, to_binary_labels
 from ..io.reader import label_values, schema_of, split_batch, tabular_batches, text_cells
 from ..io.sources import TABULAR
-from ..scoring import decision_scores, model_schema, scored_frame, threshold
+from ..scoring import decide_all, decision_scores, model_schema, scored_frame, threshold
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def score_file(
     progress: Callable[[int], None] | None = None,
     sep: str | None = None,
     drop: str | list[str] | None = None,
+    fdr: float | None = None,
+    top: int | None = None,
 ) -> ScoreSummary:
     """Score a data file batch by batch and write ``score``, ``p_value``, ``is_anomaly``.
 
@@ -165,6 +167,13 @@ def score_file(
         Separator of a CSV file (default: the training file's, as the model recorded it).
     drop : str or list of str, optional
         Columns of the file the model does not use, checked and left out.
+    fdr, top : optional
+        ``is_anomaly`` by Benjamini-Hochberg at this false discovery rate, or
+        for the ``top`` highest scores, over all the rows of the file
+        (:func:`deviation.scoring.decide_all`). Both need every row's score
+        before the first row is written, so the file is read twice: a first
+        pass keeps only the scores (8 bytes a row), the second writes the
+        output as usual.
 
     Returns
     -------
@@ -172,6 +181,11 @@ def score_file(
     """
     cut = threshold(model, confidence)
     schema = model_schema(model)
+    flags = None
+    if fdr is not None or top is not None:
+        every = _file_scores(model, data, id_column, schema, batch_size, sep, drop)
+        flags = decide_all(model, every, fdr=fdr, top=top)
+        cut = None  # no single score cut-off: the decision depends on every row
     writer = BatchWriter(Path(out))
     start = time.perf_counter()
     n_rows = n_flagged = 0
@@ -189,7 +203,8 @@ def score_file(
             except DataError as exc:
                 # the preprocessing counts rows within the batch: say which file and rows it was
                 raise DataError(f"'{data}', data rows {n_rows + 1}-{n_rows + table.X.shape[0]}: {exc}") from None
-            result = scored_frame(model, scores, ids=table.ids, confidence=confidence)
+            result = scored_frame(model, scores, ids=table.ids, confidence=confidence,
+                                  is_anomaly=None if flags is None else flags[n_rows : n_rows + len(scores)])
             writer.write(result)
             n_rows += len(result)
             if "is_anomaly" in result:
@@ -201,6 +216,20 @@ def score_file(
         writer.abort()
         raise
     return ScoreSummary(n_rows, n_flagged, cut, time.perf_counter() - start, unseen)
+
+
+def _file_scores(model: Any, data: Any, id_column: Any, schema: Any, batch_size: int, sep: Any,
+                 drop: Any) -> np.ndarray:
+    """Every row's score, in file order (the first pass of :func:`score_file` under ``fdr`` or ``top``)."""
+    parts, n_rows = [], 0
+    for table in _prefetch(iter_tables(data, id_column=id_column, schema=schema, batch_rows=batch_size, sep=sep,
+                                       drop=drop)):
+        try:
+            parts.append(decision_scores(model, table.X))
+        except DataError as exc:
+            raise DataError(f"'{data}', data rows {n_rows + 1}-{n_rows + table.X.shape[0]}: {exc}") from None
+        n_rows += table.X.shape[0]
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def sample_file(
