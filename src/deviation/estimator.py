@@ -27,7 +27,7 @@ from ._params import Interval, Pattern, SequenceOf, StrOptions, validate_params
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
 from .features import InputView
 from .loss import draw_reference
-from .mlp import forward_numpy, glorot_uniform_init, merge_networks
+from .mlp import forward_columns, forward_numpy, glorot_uniform_init, merge_networks, split_members
 from .sampling import balanced_batches
 from .training import TrainConfig, require_torch, train_numpy, train_torch
 
@@ -493,7 +493,7 @@ class DevNet(BaseEstimator):
         drawn = np.zeros(X.shape[0], dtype=bool)
         drawn[rows] = True
         position = (np.cumsum(drawn) - 1)[rows]  # each draw's row among the drawn rows
-        Z = view.transform(X[drawn])  # (n drawn, n_features_out): [minmax | quantile, binary]
+        Z = view.transform(X[drawn], exact=True)  # (n drawn, n_features_out): [minmax | quantile, binary]
         ends = (0, view.n_features_in, view.n_features_out)
         results = [
             self._run_engine(
@@ -629,6 +629,7 @@ class DevNet(BaseEstimator):
             "score fewer rows at a time (deviation score streams files) or use a machine with more memory",
         )
         out = np.empty(X.shape[0], dtype=np.float64)
+        members = self._members()
 
         def score_chunk(start: int) -> None:
             stop = min(start + _SCORE_CHUNK, X.shape[0])
@@ -636,10 +637,23 @@ class DevNet(BaseEstimator):
             if sp.issparse(part):
                 # wide sparse rows stay sparse: the first layer is a sparse product
                 wide = part.shape[1] > WIDE_SPARSE_COLUMNS and not has_view
-                chunk = part.astype(np.float32) if wide else part.toarray().astype(np.float32)
-            else:
+                part = part.astype(np.float32) if wide else part.toarray()
+                if wide or members is None:
+                    chunk = part if wide else part.astype(np.float32)
+                    out[start:stop] = forward_numpy(self._network_input(chunk), self.coefs_, self.intercepts_)
+                    return
+            if members is None:
                 chunk = np.asarray(part, dtype=np.float32)
-            out[start:stop] = forward_numpy(self._network_input(chunk), self.coefs_, self.intercepts_)
+                out[start:stop] = forward_numpy(self._network_input(chunk), self.coefs_, self.intercepts_)
+                return
+            # the network reads the rows column by column (see mlp.forward_columns)
+            view = getattr(self, "view_", None)
+            if view is not None:
+                # the view reads the rows rounded to float32, as it always has at scoring
+                columns = view.transform_columns(np.asarray(part, dtype=np.float32))
+            else:
+                columns = np.ascontiguousarray(np.asarray(part).T, dtype=np.float32)
+            out[start:stop] = forward_columns(columns, members, self.coefs_[-1], self.intercepts_[-1])
 
         starts = range(0, X.shape[0], _SCORE_CHUNK)
         workers = min(_SCORE_THREADS, len(starts))
@@ -652,6 +666,15 @@ class DevNet(BaseEstimator):
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(score_chunk, starts))
         return out
+
+    def _members(self) -> list[Any] | None:
+        """The networks averaged in the score, for :func:`deviation.mlp.forward_columns` (None: score merged)."""
+        view = getattr(self, "view_", None)
+        n_inputs = self.coefs_[0].shape[0]
+        blocks = [n_inputs]
+        if view is not None and int(getattr(self, "n_networks_", 1)) == 2:
+            blocks = [view.n_features_in, n_inputs - view.n_features_in]
+        return split_members(self.coefs_, self.intercepts_, blocks)
 
     def _network_input(self, chunk: Any) -> Any:
         """What the network reads for validated rows: ``view_.transform`` under the default preset."""

@@ -19,14 +19,21 @@ before that change have no ``binary`` columns and score as they did.
 
 Every output value depends on its own input value only, so a row's view (and
 score) does not depend on the other rows scored with it.
+
+The quantile copy is scikit-learn's ``QuantileTransformer(output_distribution=
+"normal")`` on the stored ``quantiles`` and ``references``, computed by
+:class:`deviation.quantile_map.NormalQuantileMap` (precomputed per column when
+the view is built, so model files store the same arrays as before): within 2e-6
+of scikit-learn's values, then rounded to float32. :meth:`InputView.transform_columns`
+writes the view column by column, the layout the scoring path's network reads.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.preprocessing import QuantileTransformer
 
 from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
+from .quantile_map import NormalQuantileMap, reference_map
 
 __all__ = ["InputView"]
 
@@ -90,7 +97,8 @@ class InputView:
         self.quantiles = np.asarray(quantiles, dtype=np.float64)
         self.references = np.asarray(references, dtype=np.float64)
         self.binary = np.zeros(0, dtype=np.int64) if binary is None else np.asarray(binary, dtype=np.int64)
-        self._transformer = self._build_transformer()
+        # derived from the stored arrays, never saved: old files and new ones map the same
+        self._map = NormalQuantileMap(self.quantiles, self.references) if self.continuous.size else None
 
     # ------------------------------------------------------------ fitting
     @classmethod
@@ -128,17 +136,6 @@ class InputView:
         binary_read = np.flatnonzero(binary) if with_binary else None
         return cls(data_min, data_range, continuous, quantiles, references, binary_read)
 
-    def _build_transformer(self) -> QuantileTransformer | None:
-        # A fitted QuantileTransformer rebuilt from its arrays: transform() only reads these.
-        if self.continuous.size == 0:
-            return None
-        qt = QuantileTransformer(n_quantiles=len(self.references), output_distribution="normal")
-        qt.quantiles_ = self.quantiles
-        qt.references_ = self.references
-        qt.n_quantiles_ = len(self.references)
-        qt.n_features_in_ = len(self.continuous)
-        return qt
-
     # ------------------------------------------------------------ use
     @property
     def n_features_in(self) -> int:
@@ -164,18 +161,63 @@ class InputView:
 
     def quantile(self, X: np.ndarray) -> np.ndarray:
         """Normal-quantile copy of the continuous columns, float32 of shape (n, n_continuous)."""
-        if self._transformer is None:
-            return np.zeros((X.shape[0], 0), dtype=np.float32)
-        return self._transformer.transform(np.asarray(X, dtype=np.float64)[:, self.continuous]).astype(np.float32)
+        X = np.asarray(X, dtype=np.float64)
+        out = np.empty((self.n_continuous, X.shape[0]), dtype=np.float32)
+        if self._map is not None:
+            self._map.transform_into(np.ascontiguousarray(X[:, self.continuous].T), out)
+        return np.ascontiguousarray(out.T)
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def transform(self, X: np.ndarray, *, exact: bool = False) -> np.ndarray:
         """``[minmax(X), quantile(X[:, continuous]), minmax(X)[:, binary]]``, float32 of shape (n, n_features_out).
 
         The first ``n_features_in`` columns are what the min-max network reads, the
         others what the quantile network reads.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features_in)
+        exact : bool, default=False
+            Compute the quantile copy with scikit-learn's formula itself
+            (:func:`deviation.quantile_map.reference_map`, bit for bit as
+            ``QuantileTransformer.transform``) instead of the precomputed map
+            (within 2e-6 of it). Training uses it: a fit amplifies differences in
+            its inputs far beyond their size, and the same seed must train the
+            same network as before the precomputed map existed.
         """
-        scaled = self.minmax(X)
-        return np.hstack([scaled, self.quantile(X), scaled[:, self.binary]])
+        return np.ascontiguousarray(self.transform_columns(X, exact=exact).T)
+
+    def transform_columns(self, X: np.ndarray, *, exact: bool = False) -> np.ndarray:
+        """:meth:`transform` stored column by column: float32 of shape (n_features_out, n), C-contiguous.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features_in)
+            Finite values.
+
+        exact : bool, default=False
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_features_out, n), float32
+            Row ``j`` is column ``j`` of :meth:`transform`, with the same values.
+        """
+        d = self.n_features_in
+        XT = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T)  # (n_features_in, n)
+        out = np.empty((self.n_features_out, XT.shape[1]), dtype=np.float32)
+        with np.errstate(over="ignore"):  # an overflow to inf is clipped below
+            scaled = XT - self.data_min[:, None]
+            scaled /= self.data_range[:, None]
+        np.clip(scaled, -MAX_VIEW_VALUE, MAX_VIEW_VALUE, out=scaled)
+        out[:d] = scaled
+        if self._map is not None:
+            for i, (j, column) in enumerate(zip(self.continuous, self._map.columns)):
+                if exact:
+                    out[d + i] = reference_map(XT[j], column.quantiles, column.references)
+                else:
+                    column.map(XT[j], out[d + i])
+        out[d + self.n_continuous :] = out[self.binary]
+        return out
 
     def source_columns(self) -> np.ndarray:
         """For each output column, the input column it comes from."""

@@ -1,0 +1,83 @@
+"""Scoring throughput of ``decision_function``: the default preset against the paper preset.
+
+Fits both presets (random_state=0) on 1,000,000 synthetic rows x 20 continuous
+columns (a tenth of a percent labeled anomalies), then times
+``decision_function`` on the same rows, best of ``--repeats``, both presets in
+the same process so that their ratio is measured under the same load. Writes
+a table into docs/BENCHMARKS.md (section ``score_speed``).
+
+    PYTHONPATH=src .venv/bin/python benchmarks/score_speed.py [--rows 1000000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+from _report import machine, write_section
+
+from deviation import DevNet
+
+
+def make_data(rows: int, columns: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mixed continuous distributions, and rows far out in the first columns as anomalies."""
+    rng = np.random.default_rng(seed)
+    kinds = [rng.normal, rng.lognormal, rng.standard_t, rng.exponential]
+    X = np.column_stack([
+        kinds[j % 4](size=rows) if j % 4 != 2 else rng.standard_t(3, size=rows) for j in range(columns)
+    ])
+    y = (rng.random(rows) < 0.001).astype(np.int64)
+    X[y == 1, :3] += 6
+    return X, y
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--columns", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    X, y = make_data(args.rows, args.columns)
+    results = {}
+    for preset in ("paper", "default"):
+        start = time.perf_counter()
+        model = DevNet(preset=preset, random_state=0).fit(X, y)
+        fit_s = time.perf_counter() - start
+        model.decision_function(X[:10_000])  # warm up
+        best = min(_timed(model, X) for _ in range(args.repeats))
+        results[preset] = (fit_s, best)
+        print(f"{preset}: fit {fit_s:.2f} s, decision_function {best:.3f} s, {args.rows / best / 1e6:.2f}M rows/s")
+    ratio = results["paper"][1] / results["default"][1]
+    fit_ratio = results["default"][0] / results["paper"][0]
+    print(f"default / paper rows/s: {ratio:.2f}; fit time default / paper: {fit_ratio:.2f}")
+    table = [
+        f"## Scoring throughput in memory: {args.rows:,} rows x {args.columns} columns (issue 18)",
+        "",
+        f"`PYTHONPATH=src python benchmarks/score_speed.py --rows {args.rows} --repeats {args.repeats}`: "
+        "both presets fitted (1,000 updates, random_state=0) on the same synthetic rows (normal, log-normal, "
+        "Student-t and exponential columns), then `decision_function` on all of them, best of "
+        f"{args.repeats}, in one process ({os.cpu_count()} cores; scoring uses up to 4 threads). "
+        "Targets (issue 18): the default preset at least 2.5M rows/s and at least 0.25 of the paper "
+        "preset's rows/s in the same run; its fit at most 3 times the paper preset's.",
+        "",
+        "| preset | fit (s) | decision_function (s) | rows/s |",
+        "|---|---|---|---|",
+        *[f"| {p} | {f:.2f} | {s:.3f} | {args.rows / s / 1e6:.2f}M |" for p, (f, s) in results.items()],
+        "",
+        f"Default / paper rows/s: {ratio:.2f}. Fit time default / paper: {fit_ratio:.2f}.",
+        "",
+        f"Machine: {machine()}.",
+    ]
+    write_section("score_speed", "\n".join(table))
+
+
+def _timed(model: DevNet, X: np.ndarray) -> float:
+    start = time.perf_counter()
+    model.decision_function(X)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
