@@ -54,6 +54,9 @@ def test_scores_match_the_pins(pins, name, preset):
     if preset == "paper":
         np.testing.assert_array_equal(scores, pinned)
     else:
-        np.testing.assert_allclose(scores, pinned, rtol=0, atol=1e-5)
+        # 1e-5, relative beyond 1: scores of rows far outside the training range reach hundreds,
+        # where float32 values are 6e-5 apart and summing the output unit in another order
+        # moves them by that
+        assert np.all(np.abs(scores - pinned) <= 1e-5 * np.maximum(1.0, np.abs(pinned)))
     if preset == "default" and name != "thyroid":
         np.testing.assert_allclose(model.view_.transform(T), pins[f"{name}_view"], rtol=0, atol=1e-5)

@@ -211,11 +211,11 @@ class InputView:
         np.clip(scaled, -MAX_VIEW_VALUE, MAX_VIEW_VALUE, out=scaled)
         out[:d] = scaled
         if self._map is not None:
-            for i, (j, column) in enumerate(zip(self.continuous, self._map.columns)):
-                if exact:
+            if exact:
+                for i, (j, column) in enumerate(zip(self.continuous, self._map.columns)):
                     out[d + i] = reference_map(XT[j], column.quantiles, column.references)
-                else:
-                    column.map(XT[j], out[d + i])
+            else:
+                self._map.transform_into(XT[self.continuous], out[d : d + self.n_continuous])
         out[d + self.n_continuous :] = out[self.binary]
         return out
 

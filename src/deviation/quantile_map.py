@@ -96,7 +96,13 @@ def _float_keys(y: np.ndarray) -> np.ndarray:
 
 
 class _Column:
-    """The precomputed map of one column: lookup table, interval cubics and the exact fallback."""
+    """The precomputed map of one column: lookup table, interval cubics and exact-path arrays.
+
+    Table entry ``j`` (``0 <= j <= m`` for ``m`` distinct quantile values) is for
+    the values with ``j`` distinct quantile values at or below them: entry 0 below
+    all of them, entry ``j`` the interval ``[values[j-1], values[j])``, entry ``m``
+    at or above the largest.
+    """
 
     def __init__(self, quantiles: np.ndarray, references: np.ndarray) -> None:
         self.quantiles, self.references = quantiles, references
@@ -104,124 +110,82 @@ class _Column:
         last = np.r_[first[1:] - 1, len(quantiles) - 1]
         m = len(values)
         self.values = values
-        # interval k = [values[k], values[k+1]); index 0 of the tables is "below values[0]", so
-        # the tables are indexed by k + 1, and the last entry is "at or above values[-1]"
-        u0 = references[last[:-1]]
+        u0 = references[last[:-1]]  # u at the start of each interval, and at its end
         u1 = references[last[:-1] + 1]
         width = np.diff(values)
-        with np.errstate(divide="ignore", over="ignore"):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             inv_width = 1.0 / width
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             z0, z1 = ndtri(u0), ndtri(u1)
             # dz/dt = (u1 - u0) / phi(z): the slopes at the ends in units of the interval
             s0 = (u1 - u0) * np.sqrt(2 * np.pi) * np.exp(0.5 * z0 * z0)
             s1 = (u1 - u0) * np.sqrt(2 * np.pi) * np.exp(0.5 * z1 * z1)
             c2 = 3 * (z1 - z0) - 2 * s0 - s1
             c3 = 2 * (z0 - z1) + s0 + s1
-        exact = ~np.isfinite(inv_width) | ~np.isfinite(z0) | ~np.isfinite(z1) | ~np.isfinite(s0) | ~np.isfinite(s1)
+        cubic = np.vstack([z0, s0, c2, c3])
+        with np.errstate(over="ignore"):
+            # the fast path reads 1 / width in float32
+            exact = ~np.isfinite(inv_width.astype(np.float32)) | ~np.all(np.isfinite(cubic), axis=0)
         # intervals touching the bounds zones follow sklearn's masks exactly
         exact |= values[:-1] - BOUNDS < quantiles[0]
         exact |= values[1:] + BOUNDS > quantiles[-1]
-        coefs = np.zeros((4, m + 1))
-        ok = ~exact
-        coefs[:, 1:m][:, ok] = np.vstack([z0, s0, c2, c3])[:, ok]
+        cubic[:, exact] = 0.0
         # check the cubics against the exact map inside each interval
         t = _CHECK_T[:, None]
-        x_check = values[:-1] + t * width  # (n_check, m - 1)
-        with np.errstate(invalid="ignore", over="ignore"):
-            cubic = coefs[0, 1:m] + t * (coefs[1, 1:m] + t * (coefs[2, 1:m] + t * coefs[3, 1:m]))
-        truth = reference_map(np.where(np.isfinite(x_check), x_check, 0.0).ravel(), quantiles, references)
-        err = np.abs(cubic - truth.reshape(x_check.shape)).max(axis=0)
-        exact |= ~(err <= TOLERANCE)
-        coefs[:, 1:m][:, exact] = 0.0
-        self.coefs = coefs.astype(np.float32)  # (4, m + 1): z0, s0, c2, c3 per interval
-        self.start = np.r_[values[0], values].astype(np.float64)  # interval start, per table index
+        x_check = values[:-1] + t * np.where(exact, 0.0, width)  # (n_check, m - 1)
+        approx = cubic[0] + t * (cubic[1] + t * (cubic[2] + t * cubic[3]))
+        truth = reference_map(x_check.ravel(), quantiles, references).reshape(x_check.shape)
+        exact |= ~(np.abs(approx - truth).max(axis=0, initial=0.0) <= TOLERANCE)
+        cubic[:, exact] = 0.0
+
+        n_tab = m + 1
+        self.coefs = np.zeros((4, n_tab), dtype=np.float32)  # z0, s0, c2, c3 per entry
+        self.coefs[:, 1:m] = cubic
+        self.start = np.r_[values[0], values]
         self.inv_width = np.r_[0.0, np.where(exact, 0.0, inv_width), 0.0]
-        # 1: the exact map; 2: exact when the value equals the interval's start (repeated quantiles)
-        flag = np.zeros(m + 1, dtype=np.int8)
+        # 1: the exact map; 2: exact when the value equals the entry's start (repeated quantiles)
+        flag = np.zeros(n_tab, dtype=np.int8)
         flag[0] = flag[m] = 1
         flag[1:m][exact] = 1
         tied = (last - first) > 0
         flag[1:][tied & (flag[1:] == 0)] = 2
         self.flag = flag
-        self.any_tied = bool((flag == 2).any())
         # the exact map at each quantile value: what a value equal to repeated quantiles gets
         self.at_start = np.r_[0.0, reference_map(values, quantiles, references)].astype(np.float32)
+        # the exact path: u = u_start + (x - start) / width * du, or u_tie at the start itself
+        self.u_start = np.r_[0.0, references[last]]
+        self.du = np.r_[0.0, u1 - u0, 0.0]
+        self.width = np.r_[np.inf, width, np.inf]
+        self.u_tie = np.r_[0.0, 0.5 * (references[first] + references[last])]
         self._build_lookup()
 
-    # ------------------------------------------------------------- locating
-    def _keys(self, x: np.ndarray, centre: float, inv_scale: float) -> np.ndarray:
-        y = x - centre
-        y *= inv_scale
+    def _keys(self, x: np.ndarray) -> np.ndarray:
+        y = x - self.centre
+        y *= self.inv_scale
         y += np.copysign(1.0, y)
         return _float_keys(y.astype(np.float32))
 
     def _build_lookup(self) -> None:
         values = self.values
-        centre = float(values[len(values) // 2])
+        self.centre = float(values[len(values) // 2])
         spread = float(values[-1] - values[0])
         best = None
         for e in range(-2, 24, 2):
             # scales from the whole range down to a tiny fraction of it: the float32 pattern
-            # is linear near +-1 (within a scale of the centre) and logarithmic beyond
-            inv_scale = 2.0**e / spread if spread > 0 else 1.0
-            keys = self._keys(values, centre, inv_scale).astype(np.int64)
-            for shift in range(8, 28):
+            # is linear within a scale of the centre and logarithmic beyond
+            self.inv_scale = 2.0**e / spread if spread > 0 else 1.0
+            keys = self._keys(values).astype(np.int64)
+            for shift in range(0, 31):
                 b = keys >> shift
                 size = int(b[-1] - b[0]) + 1
-                if size > LUT_MAX:
-                    continue
-                occupancy = int(np.bincount(b - b[0]).max())
-                if best is None or (occupancy, size) < best[0]:
-                    best = ((occupancy, size), inv_scale, shift, int(b[0]))
-                break  # coarser shifts only put more quantiles in a bucket
-        (occupancy, size), inv_scale, shift, offset = best  # type: ignore[misc]
-        self.centre, self.inv_scale, self.shift, self.offset = centre, inv_scale, shift, offset
-        self.n_compare = occupancy
-        b = (self._keys(values, centre, inv_scale).astype(np.int64) >> shift) - offset
-        # lut[j] = quantile values in buckets below j
-        self.lut = np.searchsorted(b, np.arange(size), side="left").astype(np.int32)
-        self.size = size
-        # candidates past the last value compare as "above"
-        self.padded = np.r_[values, np.full(occupancy, np.inf)]
-
-    def locate(self, x: np.ndarray) -> np.ndarray:
-        """Table index (interval + 1) of each value: the number of distinct quantiles <= x."""
-        if self.n_compare > MAX_COMPARE:
-            return np.searchsorted(self.values, x, side="right").astype(np.int32)
-        b = self._keys(x, self.centre, self.inv_scale) >> self.shift
-        b -= self.offset
-        np.clip(b, 0, self.size - 1, out=b)
-        base = self.lut.take(b)
-        index = base.copy()
-        for i in range(self.n_compare):
-            index += self.padded.take(base + i) <= x
-        return index
-
-    # ------------------------------------------------------------- mapping
-    def map(self, x: np.ndarray, out: np.ndarray) -> None:
-        """Write the normal-scale values of ``x`` (float64, shape (n,)) into ``out`` (float32)."""
-        k = self.locate(x)
-        t = x - self.start.take(k)
-        t *= self.inv_width.take(k)
-        t = t.astype(np.float32)
-        c = self.coefs
-        z = c[3].take(k)
-        z *= t
-        z += c[2].take(k)
-        z *= t
-        z += c[1].take(k)
-        z *= t
-        z += c[0].take(k)
-        flag = self.flag.take(k)
-        if self.any_tied:
-            tie = (flag == 2) & (t == 0)
-            if tie.any():
-                z[tie] = self.at_start.take(k[tie])
-        slow = flag == 1
-        if slow.any():
-            z[slow] = reference_map(x[slow], self.quantiles, self.references)
-        out[...] = z
+                if size <= LUT_MAX:
+                    occupancy = int(np.bincount(b - b[0]).max())
+                    if best is None or (occupancy, size) < best[0]:
+                        best = ((occupancy, size), self.inv_scale, shift, int(b[0]))
+                    break  # coarser shifts only put more quantiles in a bucket
+        (self.n_compare, self.size), self.inv_scale, self.shift, self.offset = best  # type: ignore[misc]
+        b = (self._keys(values).astype(np.int64) >> self.shift) - self.offset
+        # lut[j]: quantile values in buckets below j
+        self.lut = np.searchsorted(b, np.arange(self.size), side="left")
 
 
 class NormalQuantileMap:
@@ -238,14 +202,82 @@ class NormalQuantileMap:
     -----
     Every output is within :data:`TOLERANCE` (2e-6) of scikit-learn's
     ``QuantileTransformer`` with these ``quantiles_`` and ``references_``
-    (scikit-learn's ``_transform_col``, which this reproduces; see the module
-    docstring for how), before the float32 rounding of the result.
+    (scikit-learn's ``_transform_col``, which :func:`reference_map` reproduces;
+    see the module docstring for how), before the float32 rounding of the result.
+    All columns are mapped together: the per-column tables are concatenated, so
+    the cost of a batch is a few dozen NumPy calls whatever the number of columns.
     """
 
     def __init__(self, quantiles: np.ndarray, references: np.ndarray) -> None:
         quantiles = np.asarray(quantiles, dtype=np.float64)
         references = np.asarray(references, dtype=np.float64)
-        self.columns = [_Column(np.ascontiguousarray(quantiles[:, j]), references) for j in range(quantiles.shape[1])]
+        columns = [_Column(np.ascontiguousarray(quantiles[:, j]), references) for j in range(quantiles.shape[1])]
+        self.columns = columns
+        self.n_compare = max([c.n_compare for c in columns if c.n_compare <= MAX_COMPARE], default=0)
+        self.searched = np.array([c.n_compare > MAX_COMPARE for c in columns])
+        # each column's region of the tables: its m + 1 entries, then padding so that the
+        # n_compare candidates after any entry stay in the region (they compare as "above")
+        regions = [len(c.values) + max(self.n_compare, 1) for c in columns]
+        offsets = np.r_[0, np.cumsum(regions)[:-1]].astype(np.int64)
+        self.offsets = offsets[:, None]
+        total = int(sum(regions))
+
+        def table(name: str, fill: float, dtype: type) -> np.ndarray:
+            out = np.full(total, fill, dtype=dtype)
+            for c, off in zip(columns, offsets):
+                values = getattr(c, name)
+                out[off : off + len(values)] = values
+            return out
+
+        self.candidates = table("values", np.inf, np.float64)
+        self.start = table("start", 0.0, np.float64)
+        self.inv_width = table("inv_width", 0.0, np.float32)
+        flag = table("flag", 1, np.int8)
+        # (entries, 4): one gather fetches an entry's four coefficients; NaN marks the entries of
+        # the exact path, so that the cubic's result says which values take it
+        self.coefs = np.full((total, 4), np.nan, dtype=np.float32)
+        for c, off in zip(columns, offsets):
+            self.coefs[off : off + c.coefs.shape[1]] = c.coefs.T
+        self.coefs[flag == 1] = np.nan
+        self.at_start = table("at_start", 0.0, np.float32)
+        self.u_start = table("u_start", 0.0, np.float64)
+        self.du = table("du", 0.0, np.float64)
+        self.width = table("width", np.inf, np.float64)
+        self.u_tie = table("u_tie", 0.0, np.float64)
+        # each entry's column's lowest and highest quantile, for the bounds of the exact path
+        self.lowest = np.zeros(total)
+        self.highest = np.zeros(total)
+        for j, off in enumerate(offsets):
+            self.lowest[off : off + regions[j]] = quantiles[0, j]
+            self.highest[off : off + regions[j]] = quantiles[-1, j]
+        luts = [off + c.lut for c, off in zip(columns, offsets)]
+        lut_offsets = np.r_[0, np.cumsum([len(lut) for lut in luts])[:-1]]
+        self.lut = np.concatenate(luts).astype(np.int64)
+        self.lut_first = lut_offsets[:, None].astype(np.int32)
+        self.lut_last = (lut_offsets + [c.size - 1 for c in columns])[:, None].astype(np.int32)
+        self.centre = np.array([c.centre for c in columns])[:, None]
+        self.inv_scale = np.array([c.inv_scale for c in columns])[:, None]
+        self.shift = np.array([c.shift for c in columns], dtype=np.int32)[:, None]
+        self.key_offset = np.array([c.offset for c in columns], dtype=np.int32)[:, None]
+
+    def locate(self, X: np.ndarray) -> np.ndarray:
+        """Global table entry of each value of ``X`` (n_columns, n): column offset + distinct quantiles <= x."""
+        y = X - self.centre
+        y *= self.inv_scale
+        y += np.copysign(1.0, y)
+        b = _float_keys(y.astype(np.float32))
+        b >>= self.shift
+        b -= self.key_offset
+        b += self.lut_first
+        np.clip(b, self.lut_first, self.lut_last, out=b)
+        base = self.lut.take(b)
+        index = base.copy()
+        for i in range(1, self.n_compare + 1):
+            index += self.candidates.take(base + (i - 1)) <= X
+        if self.searched.any():
+            for j in np.flatnonzero(self.searched):
+                index[j] = self.offsets[j, 0] + np.searchsorted(self.columns[j].values, X[j], side="right")
+        return index
 
     def transform_into(self, X: np.ndarray, out: np.ndarray) -> None:
         """Map the columns of ``X`` into the rows of ``out``.
@@ -257,5 +289,34 @@ class NormalQuantileMap:
         out : ndarray of shape (n_columns, n), float32
             Receives the normal-scale values.
         """
-        for j, column in enumerate(self.columns):
-            column.map(X[j], out[j])
+        k = self.locate(X)
+        origin = self.start.take(k)
+        t = (X - origin).astype(np.float32)  # the position within the interval: float32 is plenty
+        t *= self.inv_width.take(k)
+        c = np.moveaxis(self.coefs.take(k, axis=0), -1, 0)  # (4, n_columns, n)
+        np.multiply(c[3], t, out=out)
+        out += c[2]
+        out *= t
+        out += c[1]
+        out *= t
+        out += c[0]
+        # a value equal to a quantile gets the exact map there (repeated quantiles: the middle
+        # of their levels, which the interval's cubic does not give)
+        at = X == origin
+        if at.any():
+            out[at] = self.at_start.take(k[at])
+        slow = np.isnan(out)
+        if slow.any():
+            out[slow] = self._exact(X, k, slow)
+
+    def _exact(self, X: np.ndarray, k: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """scikit-learn's map of the values ``X[mask]`` (the formula of :func:`reference_map`)."""
+        x, g = X[mask], k[mask]
+        start = self.start.take(g)
+        u = self.u_start.take(g) + (x - start) / self.width.take(g) * self.du.take(g)
+        tie = x == start
+        u[tie] = self.u_tie.take(g[tie])
+        u[x + BOUNDS > self.highest.take(g)] = 1.0
+        u[x - BOUNDS < self.lowest.take(g)] = 0.0
+        with np.errstate(divide="ignore"):
+            return np.clip(ndtri(u), Z_MIN, Z_MAX)
