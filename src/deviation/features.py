@@ -33,10 +33,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
-from .quantile_map import NormalQuantileMap, reference_map
+from .quantile_map import NormalQuantileMap
 
 __all__ = ["InputView"]
 
+#: Rows mapped at a time by the view (its temporaries stay in cache).
+_BLOCK = 8192
 #: Quantiles kept per continuous column, and rows used to estimate them.
 N_QUANTILES = 1000
 QUANTILE_SUBSAMPLE = 100_000
@@ -177,14 +179,19 @@ class InputView:
         ----------
         X : ndarray of shape (n, n_features_in)
         exact : bool, default=False
-            Compute the quantile copy with scikit-learn's formula itself
-            (:func:`deviation.quantile_map.reference_map`, bit for bit as
-            ``QuantileTransformer.transform``) instead of the precomputed map
-            (within 2e-6 of it). Training uses it: a fit amplifies differences in
-            its inputs far beyond their size, and the same seed must train the
-            same network as before the precomputed map existed.
+            Compute the quantile copy bit for bit as ``QuantileTransformer.transform``
+            (:meth:`deviation.quantile_map.NormalQuantileMap.exact_into`, several times
+            slower) instead of with the precomputed map (within 2e-6 of it).
+            Training uses it: a fit amplifies differences in its inputs far beyond
+            their size, and the same seed must train the same network as before
+            the precomputed map existed.
         """
-        return np.ascontiguousarray(self.transform_columns(X, exact=exact).T)
+        X = np.asarray(X)
+        out = np.empty((X.shape[0], self.n_features_out), dtype=np.float32)
+        for start in range(0, X.shape[0], _BLOCK):
+            rows = slice(start, start + _BLOCK)
+            out[rows] = self._block(X[rows], exact).T
+        return out
 
     def transform_columns(self, X: np.ndarray, *, exact: bool = False) -> np.ndarray:
         """:meth:`transform` stored column by column: float32 of shape (n_features_out, n), C-contiguous.
@@ -193,7 +200,6 @@ class InputView:
         ----------
         X : ndarray of shape (n, n_features_in)
             Finite values.
-
         exact : bool, default=False
             As in :meth:`transform`.
 
@@ -202,8 +208,19 @@ class InputView:
         ndarray of shape (n_features_out, n), float32
             Row ``j`` is column ``j`` of :meth:`transform`, with the same values.
         """
+        X = np.asarray(X)
+        if X.shape[0] <= _BLOCK:
+            return self._block(X, exact)
+        out = np.empty((self.n_features_out, X.shape[0]), dtype=np.float32)
+        for start in range(0, X.shape[0], _BLOCK):
+            out[:, start : start + _BLOCK] = self._block(X[start : start + _BLOCK], exact)
+        return out
+
+    def _block(self, X: np.ndarray, exact: bool) -> np.ndarray:
+        # a few thousand rows at a time: the temporaries of the quantile map stay in cache
         d = self.n_features_in
-        XT = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T)  # (n_features_in, n)
+        XT = np.empty((d, X.shape[0]), dtype=np.float64)  # (n_features_in, n)
+        XT[...] = X.T
         out = np.empty((self.n_features_out, XT.shape[1]), dtype=np.float32)
         with np.errstate(over="ignore"):  # an overflow to inf is clipped below
             scaled = XT - self.data_min[:, None]
@@ -211,11 +228,12 @@ class InputView:
         np.clip(scaled, -MAX_VIEW_VALUE, MAX_VIEW_VALUE, out=scaled)
         out[:d] = scaled
         if self._map is not None:
+            values = XT if self.n_continuous == d else XT[self.continuous]
+            quantile = out[d : d + self.n_continuous]
             if exact:
-                for i, (j, column) in enumerate(zip(self.continuous, self._map.columns)):
-                    out[d + i] = reference_map(XT[j], column.quantiles, column.references)
+                self._map.exact_into(values, quantile)
             else:
-                self._map.transform_into(XT[self.continuous], out[d : d + self.n_continuous])
+                self._map.transform_into(values, quantile)
         out[d + self.n_continuous :] = out[self.binary]
         return out
 
