@@ -268,10 +268,11 @@ class NormalQuantileMap:
 
     def locate(self, X: np.ndarray) -> np.ndarray:
         """Global table entry of each value of ``X`` (n_columns, n): column offset + distinct quantiles <= x."""
-        y = X - self.centre
-        y *= self.inv_scale
-        y += np.copysign(1.0, y)
-        b = _float_keys(y.astype(np.float32))
+        with np.errstate(over="ignore"):  # far-out values become +-inf: the first or last bucket
+            y = X - self.centre
+            y *= self.inv_scale
+            y += np.copysign(1.0, y)
+            b = _float_keys(y.astype(np.float32))
         b >>= self.shift
         b -= self.key_offset
         b += self.lut_first
