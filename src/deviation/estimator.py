@@ -493,11 +493,11 @@ class DevNet(BaseEstimator):
         drawn = np.zeros(X.shape[0], dtype=bool)
         drawn[rows] = True
         position = (np.cumsum(drawn) - 1)[rows]  # each draw's row among the drawn rows
-        Z = view.transform(X[drawn], exact=True)  # (n drawn, n_features_out): [minmax | quantile, binary]
-        ends = (0, view.n_features_in, view.n_features_out)
+        # [minmax (n drawn, n_features_in), quantile and binary (n drawn, n_continuous + n_binary)]
+        inputs = view.network_inputs(X[drawn], exact=True)
         results = [
             self._run_engine(
-                np.ascontiguousarray(Z[:, ends[m] : ends[m + 1]]), position, labels, members[m], mu_r, sigma_r,
+                inputs[m], position, labels, members[m], mu_r, sigma_r,
                 config, lambda epoch, loss, m=m: callback(m * int(self.epochs) + epoch, loss),
             )
             for m in range(2)

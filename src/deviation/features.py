@@ -30,6 +30,9 @@ writes the view column by column, the layout the scoring path's network reads.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
@@ -37,8 +40,9 @@ from .quantile_map import NormalQuantileMap
 
 __all__ = ["InputView"]
 
-#: Rows mapped at a time by the view (its temporaries stay in cache).
+#: Rows mapped at a time by the view (its temporaries stay in cache), and threads mapping blocks.
 _BLOCK = 8192
+_THREADS = min(4, os.cpu_count() or 1)
 #: Quantiles kept per continuous column, and rows used to estimate them.
 N_QUANTILES = 1000
 QUANTILE_SUBSAMPLE = 100_000
@@ -186,12 +190,46 @@ class InputView:
             their size, and the same seed must train the same network as before
             the precomputed map existed.
         """
+        return np.hstack(self.network_inputs(X, exact=exact)) if self.n_continuous else self.network_inputs(X)[0]
+
+    def network_inputs(self, X: np.ndarray, *, exact: bool = False) -> list[np.ndarray]:
+        """:meth:`transform` cut into what each network reads, each C-contiguous float32.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features_in)
+        exact : bool, default=False
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        list of ndarray
+            ``[minmax(X)]`` of shape (n, n_features_in) and, when there are
+            continuous columns, the quantile network's input of shape
+            (n, n_continuous + n_binary). Blocks of rows are mapped in threads
+            (each value on its own, so the result does not depend on them).
+        """
         X = np.asarray(X)
-        out = np.empty((X.shape[0], self.n_features_out), dtype=np.float32)
-        for start in range(0, X.shape[0], _BLOCK):
+        d = self.n_features_in
+        parts = [np.empty((X.shape[0], d), dtype=np.float32)]
+        if self.n_continuous:
+            parts.append(np.empty((X.shape[0], self.n_features_out - d), dtype=np.float32))
+
+        def block(start: int) -> None:
             rows = slice(start, start + _BLOCK)
-            out[rows] = self._block(X[rows], exact).T
-        return out
+            columns = self._block(X[rows], exact)
+            parts[0][rows] = columns[:d].T
+            if len(parts) == 2:
+                parts[1][rows] = columns[d:].T
+
+        starts = range(0, X.shape[0], _BLOCK)
+        if len(starts) <= 1:
+            for start in starts:
+                block(start)
+        else:
+            with ThreadPoolExecutor(max_workers=min(_THREADS, len(starts))) as pool:
+                list(pool.map(block, starts))
+        return parts
 
     def transform_columns(self, X: np.ndarray, *, exact: bool = False) -> np.ndarray:
         """:meth:`transform` stored column by column: float32 of shape (n_features_out, n), C-contiguous.
