@@ -7,6 +7,7 @@ import logging
 import numbers
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
@@ -19,6 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 from sklearn.utils import Tags, TargetTags
 from sklearn.utils.validation import validate_data
+from threadpoolctl import threadpool_limits
 
 from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
@@ -495,6 +497,8 @@ class DevNet(BaseEstimator):
         position = (np.cumsum(drawn) - 1)[rows]  # each draw's row among the drawn rows
         # [minmax (n drawn, n_features_in), quantile and binary (n drawn, n_continuous + n_binary)]
         inputs = view.network_inputs(X[drawn], exact=True)
+        if self.engine_ == "numpy":
+            return self._train_pair(inputs, position, labels, members, mu_r, sigma_r, config, callback), mu_r, sigma_r
         results = [
             self._run_engine(
                 inputs[m], position, labels, members[m], mu_r, sigma_r,
@@ -503,6 +507,52 @@ class DevNet(BaseEstimator):
             for m in range(2)
         ]
         return results, mu_r, sigma_r
+
+    def _train_pair(
+        self,
+        inputs: list[np.ndarray],
+        rows: np.ndarray,
+        labels: np.ndarray,
+        members: list[tuple[list[np.ndarray], list[np.ndarray]]],
+        mu_r: float,
+        sigma_r: float,
+        config: TrainConfig,
+        callback: Callable[[int, float], None],
+    ) -> list[Any]:
+        """Train the two networks with the numpy engine at the same time, one thread each.
+
+        Each network's arithmetic is exactly what it is trained alone (the same steps on
+        its own arrays, BLAS on one thread), so the weights are too; the threads overlap
+        where NumPy releases the GIL. The epoch callback still sees the first network's
+        epochs, then the second's.
+        """
+        epochs = int(self.epochs)
+        lock = threading.Lock()
+        held: list[tuple[int, float]] = []
+        second_live = [False]
+
+        def first(epoch: int, loss: float) -> None:
+            callback(epoch, loss)
+            if epoch == epochs - 1:
+                with lock:
+                    for e, value in held:
+                        callback(epochs + e, value)
+                    second_live[0] = True
+
+        def second(epoch: int, loss: float) -> None:
+            with lock:
+                if second_live[0]:
+                    callback(epochs + epoch, loss)
+                else:
+                    held.append((epoch, loss))
+
+        train = train_numpy.__wrapped__  # type: ignore[attr-defined]  # one BLAS limit for both threads
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [
+                pool.submit(train, inputs[m], rows, labels, *members[m], mu_r, sigma_r, config, cb)
+                for m, cb in enumerate((first, second))
+            ]
+            return [f.result() for f in futures]
 
     def _run_engine(
         self,
