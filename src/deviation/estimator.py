@@ -27,7 +27,8 @@ from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
 from ._memory import check_allocation
 from ._params import Interval, Pattern, SequenceOf, StrOptions, validate_params
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
-from .features import InputView
+from .features import N_QUANTILES, InputView
+from .quantile_map import LUT_MAX
 from .loss import draw_reference
 from .mlp import forward_columns, forward_numpy, glorot_uniform_init, merge_networks, split_members
 from .sampling import balanced_batches
@@ -670,8 +671,9 @@ class DevNet(BaseEstimator):
         n_chunks = -(-X.shape[0] // _SCORE_CHUNK)
         chunk_rows, workers = min(_SCORE_CHUNK, X.shape[0]), min(_SCORE_THREADS, n_chunks)
         densified = not sp.issparse(X) or X.shape[1] <= WIDE_SPARSE_COLUMNS or has_view
-        # per cell of a chunk: float64 densified (sparse) and a float32 copy; the view's scaled copies
-        per_cell = ((12 if sp.issparse(X) else 4) + (20 if has_view else 0)) if densified else 0
+        # per cell of a chunk: float64 densified (sparse) and a float32 copy; the view's column-major
+        # copies and the quantile map's temporaries (deviation.quantile_map)
+        per_cell = ((12 if sp.issparse(X) else 4) + (120 if has_view else 0)) if densified else 0
         check_allocation(
             X.shape[0] * 8 + workers * chunk_rows * X.shape[1] * per_cell,
             f"scoring {X.shape[0]:,} rows x {X.shape[1]:,} feature columns ({workers} chunks of "
@@ -884,6 +886,9 @@ def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) ->
         total += min(n, 2 * _SCORE_CHUNK) * d * 8  # column means: chunks of rows, two alive at once
         if model.preset == "default":
             total += n * d * 16
+            # the quantile map's tables, at most every column continuous (deviation.quantile_map:
+            # about 300 bytes per quantile while they are built, and the bucket table)
+            total += d * (min(n, N_QUANTILES) * 300 + LUT_MAX * 8)
     return int(total)
 
 

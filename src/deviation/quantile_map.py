@@ -190,7 +190,7 @@ class _Column:
         (self.n_compare, self.size), self.inv_scale, self.shift, self.offset = best  # type: ignore[misc]
         b = (self._keys(values).astype(np.int64) >> self.shift) - self.offset
         # lut[j]: quantile values in buckets below j
-        self.lut = np.searchsorted(b, np.arange(self.size), side="left")
+        self.lut = np.searchsorted(b, np.arange(self.size), side="left").astype(np.int32)
 
 
 class NormalQuantileMap:
@@ -217,9 +217,10 @@ class NormalQuantileMap:
         quantiles = np.asarray(quantiles, dtype=np.float64)
         references = np.asarray(references, dtype=np.float64)
         columns = [_Column(np.ascontiguousarray(quantiles[:, j]), references) for j in range(quantiles.shape[1])]
-        self.columns = columns
         self.n_compare = max([c.n_compare for c in columns if c.n_compare <= MAX_COMPARE], default=0)
         self.searched = np.array([c.n_compare > MAX_COMPARE for c in columns])
+        # columns whose buckets hold too many quantiles are searched (np.searchsorted) instead
+        self.searched_values = {j: c.values for j, c in enumerate(columns) if c.n_compare > MAX_COMPARE}
         # each column's region of the tables: its m + 1 entries, then padding so that the
         # n_compare candidates after any entry stay in the region (they compare as "above")
         regions = [len(c.values) + max(self.n_compare, 1) for c in columns]
@@ -258,7 +259,7 @@ class NormalQuantileMap:
             self.highest[off : off + regions[j]] = quantiles[-1, j]
         luts = [off + c.lut for c, off in zip(columns, offsets)]
         lut_offsets = np.r_[0, np.cumsum([len(lut) for lut in luts])[:-1]]
-        self.lut = np.concatenate(luts).astype(np.int64)
+        self.lut = np.concatenate(luts).astype(np.int32)
         self.lut_first = lut_offsets[:, None].astype(np.int32)
         self.lut_last = (lut_offsets + [c.size - 1 for c in columns])[:, None].astype(np.int32)
         self.centre = np.array([c.centre for c in columns])[:, None]
@@ -283,7 +284,7 @@ class NormalQuantileMap:
             index += self.candidates.take(base + (i - 1)) <= X
         if self.searched.any():
             for j in np.flatnonzero(self.searched):
-                index[j] = self.offsets[j, 0] + np.searchsorted(self.columns[j].values, X[j], side="right")
+                index[j] = self.offsets[j, 0] + np.searchsorted(self.searched_values[j], X[j], side="right")
         return index
 
     def transform_into(self, X: np.ndarray, out: np.ndarray) -> None:
