@@ -111,3 +111,17 @@ def test_view_outputs_match_the_transformer_view_and_rows_score_alone():
     for i in rng.integers(0, len(T), size=40):
         assert model.decision_function(T[i : i + 1])[0] == together[i]
     assert np.array_equal(model.decision_function(np.asfortranarray(T[:777])), together[:777])
+
+
+def test_output_may_be_a_strided_view():
+    rng = np.random.default_rng(7)
+    X = _columns(rng, 2000)
+    references = np.linspace(0.0, 1.0, 1000)
+    Q = _quantiles(X, references)
+    qmap = NormalQuantileMap(Q, references)
+    T = np.ascontiguousarray(_probes(rng, X, Q).T)
+    expected = np.empty(T.shape, dtype=np.float32)
+    qmap.transform_into(T, expected)
+    wide = np.full((T.shape[0], 2 * T.shape[1]), np.nan, dtype=np.float32)
+    qmap.transform_into(T, wide[:, ::2])
+    np.testing.assert_array_equal(wide[:, ::2], expected)

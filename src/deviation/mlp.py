@@ -149,32 +149,27 @@ def forward_columns(
     ndarray of shape (n,), float32
     """
     n = XT.shape[1]
-    last = []  # each member's last hidden layer, (h, n)
+    last = np.empty((output_kernel.shape[0], n), dtype=np.float32)  # every member's last hidden layer
+    row = 0
     for inputs, kernels, biases in members:
         h = XT[inputs]
-        for W, b in zip(kernels, biases):
-            h = np.einsum("dh,dn->hn", W, h, optimize=False)  # (h, n); for h > 1 as exact as "nd,dh->nh"
+        for k, (W, b) in enumerate(zip(kernels, biases)):
+            # (h, n); for h > 1 units as exact as "nd,dh->nh", and row-exact
+            out = last[row : row + W.shape[1]] if k == len(kernels) - 1 else None
+            h = np.einsum("dh,dn->hn", W, h, out=out, optimize=False)
             h += b
             np.maximum(h, 0.0, out=h)
-        last.append(h)
-    if len(last) == 1:
+        row += h.shape[0]
+    if len(members) == 1:
         # a single network: the output layer exactly as forward_numpy computes it (its one-unit
         # einsum sums in a different order when transposed), so the paper preset's scores stay
         # bit for bit what they were
-        return _layer(np.ascontiguousarray(last[0].T), output_kernel)[:, 0] + output_bias[0]
-    # several networks: the output unit summed one hidden unit at a time, in order, the same
-    # for every row (einsum reductions to one unit are not row-exact; a transposed copy of
-    # all hidden units costs more than the sum)
-    w = output_kernel[:, 0]
-    score = np.zeros(n, dtype=np.float32)
-    term = np.empty(n, dtype=np.float32)
-    unit = 0
-    for h in last:
-        for row in h:
-            np.multiply(row, w[unit], out=term)
-            score += term
-            unit += 1
-    return score + output_bias[0]
+        return _layer(np.ascontiguousarray(last.T), output_kernel)[:, 0] + output_bias[0]
+    # several networks: the output unit as a two-unit layer whose second unit is zero (a one-unit
+    # einsum reduction is not row-exact; with two units it sums every row in the same order)
+    padded = np.zeros((output_kernel.shape[0], 2), dtype=np.float32)
+    padded[:, 0] = output_kernel[:, 0]
+    return np.einsum("dh,dn->hn", padded, last, optimize=False)[0] + output_bias[0]
 
 
 class FlatParams:

@@ -313,9 +313,14 @@ class NormalQuantileMap:
         at = X == origin
         if at.any():
             out[at] = self.at_start.take(k[at])
-        slow = np.isnan(out)
-        if slow.any():
-            out[slow] = self._exact(X, k, slow)
+        nan = np.isnan(out)
+        slow = np.flatnonzero(nan)
+        if slow.size:
+            exact = self._exact(X.reshape(-1).take(slow), k.reshape(-1).take(slow))
+            if out.flags.c_contiguous:
+                out.reshape(-1)[slow] = exact  # a view of out
+            else:
+                out[nan] = exact  # the same order: row-major
 
     def exact_into(self, X: np.ndarray, out: np.ndarray) -> None:
         """scikit-learn's values themselves, bit for bit: :func:`reference_map` of each row of ``X``.
@@ -355,9 +360,8 @@ class NormalQuantileMap:
             forwards[at] = self.u_tie.take(g[at])
         return forwards
 
-    def _exact(self, X: np.ndarray, k: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """scikit-learn's map of the values ``X[mask]`` (:func:`reference_map`, bit for bit)."""
-        x, g = X[mask], k[mask]
+    def _exact(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """scikit-learn's map of the values ``x`` at table entries ``g`` (:func:`reference_map`, bit for bit)."""
         u = self.exact_u(x, g)
         u[x + BOUNDS > self.highest.take(g)] = 1.0
         u[x - BOUNDS < self.lowest.take(g)] = 0.0
