@@ -28,9 +28,9 @@ from ._memory import check_allocation
 from ._params import Interval, Pattern, SequenceOf, StrOptions, validate_params
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
 from .features import N_QUANTILES, InputView
-from .quantile_map import LUT_MAX
 from .loss import draw_reference
 from .mlp import forward_columns, forward_numpy, glorot_uniform_init, merge_networks, split_members
+from .quantile_map import LUT_MAX
 from .sampling import balanced_batches
 from .training import TrainConfig, require_torch, train_numpy, train_torch
 
