@@ -83,8 +83,8 @@ class DevNet(BaseEstimator):
         least as many as the binary ones, else it is the paper's (one layer
         of 20, 1e-3), which did better on binary and one-hot columns. It is
         more accurate on most data sets, as accurate as the paper's model
-        when irrelevant columns are added, and costs 2 to 3 times the paper's
-        fit time (``docs/ACCURACY.md``). The two networks are stored as one
+        when irrelevant columns are added, and costs 2 to 4 times the paper's
+        fit time (``docs/ACCURACY.md``, ``docs/BENCHMARKS.md``). The two networks are stored as one
         (block-diagonal hidden layers). Sparse input, and dense input without
         a continuous column, train the paper's single network (after min-max
         scaling for dense input).
