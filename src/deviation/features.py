@@ -40,8 +40,9 @@ from .quantile_map import NormalQuantileMap
 
 __all__ = ["InputView"]
 
-#: Rows mapped at a time by the view (its temporaries stay in cache), and threads mapping blocks.
-_BLOCK = 8192
+#: Values mapped at a time by the view (rows times columns: its temporaries stay in cache),
+#: and threads mapping blocks.
+_BLOCK_VALUES = 163_840  # 8,192 rows of 20 columns
 _THREADS = min(4, os.cpu_count() or 1)
 #: Quantiles kept per continuous column, and rows used to estimate them.
 N_QUANTILES = 1000
@@ -216,13 +217,14 @@ class InputView:
             parts.append(np.empty((X.shape[0], self.n_features_out - d), dtype=np.float32))
 
         def block(start: int) -> None:
-            rows = slice(start, start + _BLOCK)
+            rows = slice(start, start + block_rows)
             columns = self._block(X[rows], exact)
             parts[0][rows] = columns[:d].T
             if len(parts) == 2:
                 parts[1][rows] = columns[d:].T
 
-        starts = range(0, X.shape[0], _BLOCK)
+        block_rows = self._block_rows()
+        starts = range(0, X.shape[0], block_rows)
         if len(starts) <= 1:
             for start in starts:
                 block(start)
@@ -247,12 +249,16 @@ class InputView:
             Row ``j`` is column ``j`` of :meth:`transform`, with the same values.
         """
         X = np.asarray(X)
-        if X.shape[0] <= _BLOCK:
+        block_rows = self._block_rows()
+        if X.shape[0] <= block_rows:
             return self._block(X, exact)
         out = np.empty((self.n_features_out, X.shape[0]), dtype=np.float32)
-        for start in range(0, X.shape[0], _BLOCK):
-            out[:, start : start + _BLOCK] = self._block(X[start : start + _BLOCK], exact)
+        for start in range(0, X.shape[0], block_rows):
+            out[:, start : start + block_rows] = self._block(X[start : start + block_rows], exact)
         return out
+
+    def _block_rows(self) -> int:
+        return max(64, _BLOCK_VALUES // max(self.n_features_in, 1))
 
     def _block(self, X: np.ndarray, exact: bool) -> np.ndarray:
         # a few thousand rows at a time: the temporaries of the quantile map stay in cache
