@@ -12,6 +12,7 @@ engine. Writes a table into docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -24,8 +25,16 @@ from deviation.protocol import evaluate_scores, paper_split
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch's CPU threads (default: torch's own choice); 1 on a loaded machine, where "
+                             "torch's spinning threads can take ten times longer")
     args = parser.parse_args()
+    if args.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     X, y = load_thyroid(return_X_y=True)
+    load_before = "/".join(f"{x:.1f}" for x in os.getloadavg())
     # warm up imports and BLAS for both engines
     DevNet(epochs=1, batches_per_epoch=2, random_state=0).fit(X, y)
     DevNet(epochs=1, batches_per_epoch=2, random_state=0, engine="torch", device="cpu").fit(X, y)
@@ -47,7 +56,9 @@ def main() -> None:
     table = [
         "## Fit plus scoring time on thyroid (1,000 updates of 512 rows)",
         "",
-        f"`python benchmarks/fit_speed.py --runs {args.runs}`: fit on the 5,760 training rows of a paper-protocol "
+        f"`python benchmarks/fit_speed.py --runs {args.runs}"
+        + (f" --torch-threads {args.torch_threads}" if args.torch_threads is not None else "")
+        + "`: fit on the 5,760 training rows of a paper-protocol "
         "split, then score the 1,440 test rows; the same splits and seeds for every row. "
         "Targets: 0.2 s or less for the paper preset (issue 3); the default preset at most 3 times the paper "
         "preset (issue 8).",
@@ -58,7 +69,8 @@ def main() -> None:
         "",
         f"Default / paper preset (numpy) median time ratio: {rows[2][1] / rows[0][1]:.2f}.",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}. Load average (1/5/15 min) before -> after: {load_before} -> "
+        f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())} (a load above 2 means other jobs shared the 2 cores).",
         "",
         "For comparison, measured earlier on this machine (REFERENCE.md): a faithful minimal PyTorch loop "
         "0.8-1.0 s, DeepOD 0.4.1's DevNet 2.2 s, PyOD's 2.5 s.",

@@ -292,16 +292,16 @@ def test_memory_error_while_scoring_gives_one_line_and_no_partial_output(fitted,
     from deviation.scale import stream
 
     data, model = fitted
-    real = stream.decision_scores
+    real = stream.feature_scores  # the stream scores preprocessed batches with it
     calls = []
 
     def scores_then_out_of_memory(model, X, *args, **kwargs):
-        calls.append(len(X))
+        calls.append(X.shape[0])
         if len(calls) == 2:  # the first batch is already written to the temporary file
             raise MemoryError
         return real(model, X, *args, **kwargs)
 
-    monkeypatch.setattr(stream, "decision_scores", scores_then_out_of_memory)
+    monkeypatch.setattr(stream, "feature_scores", scores_then_out_of_memory)
     monkeypatch.setattr(scale, "score_file", functools.partial(stream.score_file, batch_size=100))
     for name in ("scored.csv", "scored.parquet"):
         out = tmp_path / name
@@ -326,7 +326,7 @@ def test_memory_error_while_scoring_keeps_an_existing_output(fitted, tmp_path, m
     def out_of_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(stream, "decision_scores", out_of_memory)
+    monkeypatch.setattr(stream, "feature_scores", out_of_memory)
     assert main(["score", str(model), str(data), "-o", str(out)]) == 1
     _one_line_error(capsys)
     assert out.read_text() == "old\n"

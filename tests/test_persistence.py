@@ -740,11 +740,24 @@ def test_legacy_files_load_and_score_the_recorded_bits(name, legacy_inputs, lega
         pytest.importorskip("catboost")
     model = load(LEGACY / LEGACY_FILES[name])
     scores = model.decision_function(legacy_inputs[name])
-    assert np.array_equal(scores, legacy_expected[name])
+    _assert_recorded(name, scores, legacy_expected[name])
     assert model.input_schema_ is None  # files written before input schemas existed
     # and what is saved again today scores the same bits
     again = persistence.loads(persistence.dumps(model))
-    assert np.array_equal(again.decision_function(legacy_inputs[name]), legacy_expected[name])
+    assert np.array_equal(again.decision_function(legacy_inputs[name]), scores)
+
+
+def _assert_recorded(name: str, scores: np.ndarray, recorded: np.ndarray) -> None:
+    """The paper preset's files score the recorded bits; the default preset's within 1e-5.
+
+    Since issue 18 the default preset's quantile view is computed by a precomputed map
+    (within 2e-6 of scikit-learn's values) and its networks' output unit sums in another
+    order, which moves its scores by float32 rounding: 1e-5 at most (relative beyond 1).
+    """
+    if name in ("paper", "devnet"):
+        assert np.array_equal(scores, recorded)
+    else:
+        assert np.all(np.abs(scores - recorded) <= 1e-5 * np.maximum(1.0, np.abs(recorded)))
 
 
 def test_legacy_info_has_no_input_schema():
@@ -817,7 +830,7 @@ def test_blend_is_one_checksummed_file(blend, legacy_inputs, legacy_expected, tm
     assert type(loaded) is ScoreBlend and loaded.input_schema_ == SCHEMA
     assert [name for name, _ in loaded.members_] == ["devnet", "catboost"]
     assert same_scores(loaded.centers_, blend.centers_) and same_scores(loaded.scales_, blend.scales_)
-    assert np.array_equal(loaded.decision_function(legacy_inputs["blend"]), legacy_expected["blend"])
+    _assert_recorded("blend", loaded.decision_function(legacy_inputs["blend"]), legacy_expected["blend"])
     for (_, a), (_, b) in zip(blend.members_, loaded.members_):
         assert same_scores(a.decision_function(legacy_inputs["blend"]), b.decision_function(legacy_inputs["blend"]))
     info = read_model_info(path)

@@ -267,7 +267,20 @@ def test_scores_unchanged_by_the_restructuring(preset: str) -> None:
     X, y = load_thyroid(return_X_y=True)
     # calibration_size=0: training on every row, as when the scores were pinned
     scores = DevNet(random_state=0, preset=preset, calibration_size=0).fit(X, y).decision_function(X)
-    assert np.array_equal(scores, np.load(PINNED / f"thyroid-{preset}-seed0.npy"))
+    _assert_pinned(preset, scores, np.load(PINNED / f"thyroid-{preset}-seed0.npy"))
+
+
+def _assert_pinned(preset: str, scores: np.ndarray, pinned: np.ndarray) -> None:
+    """The paper preset's bits; the default preset's scores within 1e-5 since issue 18.
+
+    Issue 18 computes the default preset's quantile view with a precomputed map (within
+    2e-6 of scikit-learn's values) and sums its output unit in another order; its
+    training is unchanged (tests/test_speed_pins.py).
+    """
+    if preset == "paper":
+        assert np.array_equal(scores, pinned)
+    else:
+        assert np.all(np.abs(scores - pinned) <= 1e-5 * np.maximum(1.0, np.abs(pinned)))
 
 
 def test_cli_scores_unchanged_by_the_restructuring(tmp_path: Path) -> None:
@@ -275,7 +288,7 @@ def test_cli_scores_unchanged_by_the_restructuring(tmp_path: Path) -> None:
                 "-o", tmp_path / "m.model") == 0
     assert _run("score", tmp_path / "m.model", THYROID_CSV, "-q", "-o", tmp_path / "s.csv") == 0
     scores = pd.read_csv(tmp_path / "s.csv", float_precision="round_trip")["score"].to_numpy()
-    assert np.array_equal(scores, np.load(PINNED / "thyroid-cli-default-seed0.npy"))
+    _assert_pinned("default", scores, np.load(PINNED / "thyroid-cli-default-seed0.npy"))
 
 
 def test_info_shows_the_input_schema(tmp_path: Path) -> None:

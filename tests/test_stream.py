@@ -62,7 +62,9 @@ def test_failure_midway_leaves_no_file(files, pipeline, monkeypatch):
     d, _, paths = files
     out = d / "never.parquet"
     calls = {"n": 0}
-    original = pipeline.decision_function
+    # the stream preprocesses in a background thread and scores with the pipeline's last step
+    devnet = pipeline.steps[-1][1]
+    original = devnet.decision_function
 
     def flaky(X):
         calls["n"] += 1
@@ -70,7 +72,7 @@ def test_failure_midway_leaves_no_file(files, pipeline, monkeypatch):
             raise DataError("boom")
         return original(X)
 
-    monkeypatch.setattr(pipeline, "decision_function", flaky)
+    monkeypatch.setattr(devnet, "decision_function", flaky)
     with pytest.raises(DataError, match="boom"):
         score_file(pipeline, paths["parquet"], out, batch_size=1000)
     assert not out.exists()

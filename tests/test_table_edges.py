@@ -136,16 +136,16 @@ def test_sigterm_while_scoring_leaves_no_partial_file(tmp_path: Path, monkeypatc
     assert main(["fit", str(path), "--label", "label", "-o", str(tmp_path / "m.model"), *FAST]) == 0
     import deviation.scale.stream as stream
 
-    real = stream.decision_scores
+    real = stream.feature_scores  # the stream scores preprocessed batches with it
     calls = []
 
     def scores_then_sigterm(model, X, **kwargs):
-        calls.append(len(X))
+        calls.append(X.shape[0])
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGTERM)  # as `timeout` or `docker stop` would
         return real(model, X, **kwargs)
 
-    monkeypatch.setattr(stream, "decision_scores", scores_then_sigterm)
+    monkeypatch.setattr(stream, "feature_scores", scores_then_sigterm)
     real_iter = stream.iter_tables
     monkeypatch.setattr(stream, "iter_tables", lambda *a, **k: real_iter(*a, **{**k, "batch_rows": 100}))
     out = tmp_path / "out" / "s.csv"

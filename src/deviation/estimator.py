@@ -7,6 +7,7 @@ import logging
 import numbers
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
@@ -19,6 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 from sklearn.utils import Tags, TargetTags
 from sklearn.utils.validation import validate_data
+from threadpoolctl import threadpool_limits
 
 from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
@@ -33,9 +35,10 @@ from .calibration import (
     prior_p_values,
 )
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
-from .features import InputView
+from .features import N_QUANTILES, InputView
 from .loss import draw_reference
-from .mlp import forward_numpy, glorot_uniform_init, merge_networks
+from .mlp import forward_columns, forward_numpy, glorot_uniform_init, merge_networks, split_members
+from .quantile_map import LUT_MAX
 from .sampling import balanced_batches
 from .training import TrainConfig, require_torch, train_numpy, train_torch
 
@@ -94,8 +97,8 @@ class DevNet(BaseEstimator):
         least as many as the binary ones, else it is the paper's (one layer
         of 20, 1e-3), which did better on binary and one-hot columns. It is
         more accurate on most data sets, as accurate as the paper's model
-        when irrelevant columns are added, and costs 2 to 3 times the paper's
-        fit time (``docs/ACCURACY.md``). The two networks are stored as one
+        when irrelevant columns are added, and costs 2 to 4 times the paper's
+        fit time (``docs/ACCURACY.md``, ``docs/BENCHMARKS.md``). The two networks are stored as one
         (block-diagonal hidden layers). Sparse input, and dense input without
         a continuous column, train the paper's single network (after min-max
         scaling for dense input).
@@ -612,16 +615,64 @@ class DevNet(BaseEstimator):
         drawn = np.zeros(X.shape[0], dtype=bool)
         drawn[rows] = True
         position = (np.cumsum(drawn) - 1)[rows]  # each draw's row among the drawn rows
-        Z = view.transform(X[drawn])  # (n drawn, n_features_out): [minmax | quantile, binary]
-        ends = (0, view.n_features_in, view.n_features_out)
+        # [minmax (n drawn, n_features_in), quantile and binary (n drawn, n_continuous + n_binary)]
+        inputs = view.network_inputs(X[drawn], exact=True)
+        if self.engine_ == "numpy":
+            return self._train_pair(inputs, position, labels, members, mu_r, sigma_r, config, callback), mu_r, sigma_r
         results = [
             self._run_engine(
-                np.ascontiguousarray(Z[:, ends[m] : ends[m + 1]]), position, labels, members[m], mu_r, sigma_r,
+                inputs[m], position, labels, members[m], mu_r, sigma_r,
                 config, lambda epoch, loss, m=m: callback(m * int(self.epochs) + epoch, loss),
             )
             for m in range(2)
         ]
         return results, mu_r, sigma_r
+
+    def _train_pair(
+        self,
+        inputs: list[np.ndarray],
+        rows: np.ndarray,
+        labels: np.ndarray,
+        members: list[tuple[list[np.ndarray], list[np.ndarray]]],
+        mu_r: float,
+        sigma_r: float,
+        config: TrainConfig,
+        callback: Callable[[int, float], None],
+    ) -> list[Any]:
+        """Train the two networks with the numpy engine at the same time, one thread each.
+
+        Each network's arithmetic is exactly what it is trained alone (the same steps on
+        its own arrays, BLAS on one thread), so the weights are too; the threads overlap
+        where NumPy releases the GIL. The epoch callback still sees the first network's
+        epochs, then the second's.
+        """
+        epochs = int(self.epochs)
+        lock = threading.Lock()
+        held: list[tuple[int, float]] = []
+        second_live = [False]
+
+        def first(epoch: int, loss: float) -> None:
+            callback(epoch, loss)
+            if epoch == epochs - 1:
+                with lock:
+                    for e, value in held:
+                        callback(epochs + e, value)
+                    second_live[0] = True
+
+        def second(epoch: int, loss: float) -> None:
+            with lock:
+                if second_live[0]:
+                    callback(epochs + epoch, loss)
+                else:
+                    held.append((epoch, loss))
+
+        train = train_numpy.__wrapped__  # type: ignore[attr-defined]  # one BLAS limit for both threads
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [
+                pool.submit(train, inputs[m], rows, labels, *members[m], mu_r, sigma_r, config, cb)
+                for m, cb in enumerate((first, second))
+            ]
+            return [f.result() for f in futures]
 
     def _run_engine(
         self,
@@ -766,8 +817,9 @@ class DevNet(BaseEstimator):
         n_chunks = -(-X.shape[0] // _SCORE_CHUNK)
         chunk_rows, workers = min(_SCORE_CHUNK, X.shape[0]), min(_SCORE_THREADS, n_chunks)
         densified = not sp.issparse(X) or X.shape[1] <= WIDE_SPARSE_COLUMNS or has_view
-        # per cell of a chunk: float64 densified (sparse) and a float32 copy; the view's scaled copies
-        per_cell = ((12 if sp.issparse(X) else 4) + (20 if has_view else 0)) if densified else 0
+        # per cell of a chunk: float64 densified (sparse) and a float32 copy; the view's column-major
+        # copies and the quantile map's temporaries (deviation.quantile_map)
+        per_cell = ((12 if sp.issparse(X) else 4) + (120 if has_view else 0)) if densified else 0
         check_allocation(
             X.shape[0] * 8 + workers * chunk_rows * X.shape[1] * per_cell,
             f"scoring {X.shape[0]:,} rows x {X.shape[1]:,} feature columns ({workers} chunks of "
@@ -775,6 +827,7 @@ class DevNet(BaseEstimator):
             "score fewer rows at a time (deviation score streams files) or use a machine with more memory",
         )
         out = np.empty(X.shape[0], dtype=np.float64)
+        members = self._members()
 
         def score_chunk(start: int) -> None:
             stop = min(start + _SCORE_CHUNK, X.shape[0])
@@ -782,10 +835,23 @@ class DevNet(BaseEstimator):
             if sp.issparse(part):
                 # wide sparse rows stay sparse: the first layer is a sparse product
                 wide = part.shape[1] > WIDE_SPARSE_COLUMNS and not has_view
-                chunk = part.astype(np.float32) if wide else part.toarray().astype(np.float32)
-            else:
+                part = part.astype(np.float32) if wide else part.toarray()
+                if wide or members is None:
+                    chunk = part if wide else part.astype(np.float32)
+                    out[start:stop] = forward_numpy(self._network_input(chunk), self.coefs_, self.intercepts_)
+                    return
+            if members is None:
                 chunk = np.asarray(part, dtype=np.float32)
-            out[start:stop] = forward_numpy(self._network_input(chunk), self.coefs_, self.intercepts_)
+                out[start:stop] = forward_numpy(self._network_input(chunk), self.coefs_, self.intercepts_)
+                return
+            # the network reads the rows column by column (see mlp.forward_columns)
+            view = getattr(self, "view_", None)
+            if view is not None:
+                # the view reads the rows rounded to float32, as it always has at scoring
+                columns = view.transform_columns(np.asarray(part, dtype=np.float32))
+            else:
+                columns = np.ascontiguousarray(np.asarray(part).T, dtype=np.float32)
+            out[start:stop] = forward_columns(columns, members, self.coefs_[-1], self.intercepts_[-1])
 
         starts = range(0, X.shape[0], _SCORE_CHUNK)
         workers = min(_SCORE_THREADS, len(starts))
@@ -798,6 +864,15 @@ class DevNet(BaseEstimator):
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(score_chunk, starts))
         return out
+
+    def _members(self) -> list[Any] | None:
+        """The networks averaged in the score, for :func:`deviation.mlp.forward_columns` (None: score merged)."""
+        view = getattr(self, "view_", None)
+        n_inputs = self.coefs_[0].shape[0]
+        blocks = [n_inputs]
+        if view is not None and int(getattr(self, "n_networks_", 1)) == 2:
+            blocks = [view.n_features_in, n_inputs - view.n_features_in]
+        return split_members(self.coefs_, self.intercepts_, blocks)
 
     def _network_input(self, chunk: Any) -> Any:
         """What the network reads for validated rows: ``view_.transform`` under the default preset."""
@@ -974,6 +1049,9 @@ def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) ->
         total += min(n, 2 * _SCORE_CHUNK) * d * 8  # column means: chunks of rows, two alive at once
         if model.preset == "default":
             total += n * d * 16
+            # the quantile map's tables, at most every column continuous (deviation.quantile_map:
+            # about 300 bytes per quantile while they are built, and the bucket table)
+            total += d * (min(n, N_QUANTILES) * 300 + LUT_MAX * 8)
     return int(total)
 
 

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from ._memory import check_allocation
 from .estimator import DevNet
 from .exceptions import DataError, NotFittedError, ParameterError
-from .mlp import forward_numpy, input_gradients
+from .mlp import input_gradients
 
 __all__ = ["Explanation", "explain"]
 
@@ -280,13 +280,15 @@ def explain(
         idx = np.arange(start, min(start + step, Z.shape[0]))
         part = Z[idx]
         chunk = np.asarray(part.toarray() if sp.issparse(part) else part, dtype=np.float32)
+        # the scores of decision_function itself (its column-major forward pass sums the default
+        # preset's output unit in another order than forward_numpy)
+        scores[idx] = devnet._score_validated(chunk)
         if view is not None:
             chunk = view.transform(chunk)
             values[idx] = np.asarray(fold_view.T @ _attribute_chunk(chunk, base_net, devnet, int(n_steps)).T).T
         else:
             values[idx] = _attribute_chunk(chunk, base_net, devnet, int(n_steps))
-        scores[idx] = forward_numpy(chunk, devnet.coefs_, devnet.intercepts_)
-    baseline_score = float(forward_numpy(base_net[None, :], devnet.coefs_, devnet.intercepts_)[0])
+    baseline_score = float(devnet._score_validated(base[None, :])[0])
 
     if pre is not None and hasattr(pre, "output_to_input_"):
         # sum the columns each input feature became (one-hot blocks) back into that feature

@@ -19,17 +19,31 @@ before that change have no ``binary`` columns and score as they did.
 
 Every output value depends on its own input value only, so a row's view (and
 score) does not depend on the other rows scored with it.
+
+The quantile copy is scikit-learn's ``QuantileTransformer(output_distribution=
+"normal")`` on the stored ``quantiles`` and ``references``, computed by
+:class:`deviation.quantile_map.NormalQuantileMap` (precomputed per column when
+the view is built, so model files store the same arrays as before): within 2e-6
+of scikit-learn's values, then rounded to float32. :meth:`InputView.transform_columns`
+writes the view column by column, the layout the scoring path's network reads.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from sklearn.preprocessing import QuantileTransformer
 
 from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
+from .quantile_map import NormalQuantileMap
 
 __all__ = ["InputView"]
 
+#: Values mapped at a time by the view (rows times columns: its temporaries stay in cache),
+#: and threads mapping blocks.
+_BLOCK_VALUES = 163_840  # 8,192 rows of 20 columns
+_THREADS = min(4, os.cpu_count() or 1)
 #: Quantiles kept per continuous column, and rows used to estimate them.
 N_QUANTILES = 1000
 QUANTILE_SUBSAMPLE = 100_000
@@ -90,7 +104,8 @@ class InputView:
         self.quantiles = np.asarray(quantiles, dtype=np.float64)
         self.references = np.asarray(references, dtype=np.float64)
         self.binary = np.zeros(0, dtype=np.int64) if binary is None else np.asarray(binary, dtype=np.int64)
-        self._transformer = self._build_transformer()
+        # derived from the stored arrays, never saved: old files and new ones map the same
+        self._map = NormalQuantileMap(self.quantiles, self.references) if self.continuous.size else None
 
     # ------------------------------------------------------------ fitting
     @classmethod
@@ -128,17 +143,6 @@ class InputView:
         binary_read = np.flatnonzero(binary) if with_binary else None
         return cls(data_min, data_range, continuous, quantiles, references, binary_read)
 
-    def _build_transformer(self) -> QuantileTransformer | None:
-        # A fitted QuantileTransformer rebuilt from its arrays: transform() only reads these.
-        if self.continuous.size == 0:
-            return None
-        qt = QuantileTransformer(n_quantiles=len(self.references), output_distribution="normal")
-        qt.quantiles_ = self.quantiles
-        qt.references_ = self.references
-        qt.n_quantiles_ = len(self.references)
-        qt.n_features_in_ = len(self.continuous)
-        return qt
-
     # ------------------------------------------------------------ use
     @property
     def n_features_in(self) -> int:
@@ -164,18 +168,118 @@ class InputView:
 
     def quantile(self, X: np.ndarray) -> np.ndarray:
         """Normal-quantile copy of the continuous columns, float32 of shape (n, n_continuous)."""
-        if self._transformer is None:
-            return np.zeros((X.shape[0], 0), dtype=np.float32)
-        return self._transformer.transform(np.asarray(X, dtype=np.float64)[:, self.continuous]).astype(np.float32)
+        X = np.asarray(X, dtype=np.float64)
+        out = np.empty((self.n_continuous, X.shape[0]), dtype=np.float32)
+        if self._map is not None:
+            self._map.transform_into(np.ascontiguousarray(X[:, self.continuous].T), out)
+        return np.ascontiguousarray(out.T)
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def transform(self, X: np.ndarray, *, exact: bool = False) -> np.ndarray:
         """``[minmax(X), quantile(X[:, continuous]), minmax(X)[:, binary]]``, float32 of shape (n, n_features_out).
 
         The first ``n_features_in`` columns are what the min-max network reads, the
         others what the quantile network reads.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features_in)
+        exact : bool, default=False
+            Compute the quantile copy bit for bit as ``QuantileTransformer.transform``
+            (:meth:`deviation.quantile_map.NormalQuantileMap.exact_into`, several times
+            slower) instead of with the precomputed map (within 2e-6 of it).
+            Training uses it: a fit amplifies differences in its inputs far beyond
+            their size, and the same seed must train the same network as before
+            the precomputed map existed.
         """
-        scaled = self.minmax(X)
-        return np.hstack([scaled, self.quantile(X), scaled[:, self.binary]])
+        return np.hstack(self.network_inputs(X, exact=exact)) if self.n_continuous else self.network_inputs(X)[0]
+
+    def network_inputs(self, X: np.ndarray, *, exact: bool = False) -> list[np.ndarray]:
+        """:meth:`transform` cut into what each network reads, each C-contiguous float32.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features_in)
+        exact : bool, default=False
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        list of ndarray
+            ``[minmax(X)]`` of shape (n, n_features_in) and, when there are
+            continuous columns, the quantile network's input of shape
+            (n, n_continuous + n_binary). Blocks of rows are mapped in threads
+            (each value on its own, so the result does not depend on them).
+        """
+        X = np.asarray(X)
+        d = self.n_features_in
+        parts = [np.empty((X.shape[0], d), dtype=np.float32)]
+        if self.n_continuous:
+            parts.append(np.empty((X.shape[0], self.n_features_out - d), dtype=np.float32))
+
+        def block(start: int) -> None:
+            rows = slice(start, start + block_rows)
+            columns = self._block(X[rows], exact)
+            parts[0][rows] = columns[:d].T
+            if len(parts) == 2:
+                parts[1][rows] = columns[d:].T
+
+        block_rows = self._block_rows()
+        starts = range(0, X.shape[0], block_rows)
+        if len(starts) <= 1:
+            for start in starts:
+                block(start)
+        else:
+            with ThreadPoolExecutor(max_workers=min(_THREADS, len(starts))) as pool:
+                list(pool.map(block, starts))
+        return parts
+
+    def transform_columns(self, X: np.ndarray, *, exact: bool = False) -> np.ndarray:
+        """:meth:`transform` stored column by column: float32 of shape (n_features_out, n), C-contiguous.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features_in)
+            Finite values.
+        exact : bool, default=False
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_features_out, n), float32
+            Row ``j`` is column ``j`` of :meth:`transform`, with the same values.
+        """
+        X = np.asarray(X)
+        block_rows = self._block_rows()
+        if X.shape[0] <= block_rows:
+            return self._block(X, exact)
+        out = np.empty((self.n_features_out, X.shape[0]), dtype=np.float32)
+        for start in range(0, X.shape[0], block_rows):
+            out[:, start : start + block_rows] = self._block(X[start : start + block_rows], exact)
+        return out
+
+    def _block_rows(self) -> int:
+        return max(64, _BLOCK_VALUES // max(self.n_features_in, 1))
+
+    def _block(self, X: np.ndarray, exact: bool) -> np.ndarray:
+        # a few thousand rows at a time: the temporaries of the quantile map stay in cache
+        d = self.n_features_in
+        XT = np.empty((d, X.shape[0]), dtype=np.float64)  # (n_features_in, n)
+        XT[...] = X.T
+        out = np.empty((self.n_features_out, XT.shape[1]), dtype=np.float32)
+        with np.errstate(over="ignore"):  # an overflow to inf is clipped below
+            scaled = XT - self.data_min[:, None]
+            scaled /= self.data_range[:, None]
+        np.clip(scaled, -MAX_VIEW_VALUE, MAX_VIEW_VALUE, out=scaled)
+        out[:d] = scaled
+        if self._map is not None:
+            values = XT if self.n_continuous == d else XT[self.continuous]
+            quantile = out[d : d + self.n_continuous]
+            if exact:
+                self._map.exact_into(values, quantile)
+            else:
+                self._map.transform_into(values, quantile)
+        out[d + self.n_continuous :] = out[self.binary]
+        return out
 
     def source_columns(self) -> np.ndarray:
         """For each output column, the input column it comes from."""

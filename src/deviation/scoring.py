@@ -36,8 +36,10 @@ __all__ = [
     "calibrate_model",
     "decide_all",
     "decision_scores",
+    "feature_scores",
     "final_estimator",
     "has_decisions",
+    "model_features",
     "model_input",
     "model_schema",
     "source_columns",
@@ -171,6 +173,41 @@ def model_input(model: Any, X: Any) -> Any:
     if hasattr(model, "steps") or hasattr(model, "members_") or not isinstance(X, pd.DataFrame):
         return X
     return X.to_numpy(dtype=np.float64)
+
+
+def model_features(model: Any, X: Any) -> Any:
+    """``X`` as the model's scoring step reads it: through a Pipeline's preprocessing steps.
+
+    With :func:`feature_scores`, the two halves of :func:`decision_scores`, so that a
+    stream can preprocess the next batch while the current one is scored
+    (:func:`deviation.scale.score_file`). A DevNet alone or a blend reads
+    :func:`model_input` of ``X``.
+
+    Parameters
+    ----------
+    model : DevNet, Pipeline or ScoreBlend
+    X : DataFrame, ndarray or sparse matrix of shape (n_rows, n_features)
+
+    Returns
+    -------
+    ndarray, sparse matrix or DataFrame of shape (n_rows, n_model_features)
+    """
+    X = model_input(model, X)
+    if hasattr(model, "steps"):
+        for _, step in model.steps[:-1]:
+            if step is not None and step != "passthrough":
+                X = step.transform(X)
+    return X
+
+
+def feature_scores(model: Any, Z: Any) -> np.ndarray:
+    """Scores of rows already through :func:`model_features`: the scoring step's ``decision_function``.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_rows,), float64
+    """
+    return np.asarray(final_estimator(model).decision_function(Z), dtype=np.float64)
 
 
 def decision_scores(

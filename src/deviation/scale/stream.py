@@ -23,6 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,15 @@ from ..exceptions import DataError
 from ..io import DEFAULT_BATCH_ROWS, BatchWriter, KindTracker, Table, iter_tables, resolve_source, to_binary_labels
 from ..io.reader import label_values, schema_of, split_batch, tabular_batches, text_cells
 from ..io.sources import TABULAR
-from ..scoring import decide_all, decision_scores, model_schema, scored_frame, threshold
+from ..scoring import (
+    decide_all,
+    decision_scores,
+    feature_scores,
+    model_features,
+    model_schema,
+    scored_frame,
+    threshold,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -190,32 +199,67 @@ def score_file(
     start = time.perf_counter()
     n_rows = n_flagged = 0
     unseen: dict[str, int] = {}
-    first = model.steps[0][1] if hasattr(model, "steps") else None
-    count_unseen = getattr(first, "unseen_values", None)
+    pending = None  # the previous batch's write, running while this batch is scored
     try:
         batches = iter_tables(data, id_column=id_column, schema=schema, batch_rows=batch_size, sep=sep, drop=drop)
-        for table in _prefetch(batches):
-            if count_unseen is not None and isinstance(table.X, pd.DataFrame):
-                for name, count in count_unseen(table.X).items():
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deviation-write") as write_pool:
+            # three stages overlap: reading and preprocessing the next batches (a background
+            # thread), scoring this one (the network's threads), writing the previous one
+            for batch in _prefetch(_prepared(model, batches, data)):
+                for name, count in batch.unseen.items():
                     unseen[name] = unseen.get(name, 0) + count
-            try:
-                scores = decision_scores(model, table.X)
-            except DataError as exc:
-                # the preprocessing counts rows within the batch: say which file and rows it was
-                raise DataError(f"'{data}', data rows {n_rows + 1}-{n_rows + table.X.shape[0]}: {exc}") from None
-            result = scored_frame(model, scores, ids=table.ids, confidence=confidence,
-                                  is_anomaly=None if flags is None else flags[n_rows : n_rows + len(scores)])
-            writer.write(result)
-            n_rows += len(result)
-            if "is_anomaly" in result:
-                n_flagged += int(result["is_anomaly"].sum())
-            if progress is not None:
-                progress(len(result))
+                try:
+                    scores = feature_scores(model, batch.features)
+                except DataError as exc:
+                    raise DataError(f"'{data}', data rows {batch.first_row}-{batch.last_row}: {exc}") from None
+                del batch.features
+                decided = None if flags is None else flags[n_rows : n_rows + len(scores)]
+                result = scored_frame(model, scores, ids=batch.ids, confidence=confidence, is_anomaly=decided)
+                if pending is not None:
+                    pending.result()
+                pending = write_pool.submit(writer.write, result)
+                n_rows += len(result)
+                if "is_anomaly" in result:
+                    n_flagged += int(result["is_anomaly"].sum())
+                if progress is not None:
+                    progress(len(result))
+            if pending is not None:
+                pending.result()
         writer.commit()
     except BaseException:
         writer.abort()
         raise
     return ScoreSummary(n_rows, n_flagged, cut, time.perf_counter() - start, unseen)
+
+
+@dataclass
+class _Prepared:
+    """One batch read and preprocessed: what the model scores, its ids, and where it is in the file."""
+
+    features: Any
+    ids: pd.DataFrame | None
+    unseen: dict[str, int]
+    first_row: int
+    last_row: int
+
+
+def _prepared(model: Any, tables: Iterator[Table], data: Any) -> Iterator[_Prepared]:
+    """The batches through the model's preprocessing (:func:`deviation.scoring.model_features`)."""
+    first = model.steps[0][1] if hasattr(model, "steps") else None
+    count_unseen = getattr(first, "unseen_values", None)
+    n_rows = 0
+    for table in tables:
+        n = table.X.shape[0]
+        unseen = {}
+        if count_unseen is not None and isinstance(table.X, pd.DataFrame):
+            unseen = dict(count_unseen(table.X))
+        try:
+            features = model_features(model, table.X)
+        except DataError as exc:
+            # the preprocessing counts rows within the batch: say which file and rows it was
+            raise DataError(f"'{data}', data rows {n_rows + 1}-{n_rows + n}: {exc}") from None
+        yield _Prepared(features, table.ids, unseen, n_rows + 1, n_rows + n)
+        n_rows += n
 
 
 def _file_scores(model: Any, data: Any, id_column: Any, schema: Any, batch_size: int, sep: Any,

@@ -29,3 +29,9 @@ for preset in ("default", "paper"):
 # on input with more binary than continuous columns, such as thyroid, both networks are the
 # paper's), with the same calls as above run at that commit. thyroid-paper-seed0.npy is the
 # original from 0b68722: preset="paper" did not change.
+
+# Since issue 18 (fast input view), the default preset's files are compared within 1e-5
+# (relative beyond 1), not bit for bit: scoring computes the quantile view with a precomputed
+# map (within 2e-6 of scikit-learn's values) and sums the output unit in another order.
+# Training is unchanged and the files were not regenerated; thyroid-paper-seed0.npy is still
+# compared bit for bit.
