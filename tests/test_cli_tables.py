@@ -379,3 +379,16 @@ def test_fit_says_once_that_an_identifier_is_left_out(tmp_path: Path, quiet: boo
         assert err == "" and len(warned) == 1
     else:  # the column report says it, and the warning would repeat it
         assert "ref" in err and "identifier" in err and not warned
+
+
+@pytest.mark.parametrize("name", ["p_value", "is_anomaly", "score", "row"])
+def test_fit_refuses_an_id_column_named_like_an_output(tmp_path: Path, name: str) -> None:
+    # score and explain would refuse every file of the model: say so at fit, and write no model
+    frame = rows(40)
+    frame.insert(0, name, range(40))
+    frame.to_csv(tmp_path / "o.csv", index=False)
+    code, _, err = run_cli("fit", tmp_path / "o.csv", "--label", "label", "--id-column", name,
+                           "-o", tmp_path / "m.model", *TINY)
+    line = error_line(err)
+    assert code == 1 and f"id column {name!r} has the name of an output column" in line and "o.csv" in line
+    assert not (tmp_path / "m.model").exists()

@@ -216,6 +216,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .preprocess import Preprocessor
 
     out = _check_output(args.output, (".model", ".zip", ".devnet"), "model file")
+    from .scoring import OUTPUT_COLUMNS
+
+    taken = [c for c in (args.id_column or []) if c in OUTPUT_COLUMNS]
+    if taken:
+        # refused here rather than by every later score and explain of the model
+        raise DataError(f"'{args.data}': id column {taken[0]!r} has the name of an output column of score and "
+                        f"explain ({', '.join(OUTPUT_COLUMNS)}); rename it in the file (or copy it under another "
+                        "name) to keep both")
     if args.sample_size is not None:
         from .scale import sample_file
 
