@@ -283,7 +283,7 @@ lib("preprocessor_inf_in_frame", DataError, "infinite")(
     lambda c: Preprocessor().fit(pd.DataFrame({"a": [1.0, np.inf, 2.0]})))
 lib("preprocessor_text_in_numeric_column", DataError, "which is not a number, but 'a' was numeric at fit")(
     lambda c: Preprocessor().fit(pd.DataFrame({"a": [1.0, 2.0]})).transform(pd.DataFrame({"a": ["x", 1.0]})))
-lib("preprocessor_names_the_text_cell_not_a_number", DataError, "holds 'x' (row 2)")(
+lib("preprocessor_names_the_text_cell_not_a_number", DataError, "holds 'x' (data row 3)")(
     lambda c: Preprocessor().fit(pd.DataFrame({"a": [1.0, 2.0]})).transform(pd.DataFrame({"a": ["0.5", "1", "x"]})))
 lib("preprocessor_missing_column", FeatureMismatchError, "missing 1 column")(
     lambda c: Preprocessor().fit(pd.DataFrame(c["X"], columns=list("abc"))).transform(

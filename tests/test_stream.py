@@ -124,3 +124,18 @@ def test_bad_streams(files, tmp_path):
         list(iter_batches(bad))
     with pytest.raises(DataError):
         sample_file(paths["csv"], "class", sample_size=0)
+
+
+def test_a_bad_cell_is_named_by_its_row_of_the_file(tmp_path):
+    # the preprocessing counts rows within a batch; the message counts them in the file
+    rng = np.random.default_rng(0)
+    n = 2500
+    frame = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M"),
+                          "amount": rng.normal(size=n).round(3), "label": (np.arange(n) % 50 == 0).astype(int)})
+    X, y = frame.drop(columns="label"), frame["label"].to_numpy()
+    model = Pipeline([("p", Preprocessor()), ("d", DevNet(epochs=1, batches_per_epoch=2, random_state=0))]).fit(X, y)
+    frame.loc[1499, "when"] = "notadate"  # data row 1500 of the file, row 500 of its second batch
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match=r"holds 'notadate' \(data row 1500\)"):
+        score_file(model, tmp_path / "bad.csv", tmp_path / "out.csv", batch_size=1000)
+    assert not (tmp_path / "out.csv").exists()

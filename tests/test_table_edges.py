@@ -56,7 +56,12 @@ def test_explain_shows_the_date_cell_for_date_features(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["score", "p_value", "is_anomaly"])
 def test_an_id_column_named_like_an_output_column_is_refused(tmp_path: Path, name: str, capsys) -> None:
     path = _dated(tmp_path / "t.csv", extra={name: [f"id{i}" for i in range(300)]})
-    assert main(["fit", str(path), "--label", "label", "--id-column", name, "-o", str(tmp_path / "m.model"), *FAST]) == 0
+    # fit refuses it as an id (every score of the model would), and writes no model
+    assert main(["fit", str(path), "--label", "label", "--id-column", name, "-o", str(tmp_path / "m.model"), *FAST]) == 1
+    assert f"id column {name!r} has the name of an output column" in capsys.readouterr().err
+    assert not (tmp_path / "m.model").exists()
+    # fitted without it (an identifier, left out), it cannot be named an id at scoring either
+    assert main(["fit", str(path), "--label", "label", "-o", str(tmp_path / "m.model"), *FAST]) == 0
     assert main(["score", str(tmp_path / "m.model"), str(path), "--id-column", name, "-o",
                  str(tmp_path / "s.csv"), "-q"]) == 1
     assert f"id column {name!r} has the name of an output column" in capsys.readouterr().err

@@ -319,7 +319,7 @@ def classify_column(
         row = int(np.flatnonzero(text.isin(bad_values).to_numpy())[0])
         raise DataError(
             f"Column {name!r} is numeric but holds non-numeric values such as {text.iloc[row]!r} "
-            f"(row {row}); fix or blank them, or list the column as categorical "
+            f"(data row {row + 1}); fix or blank them, or list the column as categorical "
             "(--categorical on the command line; Preprocessor(categorical=[...]) in Python)."
         )
     fmt, note = _date_format(uniques.iloc[:2000])
@@ -471,7 +471,7 @@ def working_columns(
                     row = int(np.flatnonzero(bad)[0])
                     pct = " written as a percentage (with %)" if ck.spec.get("percent") else ""
                     raise DataError(
-                        f"{prefix}column {ck.name!r} holds {text.iloc[row]!r} (row {row}), which is not a number"
+                        f"{prefix}column {ck.name!r} holds {text.iloc[row]!r} (data row {row + 1}), which is not a number"
                         f"{pct}, but {ck.name!r} was numeric{pct} at fit; fix or blank the cell (empty, ?, NA and "
                         "null are missing)"
                     )
@@ -487,7 +487,7 @@ def working_columns(
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
                     raise DataError(
-                        f"{prefix}column {ck.name!r} holds {text.iloc[row]!r} (row {row}), which is not a date "
+                        f"{prefix}column {ck.name!r} holds {text.iloc[row]!r} (data row {row + 1}), which is not a date "
                         f"written as {ck.spec['format']} as at fit; fix or blank the cell"
                     )
             for part, values in date_parts(pd.Series(dates), ck.spec["parts"]).items():

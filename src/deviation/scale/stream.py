@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -211,7 +212,7 @@ def score_file(
                 try:
                     scores = feature_scores(model, batch.features)
                 except DataError as exc:
-                    raise DataError(f"'{data}', data rows {batch.first_row}-{batch.last_row}: {exc}") from None
+                    raise _in_rows(data, batch.first_row, batch.last_row, exc) from None
                 del batch.features
                 decided = None if flags is None else flags[n_rows : n_rows + len(scores)]
                 result = scored_frame(model, scores, ids=batch.ids, confidence=confidence, is_anomaly=decided)
@@ -257,9 +258,21 @@ def _prepared(model: Any, tables: Iterator[Table], data: Any) -> Iterator[_Prepa
             features = model_features(model, table.X)
         except DataError as exc:
             # the preprocessing counts rows within the batch: say which file and rows it was
-            raise DataError(f"'{data}', data rows {n_rows + 1}-{n_rows + n}: {exc}") from None
+            raise _in_rows(data, n_rows + 1, n_rows + n, exc) from None
         yield _Prepared(features, table.ids, unseen, n_rows + 1, n_rows + n)
         n_rows += n
+
+
+_DATA_ROW = re.compile(r"\(data row (\d+)\)")
+
+
+def _in_rows(data: Any, first: int, last: int, exc: DataError) -> DataError:
+    """``exc`` of a batch holding data rows ``first``..``last`` of ``data``, its row numbers made the file's."""
+    message = str(exc)
+    if _DATA_ROW.search(message):
+        # the preprocessing counts from the batch's first row: count from the file's
+        return DataError(f"'{data}': " + _DATA_ROW.sub(lambda m: f"(data row {first + int(m.group(1)) - 1})", message))
+    return DataError(f"'{data}', data rows {first}-{last}: {message}")
 
 
 def _file_scores(model: Any, data: Any, id_column: Any, schema: Any, batch_size: int, sep: Any,
@@ -271,7 +284,7 @@ def _file_scores(model: Any, data: Any, id_column: Any, schema: Any, batch_size:
         try:
             parts.append(decision_scores(model, table.X))
         except DataError as exc:
-            raise DataError(f"'{data}', data rows {n_rows + 1}-{n_rows + table.X.shape[0]}: {exc}") from None
+            raise _in_rows(data, n_rows + 1, n_rows + table.X.shape[0], exc) from None
         n_rows += table.X.shape[0]
     return np.concatenate(parts) if parts else np.empty(0)
 
