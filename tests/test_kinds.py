@@ -195,7 +195,25 @@ def test_score_reports_values_not_seen_at_fit(tmp_path: Path, capsys: pytest.Cap
     new["shop"] = ["west", "west", "north", "moon", "south"]
     new.to_csv(tmp_path / "new.csv", index=False)
     assert main(["score", str(tmp_path / "m.model"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "s.csv")]) == 0
-    assert "column 'shop': 3 value(s) not among the levels kept at fit" in capsys.readouterr().err
+    assert "column 'shop': 3 cell(s) hold a value not seen at fit" in capsys.readouterr().err
+
+
+def test_values_pooled_at_fit_are_not_reported_as_new(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # rare values seen at fit are pooled into <infrequent>: scoring the training file reports nothing
+    rng = np.random.default_rng(0)
+    n = 400
+    city = rng.choice(["paris", "rome", "oslo"], size=n).astype(object)
+    city[:6] = ["lyon", "nice", "bern", "graz", "pisa", "faro"]  # each seen once: pooled
+    frame = pd.DataFrame({"city": city, "amount": rng.normal(size=n).round(2), "label": (np.arange(n) < 8).astype(int)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["fit", str(tmp_path / "t.csv"), "--label", "label", "-o", str(tmp_path / "m.model"), *FAST]) == 0
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "m.model"), str(tmp_path / "t.csv"), "-o", str(tmp_path / "s.csv")]) == 0
+    assert "not seen at fit" not in capsys.readouterr().err
+    frame.loc[:1, "city"] = ["tokyo", "lyon"]  # one new, one pooled at fit
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["score", str(tmp_path / "m.model"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "s.csv")]) == 0
+    assert "column 'city': 1 cell(s) hold a value not seen at fit" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ the bank table of the issue

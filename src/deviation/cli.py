@@ -372,9 +372,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         summary = score_file(model, args.data, out, id_column=args.id_column,
                              confidence=confidence, progress=bar.update, sep=args.sep, drop=args.drop,
                              fdr=args.fdr, top=args.top_k)
+    from .preprocess.kinds import INFREQUENT_LABEL
+
     for name, count in summary.unseen.items():
-        _say(args, f"column {name!r}: {count} value(s) not among the levels kept at fit, scored as the "
-                   "infrequent level (or as no level)")
+        _say(args, f"column {name!r}: {count} cell(s) hold a value not seen at fit, scored as its rare "
+                   f"values' level {INFREQUENT_LABEL} (all-zero encoding when the column had no rare values)")
     if args.fdr is not None or args.top_k is not None:
         how = (f"Benjamini-Hochberg at false discovery rate {args.fdr}" if args.fdr is not None
                else f"the {args.top_k} highest scores")

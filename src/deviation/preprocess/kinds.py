@@ -354,6 +354,11 @@ def _datetime_kind(name: str, dates: pd.Series, fmt: str, note: str) -> ColumnKi
     return ColumnKind(name, "datetime", reason, {"format": fmt, "parts": parts})
 
 
+#: Up to this many values pooled into the infrequent level are listed in the model file, so that
+#: scoring tells values seen at fit from new ones.
+MAX_POOLED_LISTED = 10_000
+
+
 def pooled_levels(column: pd.Series, max_categories: int | None, min_frequency: int | None) -> tuple[list[str], bool]:
     """The levels of a categorical column kept as their own feature, and whether others are pooled.
 
@@ -381,11 +386,17 @@ def pooled_levels(column: pd.Series, max_categories: int | None, min_frequency: 
 def _categorical(name: str, column: pd.Series, max_categories: int | None, min_frequency: int | None,
                  reason: str) -> ColumnKind:
     levels, pooled = pooled_levels(column, max_categories, min_frequency)
-    n_all = pd.Series(to_category_column(column), dtype="object").nunique(dropna=True)
+    distinct = pd.Series(to_category_column(column), dtype="object").dropna().unique()
+    n_all = len(distinct)
+    spec: dict[str, Any] = {"levels": levels, "infrequent": pooled}
     if pooled:
         note = f"{n_all:,} values: {len(levels)} kept, the rest pooled into {INFREQUENT_LABEL}"
         reason = f"{reason}; {note}" if reason else note
-    return ColumnKind(name, "categorical", reason, {"levels": levels, "infrequent": pooled})
+        if n_all - len(levels) <= MAX_POOLED_LISTED:
+            # the values seen at fit but pooled: scoring counts only values never seen as new
+            kept = set(levels)
+            spec["pooled"] = sorted(str(v) for v in distinct if str(v) not in kept)
+    return ColumnKind(name, "categorical", reason, spec)
 
 
 # ------------------------------------------------------------------ applying the kinds
@@ -443,8 +454,10 @@ def working_columns(
     source : dict of str to int
         For each feature, the position of its column in ``kinds``.
     unseen : dict of str to int
-        For each categorical column, how many cells held a value not kept
-        at fit (scored as the infrequent level, or as no level).
+        For each categorical column, how many cells held a value never seen
+        at fit (scored as the infrequent level, or as no level). Values seen
+        at fit but pooled into the infrequent level are not counted, except
+        by models whose file does not list them.
 
     Raises
     ------
@@ -496,12 +509,16 @@ def working_columns(
             labels = to_category_column(column)
             kept = set(ck.spec.get("levels", []))
             present = pd.notna(labels)
-            known = pd.Series(labels, dtype="object").isin(kept).to_numpy()
+            as_series = pd.Series(labels, dtype="object")
+            known = as_series.isin(kept).to_numpy()
             other = present & ~known
             if other.any():
                 labels = labels.copy()
                 labels[other] = INFREQUENT_LABEL
-                unseen[ck.name] = int(other.sum())
+                # values pooled at fit are not new (model files without the list count them too)
+                new_values = other & ~as_series.isin(set(ck.spec.get("pooled", []))).to_numpy()
+                if new_values.any():
+                    unseen[ck.name] = int(new_values.sum())
             out[ck.name] = labels
         for feature in ck.features:
             source[feature] = position
