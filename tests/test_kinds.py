@@ -67,7 +67,7 @@ def test_a_payment_of_ten_million_is_a_large_number_not_an_unseen_category(tmp_p
 def test_words_in_a_numbers_as_text_column_at_scoring_are_refused() -> None:
     X = pd.DataFrame({"amount": [f"${i},000" for i in range(1, 40)]})
     pre = Preprocessor().fit(X)
-    with pytest.raises(DataError, match=r"column 'amount' holds 'call us' \(row 1\), which is not a number"):
+    with pytest.raises(DataError, match=r"column 'amount' holds 'call us' \(data row 2\), which is not a number"):
         pre.transform(pd.DataFrame({"amount": ["$5", "call us"]}))
 
 

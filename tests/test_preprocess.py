@@ -209,7 +209,7 @@ def test_rare_levels_pooled_and_width_capped() -> None:
     out = pre.transform(new)
     infrequent = list(pre.feature_names_out_).index("shop=<infrequent>")
     assert out[:, infrequent].tolist() == [0.0, 1.0, 1.0, 0.0]
-    assert pre.unseen_values(new) == {"shop": 2}
+    assert pre.unseen_values(new) == {"shop": 1}  # "r3" was seen (and pooled) at fit: only "never seen" is new
     # the cap: at most max_categories levels, the infrequent one included
     capped = Preprocessor(max_categories=10).fit(X)
     assert len(capped.column_kinds_[0].spec["levels"]) == 9
