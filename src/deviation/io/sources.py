@@ -14,6 +14,7 @@ import gzip
 import lzma
 import os
 import re
+import shlex
 import tarfile
 import zipfile
 import zlib
@@ -342,7 +343,7 @@ def not_utf8(src: Source) -> DataError:
         at = f" (line {found[0]}: {found[1]!r})" if found else ""
         source_encoding = "latin1"
     if src.is_plain:
-        fix = (f"re-encode it as UTF-8, e.g. iconv -f {source_encoding} -t utf-8 '{src.path.name}' "
+        fix = (f"re-encode it as UTF-8, e.g. iconv -f {source_encoding} -t utf-8 {shlex.quote(str(src.path))} "
                f"> fixed{src.path.suffix}")
     else:
         fix = (f"extract/decompress it, re-encode it as UTF-8 (e.g. iconv -f {source_encoding} -t utf-8 in > out) "
