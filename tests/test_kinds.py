@@ -239,3 +239,19 @@ def test_bank_transactions_as_a_new_user_runs_them(tmp_path: Path) -> None:
     import json
 
     assert json.loads(ev.stdout.strip().splitlines()[-1])["auc_roc"] >= 0.62
+
+
+def test_integers_beyond_2_53_are_identifiers(tmp_path: Path) -> None:
+    # 2^63 + i collapse to a few float64 values: nearly all "distinct" ids would be one number
+    n = 120
+    ids = [str(2**63 + i) for i in range(n)]
+    frame = pd.DataFrame({"txn_id": ids, "amount": np.random.default_rng(0).normal(size=n).round(2),
+                          "label": (np.arange(n) < 5).astype(int)})
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    assert main(["fit", str(tmp_path / "big.csv"), "--label", "label", "-o", str(tmp_path / "m.model"), *FAST]) == 0
+    kinds = {k.name: k.kind for k in load(tmp_path / "m.model").steps[0][1].column_kinds_}
+    assert kinds["txn_id"] == "identifier" and kinds["amount"] == "numeric"
+    # and declared at scoring, copied verbatim
+    assert main(["score", str(tmp_path / "m.model"), str(tmp_path / "big.csv"), "--id-column", "txn_id",
+                 "-o", str(tmp_path / "s.csv"), "-q"]) == 0
+    assert pd.read_csv(tmp_path / "s.csv", dtype=str)["txn_id"].tolist() == ids

@@ -18,7 +18,7 @@ datetime       text that is dates (ISO ``2024-03-01``, ``2024-03-01 12:30``  hou
                order inferred from values above 12), or a datetime column   day of month, month
 identifier     text or integers nearly all distinct (>= 95% of >= 50 rows  left out, with a warning
                for text; integers also sequential, >= 10 digits, or
-               named like an id)
+               named like an id); integers beyond 2^53 (16+ digits)
 text           free text: mostly distinct, long strings with spaces        left out, with a warning
 categorical    any other text                                              one-hot, rare values
                                                                            pooled, width capped
@@ -231,12 +231,18 @@ def _looks_like_id(name: str) -> bool:
 def _classify_numbers(name: str, values: np.ndarray) -> ColumnKind:
     present = values[~np.isnan(values)]
     distinct = np.unique(present)
+    n = present.size
+    if n >= _ID_MIN_ROWS and np.all(np.abs(distinct) >= 2.0**53) and np.all(distinct == np.round(distinct)):
+        # float64 cannot tell such integers apart (2^63 + 1 == 2^63 + 2 as floats): they are codes
+        # (ids, hashes, card numbers), and as a feature they would be a few rounded values
+        return ColumnKind(name, "identifier",
+                          f"integers of 16 or more digits in {n:,} rows (beyond 2^53, not exact as numbers): "
+                          "left out (declare it with --id-column to keep it in outputs)")
     if distinct.size <= 1 and values.size >= 2:
         shown = "no value" if distinct.size == 0 else f"one value ({distinct[0]:g})"
         return ColumnKind(name, "constant", f"{shown} in every row: left out")
     if np.isin(distinct, (0.0, 1.0)).all():
         return ColumnKind(name, "binary")
-    n = present.size
     if n >= _ID_MIN_ROWS and distinct.size >= 0.99 * n and np.all(distinct == np.round(distinct)):
         steps = np.diff(distinct)
         sequential = steps.size and np.median(steps) == 1
