@@ -392,3 +392,11 @@ def test_fit_refuses_an_id_column_named_like_an_output(tmp_path: Path, name: str
     line = error_line(err)
     assert code == 1 and f"id column {name!r} has the name of an output column" in line and "o.csv" in line
     assert not (tmp_path / "m.model").exists()
+
+
+def test_an_empty_label_column_is_said_to_be_empty(tmp_path: Path) -> None:
+    (tmp_path / "e.csv").write_text("a,label\n1,\n2,\n3,\n")
+    code, _, err = run_cli("fit", tmp_path / "e.csv", "--label", "label", "--anomaly-value", "fraud",
+                           "-o", tmp_path / "m.model")
+    line = error_line(err)
+    assert code == 1 and "every cell is empty" in line and "values seen: )" not in line

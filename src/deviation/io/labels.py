@@ -86,13 +86,13 @@ def to_binary_labels(values: Any, anomaly_value: Any, where: str, column: str) -
         target = label_key(anomaly_value)
         lookup = np.array([label_key(u) == target for u in uniques] + [False], dtype=np.int8)
         if not lookup.any() and len(codes):
-            seen = ", ".join(repr(plain(u)) for u in uniques[:10])
+            seen = "values seen: " + ", ".join(repr(plain(u)) for u in uniques[:10]) if len(uniques) else "every cell is empty"
             texts = [str(plain(u)) for u in uniques]
             close = [t for t in texts if t.strip().lower() == str(anomaly_value).strip().lower()]
             close = close or difflib.get_close_matches(str(anomaly_value), texts, n=1)
             hint = f"; did you mean anomaly_value={close[0]!r}?" if close else ""
             logger.warning(
-                "%s: anomaly_value=%r matches no row of label column %r (values seen: %s); all rows are labeled 0%s",
+                "%s: anomaly_value=%r matches no row of label column %r (%s); all rows are labeled 0%s",
                 where, anomaly_value, column, seen, hint,
             )
     # code -1 (missing) indexes the trailing 0 of the lookup table
