@@ -2,23 +2,68 @@
 
 from __future__ import annotations
 
-from .datasets import load_thyroid
-from .estimator import DevNet
-from .exceptions import (
-    DataError,
-    DeviationError,
-    FeatureMismatchError,
-    InvalidParameterError,
-    MemoryLimitError,
-    MissingDependencyError,
-    ModelFileError,
-    NotFittedError,
-    ParameterError,
-)
-from .export import export_onnx
-from .io import InputSchema, Table, iter_tables, read_table, write_table
-from .persistence import load, read_model_info, save
-from .preprocess import Preprocessor
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .datasets import load_thyroid
+    from .estimator import DevNet
+    from .exceptions import (
+        DataError,
+        DeviationError,
+        FeatureMismatchError,
+        InvalidParameterError,
+        MemoryLimitError,
+        MissingDependencyError,
+        ModelFileError,
+        NotFittedError,
+        ParameterError,
+    )
+    from .export import export_onnx
+    from .io import InputSchema, Table, iter_tables, read_table, write_table
+    from .persistence import load, read_model_info, save
+    from .preprocess import Preprocessor
+
+# The public names are imported on first use (PEP 562), so that `import deviation` and the
+# `deviation` command start fast, and Ctrl-C during start-up is handled by the command
+# (deviation._entry) rather than interrupting an import with a traceback.
+_SOURCES = {
+    "load_thyroid": ".datasets",
+    "DevNet": ".estimator",
+    "DataError": ".exceptions",
+    "DeviationError": ".exceptions",
+    "FeatureMismatchError": ".exceptions",
+    "InvalidParameterError": ".exceptions",
+    "MemoryLimitError": ".exceptions",
+    "MissingDependencyError": ".exceptions",
+    "ModelFileError": ".exceptions",
+    "NotFittedError": ".exceptions",
+    "ParameterError": ".exceptions",
+    "export_onnx": ".export",
+    "InputSchema": ".io",
+    "Table": ".io",
+    "iter_tables": ".io",
+    "read_table": ".io",
+    "write_table": ".io",
+    "load": ".persistence",
+    "read_model_info": ".persistence",
+    "save": ".persistence",
+    "Preprocessor": ".preprocess",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module 'deviation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(source, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 

@@ -1082,7 +1082,11 @@ def _restore_sigterm(previous: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deviation`` console script."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports the estimator: seconds on a loaded machine
+    except KeyboardInterrupt:
+        print("deviation: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
