@@ -400,3 +400,13 @@ def test_an_empty_label_column_is_said_to_be_empty(tmp_path: Path) -> None:
                            "-o", tmp_path / "m.model")
     line = error_line(err)
     assert code == 1 and "every cell is empty" in line and "values seen: )" not in line
+
+
+def test_info_quotes_a_column_name_with_a_line_break(tmp_path: Path) -> None:
+    frame = rows(40).rename(columns={"temp": "temp\nin C"})
+    frame.to_csv(tmp_path / "nl.csv", index=False)
+    assert run_cli("fit", tmp_path / "nl.csv", "--label", "label", "-o", tmp_path / "m.model", *TINY)[0] == 0
+    code, out, _ = run_cli("info", tmp_path / "m.model")
+    assert code == 0 and "'temp\\nin C'" in out
+    table = out.split("column kinds", 1)[1].splitlines()
+    assert not any(line.startswith("in C") for line in table)

@@ -182,6 +182,12 @@ def _load_devnet_model(model_path: Any, command: str) -> Any:
     return model
 
 
+def _shown_name(name: Any) -> str:
+    """A column name for a one-line listing: quoted when it holds a line break or a tab."""
+    name = str(name)
+    return name if name.isprintable() else repr(name)
+
+
 def column_report(kinds: Sequence[Any], *, all_columns: bool = False) -> list[str]:
     """Lines of the table of what each column became (``deviation fit`` prints it, ``info`` too).
 
@@ -194,10 +200,12 @@ def column_report(kinds: Sequence[Any], *, all_columns: bool = False) -> list[st
     obvious = [k for k in kinds if not k.reason]
     shown = kinds if all_columns else [k for k in kinds if k.reason]
     if shown:
-        width = max(12, *(len(k.name) for k in shown))
+        # a name holding a line break or tab is shown quoted, so the table stays a table
+        names = [_shown_name(k.name) for k in shown]
+        width = max(12, *(len(n) for n in names))
         lines.append(f"  {'column':<{width}}  {'kind':<11}  why")
-        for k in shown:
-            lines.append(f"  {k.name:<{width}}  {k.kind:<11}  {k.reason or '-'}")
+        for k, name in zip(shown, names):
+            lines.append(f"  {name:<{width}}  {k.kind:<11}  {k.reason or '-'}")
     if obvious and not all_columns:
         counts: dict[str, int] = {}
         for k in obvious:
@@ -638,7 +646,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                 print(f"                layer widths {sub['layers']}, preset {sub.get('params', {}).get('preset')}")
         names = info.get("feature_names_in")
         if names:
-            shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")
+            shown = ", ".join(map(_shown_name, names[:12])) + (" ..." if len(names) > 12 else "")
             print(f"features        {len(names)}: {shown}")
         return 0
     if info.get("estimator") not in (None, "deviation.DevNet"):
@@ -653,7 +661,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(line)
     names = info.get("feature_names_in")
     if names:
-        shown = ", ".join(map(str, names[:12])) + (" ..." if len(names) > 12 else "")
+        shown = ", ".join(map(_shown_name, names[:12])) + (" ..." if len(names) > 12 else "")
         print(f"features        {len(names)}: {shown}")
     if info.get("preprocessor"):
         print(f"preprocessing   scaling={info['preprocessor'].get('params', {}).get('scaling', '?')}")
