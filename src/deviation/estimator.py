@@ -20,7 +20,6 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 from sklearn.utils import Tags, TargetTags
 from sklearn.utils.validation import validate_data
-from threadpoolctl import threadpool_limits
 
 from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
@@ -40,7 +39,7 @@ from .loss import draw_reference
 from .mlp import forward_columns, forward_numpy, glorot_uniform_init, merge_networks, split_members
 from .quantile_map import LUT_MAX
 from .sampling import balanced_batches
-from .training import TrainConfig, require_torch, train_numpy, train_torch
+from .training import TrainConfig, one_blas_thread, require_torch, train_numpy, train_torch
 
 logger = logging.getLogger(__name__)
 
@@ -667,7 +666,7 @@ class DevNet(BaseEstimator):
                     held.append((epoch, loss))
 
         train = train_numpy.__wrapped__  # type: ignore[attr-defined]  # one BLAS limit for both threads
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+        with one_blas_thread(), ThreadPoolExecutor(max_workers=2) as pool:
             futures = [
                 pool.submit(train, inputs[m], rows, labels, *members[m], mu_r, sigma_r, config, cb)
                 for m, cb in enumerate((first, second))

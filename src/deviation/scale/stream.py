@@ -49,7 +49,15 @@ from ..scoring import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BATCH_ROWS", "ScoreSummary", "iter_batches", "sample_file", "score_file"]
+__all__ = ["DEFAULT_BATCH_ROWS", "SCORE_BATCH_ROWS", "ScoreSummary", "iter_batches", "sample_file", "score_file"]
+
+#: Rows per batch of :func:`score_file`. Smaller than the reader's default: each batch's
+#: arrays (the frame, the preprocessed copy, the view) are then a few MB, which the C
+#: allocator reuses from batch to batch instead of mapping fresh pages that the kernel
+#: zeroes every time; measured on 5,000,000 rows x 20 columns (benchmarks/score_command.py),
+#: 65,536 rows against 262,144 took 12% less CPU (a third of the system time) and 200 MB
+#: less peak memory, the same wall time or less.
+SCORE_BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,7 @@ def score_file(
     *,
     id_column: str | list[str] | None = None,
     confidence: float | None = None,
-    batch_size: int = DEFAULT_BATCH_ROWS,
+    batch_size: int = SCORE_BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
     sep: str | None = None,
     drop: str | list[str] | None = None,
