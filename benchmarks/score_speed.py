@@ -55,7 +55,7 @@ def main() -> None:
         results[f"{preset}, scored as before issue 18"] = (fit_s, best, cpu)
         print(f"{preset} as before: {best:.3f} s ({cpu:.3f} CPU s), {args.rows / best / 1e6:.2f}M rows/s")
     ratio = results["paper"][1] / results["default"][1]
-    before = results["paper, scored as before issue 18"][1] / results["default"][1]
+    before = results["paper, scored as before issue 18"][1] / results["default, scored as before issue 18"][1]
     fit_ratio = results["default"][0] / results["paper"][0]
     print(f"default / paper rows/s: {ratio:.2f}; fit time default / paper: {fit_ratio:.2f}")
     table = [
