@@ -226,3 +226,40 @@ def test_concurrent_requests_scored_together_get_their_own_answers_and_errors(wo
             assert r.status_code == 200
             np.testing.assert_array_equal(r.json()["score"], want[5 * k:5 * k + 5])
     assert max(calls) > 5  # some requests were scored in one call
+
+
+@pytest.mark.parametrize("body,words", [
+    (b'{"rows": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "too deeply"),
+    (b'{"rows": [{"Dim_0": ' + b"9" * 5001 + b"}]}", "digits"),
+    (b'{"rows": [{"Dim_0": NaN}]}', "NaN is not a JSON value"),
+    (b'{"rows": [{"Dim_0": -Infinity}]}', "Infinity is not a JSON value"),
+    (b'{"rows": [{"Dim_0": 1e400}]}', "beyond the range of float64"),
+    (b'{"rows": [{"Dim_0": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", "too deeply"),
+])
+def test_parseable_but_malformed_bodies_are_invalid_json_400(client, body, words):
+    r = client.post("/score", content=body)
+    assert r.status_code == 400 and r.json()["error"].startswith("invalid JSON") and words in r.json()["error"], r.text
+
+
+def test_values_json_reads_but_no_number_fits_are_400_naming_the_cell(workdir, client):
+    row = records(pd.read_csv(workdir / "thyroid.csv").drop(columns="class").iloc[:1])[0]
+    big = json.dumps({"rows": [row, row]}).replace('"Dim_0": ' + json.dumps(row["Dim_0"]), '"Dim_0": ' + "9" * 4000, 1)
+    r = client.post("/score", content=big.encode())
+    assert r.status_code == 400 and "'Dim_0' of row 1" in r.json()["error"] and "4,000 digits" in r.json()["error"]
+    deep = [[[[[1]]]]]
+    for _ in range(200):
+        deep = [deep]
+    r = client.post("/score", json={"rows": [{**row, "Dim_1=0": deep}]})
+    assert r.status_code == 400 and "'Dim_1=0'" in r.json()["error"]
+    r = client.post("/score", content=json.dumps({"rows": [{**row, "Dim_0": "\ud800"}]}).encode())
+    assert r.status_code == 400 and "unpaired surrogate" in r.json()["error"]
+    for value in ("\x00", "9" * 4000, "1e400", "NaN", True):
+        r = client.post("/score", content=json.dumps({"rows": [{**row, "Dim_0": value}]}).encode())
+        assert r.status_code in (200, 400), (value, r.text)
+    service = load_service(workdir / "m.model")
+    with TestClient(create_app(service), raise_server_exceptions=False) as c:
+        for txn in (deep, {"a": deep}, "\ud800", "x" * 10_000, 12, 1.5, True):
+            r = c.post("/score", content=json.dumps({"rows": [{"txn": txn, "amount": 1.0, "shop": "north"}]}).encode())
+            assert r.status_code in (200, 400), (txn, r.text)
+            if isinstance(txn, (list, dict)):
+                assert r.status_code == 400 and "id column 'txn'" in r.json()["error"]

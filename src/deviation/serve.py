@@ -114,9 +114,12 @@ class ScoringService:
             raise RequestError(413, f"the request has {len(body):,} bytes, above the limit of {self.max_bytes:,}; "
                                     "send fewer rows per request")
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(400, f"the request body is not valid JSON ({exc}); send "
+            payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise RequestError(400, "invalid JSON: the request body nests lists or objects too deeply; send "
+                                    '{"rows": [{"column": value, ...}, ...]}') from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4,300 digits, NaN
+            raise RequestError(400, f"invalid JSON: the request body is not valid JSON ({_one_line(exc)}); send "
                                     '{"rows": [{"column": value, ...}, ...]}') from None
         if not isinstance(payload, dict) or "rows" not in payload:
             raise RequestError(400, 'the request must be a JSON object with a "rows" list: '
@@ -153,6 +156,9 @@ class ScoringService:
                         decimal=self._decimal)
         ids = None
         present = [c for c in self.id_columns if all(isinstance(r, dict) and c in r for r in rows)]
+        for c in present:
+            for i, r in enumerate(rows):
+                _check_cell(r[c], f"id column {c!r}", i)
         if present:
             ids = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in present})
         return X, ids
@@ -210,18 +216,49 @@ class ScoringService:
             raise DeviationError(f"the model {self.name} failed its self-check: a non-finite score")
 
 
+def _no_constant(word: str) -> Any:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``: Python's reader accepts them, JSON has no such literals."""
+    raise ValueError(f"{word} is not a JSON value; send null for a missing value")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when it is beyond float64 (``1e400``)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is beyond the range of float64")
+    return value
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _check_cell(v: Any, where: str, i: int) -> None:
+    """Refuse (400) a cell JSON reads but no table cell can hold: a list, an object, a number beyond float64,
+    a string with an unpaired surrogate (``"\\ud800"``, which JSON's escapes allow and UTF-8 cannot encode)."""
+    if isinstance(v, (dict, list)):
+        raise RequestError(400, f"{where} of row {i + 1} is a JSON {type(v).__name__}; send a number, a string or null")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2 ** 1024:  # float(v) would overflow
+        raise RequestError(400, f"{where} of row {i + 1} is an integer of {len(str(abs(v))):,} digits, beyond the "
+                                "range of float64; send a smaller number")
+    if isinstance(v, str) and not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RequestError(400, f"{where} of row {i + 1} is a string with an unpaired surrogate escape; send "
+                                    "valid Unicode text") from None
+
+
 def _column(values: list[Any], name: str, kind: str) -> Any:
     """One column of JSON values as an Arrow array: numbers as float64 when all are numbers, else text cells."""
     import pyarrow as pa
 
     for i, v in enumerate(values):
-        if isinstance(v, (dict, list)):
-            raise RequestError(400, f"column {name!r} of row {i + 1} is a JSON {type(v).__name__}; send a number, a "
-                                    "string or null")
+        _check_cell(v, f"column {name!r}", i)
     if kind in ("numeric", "boolean") and all(v is None or isinstance(v, (int, float)) for v in values):
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
     cells = []
-    for v in values:
+    for i, v in enumerate(values):
         if v is None:
             cells.append(None)
         elif isinstance(v, bool):
