@@ -193,6 +193,7 @@ def test_the_command_serves_on_loopback_and_stops_on_sigterm(workdir, workers):
             proc.kill()
             raise
     assert f"POST /score 200 rows={n}" in err and "POST /score 400" in err, err
+    assert f"on http://127.0.0.1:{port}" in err, err
     assert "Traceback" not in err and "nope" not in err  # requests are logged, their contents not
 
 
@@ -263,3 +264,26 @@ def test_values_json_reads_but_no_number_fits_are_400_naming_the_cell(workdir, c
             assert r.status_code in (200, 400), (txn, r.text)
             if isinstance(txn, (list, dict)):
                 assert r.status_code == 400 and "id column 'txn'" in r.json()["error"]
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "80.5"])
+def test_a_port_outside_0_65535_is_a_usage_error(workdir, port, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["serve", str(workdir / "t.model"), "--port", port])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "argument --port" in err and "[0, 65535]" in err, err
+
+
+def test_an_address_that_cannot_be_bound_is_one_error_line_and_no_serving_line(workdir, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["serve", str(workdir / "t.model"), "--port", str(port)]) == 1
+        out, err = capsys.readouterr()
+    assert "serving" not in out and err.count("\n") == 1, (out, err)
+    assert err.startswith(f"deviation: error: cannot listen on 127.0.0.1:{port}") and "--port" in err, err
+    assert cli.main(["serve", str(workdir / "t.model"), "--host", "999.1.1.1", "--workers", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert "serving" not in out and err.startswith("deviation: error: cannot listen on 999.1.1.1:8000") \
+        and "--host" in err and err.count("\n") == 1, (out, err)

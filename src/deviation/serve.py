@@ -36,7 +36,7 @@ import pandas as pd
 from ._optional import import_optional
 from .exceptions import DataError, DeviationError, FeatureMismatchError
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "RequestError", "ScoringService", "app_from_environment",
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "RequestError", "ScoringService", "app_from_environment", "bind",
            "create_app", "load_service", "serve"]
 
 logger = logging.getLogger(__name__)
@@ -473,6 +473,58 @@ def app_from_environment() -> Any:
     return create_app(service)
 
 
+def bind(host: str, port: int) -> Any:
+    """A TCP socket bound to ``host:port`` and listening, to hand to uvicorn.
+
+    Bound here, before anything says "serving", so that a port in use, an
+    unknown host or a refused permission is one clear error, not uvicorn's log
+    line after a false start.
+
+    Parameters
+    ----------
+    host : str
+        A name or address (IPv6 when it holds a colon, as uvicorn reads it).
+    port : int
+        0 to 65535; 0 lets the system pick a free port.
+
+    Returns
+    -------
+    socket.socket
+
+    Raises
+    ------
+    DeviationError
+        When the socket cannot be bound, naming ``host:port`` and the fix.
+    """
+    import errno
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise DeviationError(f"port {port} is outside 0-65535; choose another --port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fix = "another process listens there; stop it or choose another --port"
+        elif exc.errno in (errno.EACCES, errno.EPERM):
+            fix = "ports below 1024 need privileges; choose a --port of 1024 or above"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            fix = "the address is not one of this machine's; use --host 127.0.0.1, or 0.0.0.0 for every interface"
+        elif isinstance(exc, socket.gaierror):
+            fix = "the host name does not resolve; use --host 127.0.0.1, or 0.0.0.0 for every interface"
+        else:
+            fix = "check --host and --port"
+        raise DeviationError(f"cannot listen on {address}: {exc.strerror or exc}; {fix}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000,
           max_rows: int = DEFAULT_MAX_ROWS, max_bytes: int = DEFAULT_MAX_BYTES,
           workers: int = 1, on_ready: Any = None) -> None:
@@ -491,25 +543,39 @@ def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000,
         Processes serving the port, each with its own copy of the model (uvicorn's
         workers): one uses one core, as the scoring holds Python's lock most of the time.
     on_ready : callable, optional
-        Called with the service once the model is loaded and checked, before listening.
+        Called with the service and the URL it answers on (the port the system
+        picked for ``port=0``) once the model is loaded and checked and the socket
+        is bound and listening.
 
     Raises
     ------
     MissingDependencyError
         When Starlette or uvicorn is not installed (``pip install 'deviation[serve]'``).
     ModelFileError, DeviationError
-        As :func:`load_service`.
+        As :func:`load_service`; :func:`bind` when the address cannot be listened on.
     """
     uvicorn = import_optional("uvicorn", "serve", "deviation serve")
-    service = load_service(path, max_rows=max_rows, max_bytes=max_bytes)
-    if on_ready is not None:
-        on_ready(service)
-    settings = dict(host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=30,
-                    timeout_graceful_shutdown=10, log_config=None)
-    if workers > 1:
-        os.environ.update({f"{_ENV}_MODEL": str(Path(path).resolve()), f"{_ENV}_MAX_ROWS": str(max_rows),
-                           f"{_ENV}_MAX_BYTES": str(max_bytes),
-                           f"{_ENV}_LOG": "1" if logger.isEnabledFor(logging.INFO) else "0"})
-        uvicorn.run("deviation.serve:app_from_environment", factory=True, workers=workers, **settings)
-        return
-    uvicorn.Server(uvicorn.Config(create_app(service), **settings)).run()
+    sock = bind(host, port)
+    try:
+        service = load_service(path, max_rows=max_rows, max_bytes=max_bytes)
+        bound = sock.getsockname()[1]
+        if on_ready is not None:
+            on_ready(service, f"http://{f'[{host}]' if ':' in host else host}:{bound}")
+        settings = dict(host=host, port=bound, log_level="warning", access_log=False, timeout_keep_alive=30,
+                        timeout_graceful_shutdown=10, log_config=None)
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            os.environ.update({f"{_ENV}_MODEL": str(Path(path).resolve()), f"{_ENV}_MAX_ROWS": str(max_rows),
+                               f"{_ENV}_MAX_BYTES": str(max_bytes),
+                               f"{_ENV}_LOG": "1" if logger.isEnabledFor(logging.INFO) else "0"})
+            config = uvicorn.Config("deviation.serve:app_from_environment", factory=True, workers=workers,
+                                    **settings)
+            try:
+                Multiprocess(config, sockets=[sock]).run()
+            except KeyboardInterrupt:
+                pass
+            return
+        uvicorn.Server(uvicorn.Config(create_app(service), **settings)).run(sockets=[sock])
+    finally:
+        sock.close()
