@@ -247,6 +247,9 @@ def test_values_json_reads_but_no_number_fits_are_400_naming_the_cell(workdir, c
     big = json.dumps({"rows": [row, row]}).replace('"Dim_0": ' + json.dumps(row["Dim_0"]), '"Dim_0": ' + "9" * 4000, 1)
     r = client.post("/score", content=big.encode())
     assert r.status_code == 400 and "'Dim_0' of row 1" in r.json()["error"] and "4,000 digits" in r.json()["error"]
+    edge = json.dumps({"rows": [{**row, "Dim_0": 2 ** 1024 - 1}]})  # 309 digits, rounds up past float64's range
+    r = client.post("/score", content=edge.encode())
+    assert r.status_code == 400 and "'Dim_0' of row 1" in r.json()["error"] and "309 digits" in r.json()["error"]
     deep = [[[[[1]]]]]
     for _ in range(200):
         deep = [deep]

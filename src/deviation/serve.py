@@ -238,7 +238,7 @@ def _check_cell(v: Any, where: str, i: int) -> None:
     a string with an unpaired surrogate (``"\\ud800"``, which JSON's escapes allow and UTF-8 cannot encode)."""
     if isinstance(v, (dict, list)):
         raise RequestError(400, f"{where} of row {i + 1} is a JSON {type(v).__name__}; send a number, a string or null")
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2 ** 1024:  # float(v) would overflow
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2 ** 1023 and not _fits_float(v):
         raise RequestError(400, f"{where} of row {i + 1} is an integer of {len(str(abs(v))):,} digits, beyond the "
                                 "range of float64; send a smaller number")
     if isinstance(v, str) and not v.isascii():
@@ -247,6 +247,14 @@ def _check_cell(v: Any, where: str, i: int) -> None:
         except UnicodeEncodeError:
             raise RequestError(400, f"{where} of row {i + 1} is a string with an unpaired surrogate escape; send "
                                     "valid Unicode text") from None
+
+
+def _fits_float(v: int) -> bool:
+    try:
+        float(v)
+    except OverflowError:  # rounds to 2**1024 or above
+        return False
+    return True
 
 
 def _column(values: list[Any], name: str, kind: str) -> Any:
