@@ -193,6 +193,7 @@ def test_the_command_serves_on_loopback_and_stops_on_sigterm(workdir, workers):
             proc.kill()
             raise
     assert f"POST /score 200 rows={n}" in err and "POST /score 400" in err, err
+    assert f"on http://127.0.0.1:{port}" in err, err
     assert "Traceback" not in err and "nope" not in err  # requests are logged, their contents not
 
 
@@ -226,3 +227,66 @@ def test_concurrent_requests_scored_together_get_their_own_answers_and_errors(wo
             assert r.status_code == 200
             np.testing.assert_array_equal(r.json()["score"], want[5 * k:5 * k + 5])
     assert max(calls) > 5  # some requests were scored in one call
+
+
+@pytest.mark.parametrize("body,words", [
+    (b'{"rows": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "too deeply"),
+    (b'{"rows": [{"Dim_0": ' + b"9" * 5001 + b"}]}", "digits"),
+    (b'{"rows": [{"Dim_0": NaN}]}', "NaN is not a JSON value"),
+    (b'{"rows": [{"Dim_0": -Infinity}]}', "Infinity is not a JSON value"),
+    (b'{"rows": [{"Dim_0": 1e400}]}', "beyond the range of float64"),
+    (b'{"rows": [{"Dim_0": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", "too deeply"),
+])
+def test_parseable_but_malformed_bodies_are_invalid_json_400(client, body, words):
+    r = client.post("/score", content=body)
+    assert r.status_code == 400 and r.json()["error"].startswith("invalid JSON") and words in r.json()["error"], r.text
+
+
+def test_values_json_reads_but_no_number_fits_are_400_naming_the_cell(workdir, client):
+    row = records(pd.read_csv(workdir / "thyroid.csv").drop(columns="class").iloc[:1])[0]
+    big = json.dumps({"rows": [row, row]}).replace('"Dim_0": ' + json.dumps(row["Dim_0"]), '"Dim_0": ' + "9" * 4000, 1)
+    r = client.post("/score", content=big.encode())
+    assert r.status_code == 400 and "'Dim_0' of row 1" in r.json()["error"] and "4,000 digits" in r.json()["error"]
+    edge = json.dumps({"rows": [{**row, "Dim_0": 2 ** 1024 - 1}]})  # 309 digits, rounds up past float64's range
+    r = client.post("/score", content=edge.encode())
+    assert r.status_code == 400 and "'Dim_0' of row 1" in r.json()["error"] and "309 digits" in r.json()["error"]
+    deep = [[[[[1]]]]]
+    for _ in range(200):
+        deep = [deep]
+    r = client.post("/score", json={"rows": [{**row, "Dim_1=0": deep}]})
+    assert r.status_code == 400 and "'Dim_1=0'" in r.json()["error"]
+    r = client.post("/score", content=json.dumps({"rows": [{**row, "Dim_0": "\ud800"}]}).encode())
+    assert r.status_code == 400 and "unpaired surrogate" in r.json()["error"]
+    for value in ("\x00", "9" * 4000, "1e400", "NaN", True):
+        r = client.post("/score", content=json.dumps({"rows": [{**row, "Dim_0": value}]}).encode())
+        assert r.status_code in (200, 400), (value, r.text)
+    service = load_service(workdir / "m.model")
+    with TestClient(create_app(service), raise_server_exceptions=False) as c:
+        for txn in (deep, {"a": deep}, "\ud800", "x" * 10_000, 12, 1.5, True):
+            r = c.post("/score", content=json.dumps({"rows": [{"txn": txn, "amount": 1.0, "shop": "north"}]}).encode())
+            assert r.status_code in (200, 400), (txn, r.text)
+            if isinstance(txn, (list, dict)):
+                assert r.status_code == 400 and "id column 'txn'" in r.json()["error"]
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "80.5"])
+def test_a_port_outside_0_65535_is_a_usage_error(workdir, port, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["serve", str(workdir / "t.model"), "--port", port])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "argument --port" in err and "[0, 65535]" in err, err
+
+
+def test_an_address_that_cannot_be_bound_is_one_error_line_and_no_serving_line(workdir, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["serve", str(workdir / "t.model"), "--port", str(port)]) == 1
+        out, err = capsys.readouterr()
+    assert "serving" not in out and err.count("\n") == 1, (out, err)
+    assert err.startswith(f"deviation: error: cannot listen on 127.0.0.1:{port}") and "--port" in err, err
+    assert cli.main(["serve", str(workdir / "t.model"), "--host", "999.1.1.1", "--workers", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert "serving" not in out and err.startswith("deviation: error: cannot listen on 999.1.1.1:8000") \
+        and "--host" in err and err.count("\n") == 1, (out, err)

@@ -761,6 +761,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- parser
 #: ``type=`` of the options that count something (rows, runs, features): an int >= 1.
 _positive_int = make_arg_type([Interval(Integral, 1, None, closed="left")], name="positive int")
+_port = make_arg_type([Interval(Integral, 0, 65535, closed="both")], name="port")
 #: ``type=`` of ``--fdr`` and ``--alert-rate``: a share in (0, 1).
 _fraction = make_arg_type([Interval(Real, 0, 1, closed="neither")], name="fraction")
 #: ``type=`` of ``--folds``: cross-validation needs two folds or more (``compare(n_folds=...)``).
@@ -791,9 +792,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve_logger.setLevel(logging.INFO)
         serve_logger.propagate = False
 
-    def ready(service: Any) -> None:
+    def ready(service: Any, url: str) -> None:
         workers = f" with {args.workers} workers" if args.workers > 1 else ""
-        _say(args, f"serving {service.name} ({len(service.columns)} columns) on http://{args.host}:{args.port}{workers}: "
+        _say(args, f"serving {service.name} ({len(service.columns)} columns) on {url}{workers}: "
                    f"POST /score, GET /health; at most {service.max_rows:,} rows and {service.max_bytes:,} bytes "
                    "per request; Ctrl-C stops")
 
@@ -1030,7 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "and is_anomaly; GET /health. See docs/deploy.md.")
     serve.add_argument("model", metavar="MODEL")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="port, 0-65535; 0 picks a free one (default 8000)")
     serve.add_argument("--max-rows", type=_positive_int, default=DEFAULT_MAX_ROWS, metavar="N",
                        help=f"most rows per request (default {DEFAULT_MAX_ROWS}; more: 413)")
     serve.add_argument("--max-bytes", type=_positive_int, default=DEFAULT_MAX_BYTES, metavar="N",

@@ -36,7 +36,7 @@ import pandas as pd
 from ._optional import import_optional
 from .exceptions import DataError, DeviationError, FeatureMismatchError
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "RequestError", "ScoringService", "app_from_environment",
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "RequestError", "ScoringService", "app_from_environment", "bind",
            "create_app", "load_service", "serve"]
 
 logger = logging.getLogger(__name__)
@@ -114,9 +114,12 @@ class ScoringService:
             raise RequestError(413, f"the request has {len(body):,} bytes, above the limit of {self.max_bytes:,}; "
                                     "send fewer rows per request")
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(400, f"the request body is not valid JSON ({exc}); send "
+            payload = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise RequestError(400, "invalid JSON: the request body nests lists or objects too deeply; send "
+                                    '{"rows": [{"column": value, ...}, ...]}') from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4,300 digits, NaN
+            raise RequestError(400, f"invalid JSON: the request body is not valid JSON ({_one_line(exc)}); send "
                                     '{"rows": [{"column": value, ...}, ...]}') from None
         if not isinstance(payload, dict) or "rows" not in payload:
             raise RequestError(400, 'the request must be a JSON object with a "rows" list: '
@@ -153,6 +156,9 @@ class ScoringService:
                         decimal=self._decimal)
         ids = None
         present = [c for c in self.id_columns if all(isinstance(r, dict) and c in r for r in rows)]
+        for c in present:
+            for i, r in enumerate(rows):
+                _check_cell(r[c], f"id column {c!r}", i)
         if present:
             ids = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in present})
         return X, ids
@@ -210,18 +216,57 @@ class ScoringService:
             raise DeviationError(f"the model {self.name} failed its self-check: a non-finite score")
 
 
+def _no_constant(word: str) -> Any:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``: Python's reader accepts them, JSON has no such literals."""
+    raise ValueError(f"{word} is not a JSON value; send null for a missing value")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when it is beyond float64 (``1e400``)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is beyond the range of float64")
+    return value
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _check_cell(v: Any, where: str, i: int) -> None:
+    """Refuse (400) a cell JSON reads but no table cell can hold: a list, an object, a number beyond float64,
+    a string with an unpaired surrogate (``"\\ud800"``, which JSON's escapes allow and UTF-8 cannot encode)."""
+    if isinstance(v, (dict, list)):
+        raise RequestError(400, f"{where} of row {i + 1} is a JSON {type(v).__name__}; send a number, a string or null")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2 ** 1023 and not _fits_float(v):
+        raise RequestError(400, f"{where} of row {i + 1} is an integer of {len(str(abs(v))):,} digits, beyond the "
+                                "range of float64; send a smaller number")
+    if isinstance(v, str) and not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RequestError(400, f"{where} of row {i + 1} is a string with an unpaired surrogate escape; send "
+                                    "valid Unicode text") from None
+
+
+def _fits_float(v: int) -> bool:
+    try:
+        float(v)
+    except OverflowError:  # rounds to 2**1024 or above
+        return False
+    return True
+
+
 def _column(values: list[Any], name: str, kind: str) -> Any:
     """One column of JSON values as an Arrow array: numbers as float64 when all are numbers, else text cells."""
     import pyarrow as pa
 
     for i, v in enumerate(values):
-        if isinstance(v, (dict, list)):
-            raise RequestError(400, f"column {name!r} of row {i + 1} is a JSON {type(v).__name__}; send a number, a "
-                                    "string or null")
+        _check_cell(v, f"column {name!r}", i)
     if kind in ("numeric", "boolean") and all(v is None or isinstance(v, (int, float)) for v in values):
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
     cells = []
-    for v in values:
+    for i, v in enumerate(values):
         if v is None:
             cells.append(None)
         elif isinstance(v, bool):
@@ -436,6 +481,58 @@ def app_from_environment() -> Any:
     return create_app(service)
 
 
+def bind(host: str, port: int) -> Any:
+    """A TCP socket bound to ``host:port`` and listening, to hand to uvicorn.
+
+    Bound here, before anything says "serving", so that a port in use, an
+    unknown host or a refused permission is one clear error, not uvicorn's log
+    line after a false start.
+
+    Parameters
+    ----------
+    host : str
+        A name or address (IPv6 when it holds a colon, as uvicorn reads it).
+    port : int
+        0 to 65535; 0 lets the system pick a free port.
+
+    Returns
+    -------
+    socket.socket
+
+    Raises
+    ------
+    DeviationError
+        When the socket cannot be bound, naming ``host:port`` and the fix.
+    """
+    import errno
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise DeviationError(f"port {port} is outside 0-65535; choose another --port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fix = "another process listens there; stop it or choose another --port"
+        elif exc.errno in (errno.EACCES, errno.EPERM):
+            fix = "ports below 1024 need privileges; choose a --port of 1024 or above"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            fix = "the address is not one of this machine's; use --host 127.0.0.1, or 0.0.0.0 for every interface"
+        elif isinstance(exc, socket.gaierror):
+            fix = "the host name does not resolve; use --host 127.0.0.1, or 0.0.0.0 for every interface"
+        else:
+            fix = "check --host and --port"
+        raise DeviationError(f"cannot listen on {address}: {exc.strerror or exc}; {fix}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000,
           max_rows: int = DEFAULT_MAX_ROWS, max_bytes: int = DEFAULT_MAX_BYTES,
           workers: int = 1, on_ready: Any = None) -> None:
@@ -454,25 +551,39 @@ def serve(path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000,
         Processes serving the port, each with its own copy of the model (uvicorn's
         workers): one uses one core, as the scoring holds Python's lock most of the time.
     on_ready : callable, optional
-        Called with the service once the model is loaded and checked, before listening.
+        Called with the service and the URL it answers on (the port the system
+        picked for ``port=0``) once the model is loaded and checked and the socket
+        is bound and listening.
 
     Raises
     ------
     MissingDependencyError
         When Starlette or uvicorn is not installed (``pip install 'deviation[serve]'``).
     ModelFileError, DeviationError
-        As :func:`load_service`.
+        As :func:`load_service`; :func:`bind` when the address cannot be listened on.
     """
     uvicorn = import_optional("uvicorn", "serve", "deviation serve")
-    service = load_service(path, max_rows=max_rows, max_bytes=max_bytes)
-    if on_ready is not None:
-        on_ready(service)
-    settings = dict(host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=30,
-                    timeout_graceful_shutdown=10, log_config=None)
-    if workers > 1:
-        os.environ.update({f"{_ENV}_MODEL": str(Path(path).resolve()), f"{_ENV}_MAX_ROWS": str(max_rows),
-                           f"{_ENV}_MAX_BYTES": str(max_bytes),
-                           f"{_ENV}_LOG": "1" if logger.isEnabledFor(logging.INFO) else "0"})
-        uvicorn.run("deviation.serve:app_from_environment", factory=True, workers=workers, **settings)
-        return
-    uvicorn.Server(uvicorn.Config(create_app(service), **settings)).run()
+    sock = bind(host, port)
+    try:
+        service = load_service(path, max_rows=max_rows, max_bytes=max_bytes)
+        bound = sock.getsockname()[1]
+        if on_ready is not None:
+            on_ready(service, f"http://{f'[{host}]' if ':' in host else host}:{bound}")
+        settings = dict(host=host, port=bound, log_level="warning", access_log=False, timeout_keep_alive=30,
+                        timeout_graceful_shutdown=10, log_config=None)
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            os.environ.update({f"{_ENV}_MODEL": str(Path(path).resolve()), f"{_ENV}_MAX_ROWS": str(max_rows),
+                               f"{_ENV}_MAX_BYTES": str(max_bytes),
+                               f"{_ENV}_LOG": "1" if logger.isEnabledFor(logging.INFO) else "0"})
+            config = uvicorn.Config("deviation.serve:app_from_environment", factory=True, workers=workers,
+                                    **settings)
+            try:
+                Multiprocess(config, sockets=[sock]).run()
+            except KeyboardInterrupt:
+                pass
+            return
+        uvicorn.Server(uvicorn.Config(create_app(service), **settings)).run(sockets=[sock])
+    finally:
+        sock.close()
