@@ -287,6 +287,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import warn_once
+
+    # the folds, the refit of the pick and the reader repeat the same warnings: each is printed once
+    with warn_once():
+        return _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
     import json
 
     from .compare import compare, default_methods, save_recommended
@@ -319,7 +327,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     "chosen_by": "deviation compare"}
         written = save_recommended(comparison.best, table.X, table.y, args.save_model, categorical=categorical,
                                    random_state=args.seed, metadata=metadata)
-        _say(args, f"{comparison.best} trained on all {metadata['n_rows']} rows; model written to {written}")
+        from .persistence import read_model_info
+
+        n_calibration = int((read_model_info(written).get("metadata") or {}).get("n_calibration") or 0)
+        held = (f"on {metadata['n_rows'] - n_calibration} rows, {n_calibration} unlabeled rows held out to calibrate "
+                "its p-values and threshold" if n_calibration else
+                f"on all {metadata['n_rows']} rows (too few unlabeled rows to hold some out: no conformal p-values)")
+        _say(args, f"{comparison.best} trained {held}; model written to {written}")
     return 0
 
 
@@ -632,7 +646,10 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"features        {len(names)}: {shown}")
         return 0
     if info.get("estimator") not in (None, "deviation.DevNet"):
-        print(f"model           {info.get('estimator')} (ranking scores: no p-value, no threshold)")
+        calibrated = (info.get("fitted") or {}).get("calibration_scores_")
+        print(f"model           {info.get('estimator')} "
+              + ("(ranking scores: no p-value, no threshold)" if not calibrated else
+                 f"(conformal p-values from {len(calibrated):,} calibration rows)"))
     _print_schema(info.get("input_schema"))
     column_kinds = (info.get("preprocessor") or {}).get("column_kinds")
     if column_kinds:
