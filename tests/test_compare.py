@@ -435,3 +435,38 @@ def test_cli_compare_prints_a_left_out_column_once(tmp_path, caplog):
                      "--save-model", str(tmp_path / "best")]) == 0
     warned = [r for r in caplog.records if "left out of the features: 'txn_id'" in r.getMessage()]
     assert len(warned) == 1, [r.getMessage() for r in warned]
+
+
+def test_cli_score_says_once_how_to_copy_an_identifier_column(tmp_path, capsys):
+    """A model trained without --id-column scores a file with its identifier column: one note names --id-column."""
+    data = tmp_path / "transactions.csv"
+    frame = _id_table(data)
+    assert main(["fit", str(data), "--label", "label", "--anomaly-value", "fraud", "--epochs", "2",
+                 "-o", str(tmp_path / "m.model"), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "m.model"), str(data), "-o", str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("--id-column txn_id would copy it") == 1, err
+    assert "txn_id" not in pd.read_csv(tmp_path / "s.csv").columns
+    # named: copied, and nothing to say
+    assert main(["score", str(tmp_path / "m.model"), str(data), "-o", str(tmp_path / "s2.csv"),
+                 "--id-column", "txn_id"]) == 0
+    assert "--id-column" not in capsys.readouterr().err
+    assert list(pd.read_csv(tmp_path / "s2.csv", dtype=str).txn_id) == list(frame.txn_id)
+
+
+def test_cli_score_says_when_the_models_id_column_is_missing(tmp_path, capsys):
+    """A model trained with --id-column scores a file without that column: the output has no ids, and it says so."""
+    data = tmp_path / "transactions.csv"
+    frame = _id_table(data)
+    assert main(["fit", str(data), "--label", "label", "--anomaly-value", "fraud", "--epochs", "2",
+                 "--id-column", "txn_id", "-o", str(tmp_path / "m.model"), "-q"]) == 0
+    frame.drop(columns=["txn_id"]).to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "m.model"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("the model's id column 'txn_id' is not in the scored file") == 1, err
+    # the file with the column: its ids are copied, no note
+    assert main(["score", str(tmp_path / "m.model"), str(data), "-o", str(tmp_path / "s2.csv")]) == 0
+    assert "not in the scored file" not in capsys.readouterr().err
+    assert "txn_id" in pd.read_csv(tmp_path / "s2.csv").columns

@@ -378,6 +378,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         summary = score_file(model, args.data, out, id_column=args.id_column,
                              confidence=confidence, progress=bar.update, sep=args.sep, drop=args.drop,
                              fdr=args.fdr, top=args.top_k)
+    from .io.reader import column_names
+    from .scoring import id_notes
+
+    for note in id_notes(model, column_names(args.data, args.sep), args.id_column):
+        _say(args, f"note: {note}")
     for name, count in summary.unseen.items():
         _say(args, f"column {name!r}: {count} value(s) not among the levels kept at fit, scored as the "
                    "infrequent level (or as no level)")
