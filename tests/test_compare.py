@@ -385,3 +385,88 @@ def test_a_warning_repeated_by_every_fold_is_logged_once(caplog):
         compare(frame, y, methods=["iforest"], n_folds=3, random_state=0)
     left_out = [r for r in caplog.records if "left out of the features" in r.getMessage()]
     assert len(left_out) == 1 and "'same'" in left_out[0].getMessage()
+
+
+def _id_table(path, n=500, n_anomalies=24, seed=0):
+    """A small table with an identifier column (left out of the features) and a few labeled anomalies."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"txn_id": [f"T{100000 + i}" for i in range(n)], "amount": rng.gamma(2.0, 30.0, n),
+                          "channel": rng.choice(["web", "shop", "phone"], n), "hour": rng.integers(0, 24, n)})
+    frame["label"] = ""
+    frame.loc[: n_anomalies - 1, "amount"] += 400.0
+    frame.loc[: n_anomalies - 1, "label"] = "fraud"
+    frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+@pytest.mark.parametrize("method", ["devnet+catboost", "catboost", "devnet", "devnet-paper"])
+def test_cli_compare_saves_every_pick_calibrated(tmp_path, capsys, method):
+    """Every pick compare saves scores with p-values and decisions; the message says how many rows were held out."""
+    pytest.importorskip("catboost")
+    data = tmp_path / "transactions.csv"
+    _id_table(data)
+    assert main(["compare", str(data), "--label", "label", "--anomaly-value", "fraud", "--seed", "0",
+                 "--methods", method, "--folds", "2", "--save-model", str(tmp_path / "best")]) == 0
+    err = capsys.readouterr().err
+    # 476 unlabeled rows: 20% (95) held out, the rule DevNet follows itself
+    assert f"{method} trained on 405 rows, 95 unlabeled rows held out to calibrate" in err
+    assert "trained on all" not in err
+    assert main(["info", str(tmp_path / "best.model")]) == 0
+    info = capsys.readouterr().out
+    assert "no p-value" not in info and ("95 calibration rows" in info or "95 rows held out" in info)
+    out = tmp_path / "s.csv"
+    assert main(["score", str(tmp_path / "best.model"), str(data), "-o", str(out)]) == 0
+    scored = pd.read_csv(out)
+    assert list(scored.columns[-3:]) == ["score", "p_value", "is_anomaly"]
+    assert scored.p_value.between(0, 1).all() and set(scored.is_anomaly) <= {0, 1}
+
+
+def test_cli_compare_prints_a_left_out_column_once(tmp_path, caplog):
+    """The folds, the blend's two members and the refit of the pick all leave txn_id out: one warning."""
+    import logging
+
+    pytest.importorskip("catboost")
+    data = tmp_path / "transactions.csv"
+    _id_table(data)
+    with caplog.at_level(logging.WARNING):
+        assert main(["compare", str(data), "--label", "label", "--anomaly-value", "fraud", "--seed", "0",
+                     "--methods", "devnet+catboost", "iforest", "--folds", "2",
+                     "--save-model", str(tmp_path / "best")]) == 0
+    warned = [r for r in caplog.records if "left out of the features: 'txn_id'" in r.getMessage()]
+    assert len(warned) == 1, [r.getMessage() for r in warned]
+
+
+def test_cli_score_says_once_how_to_copy_an_identifier_column(tmp_path, capsys):
+    """A model trained without --id-column scores a file with its identifier column: one note names --id-column."""
+    data = tmp_path / "transactions.csv"
+    frame = _id_table(data)
+    assert main(["fit", str(data), "--label", "label", "--anomaly-value", "fraud", "--epochs", "2",
+                 "-o", str(tmp_path / "m.model"), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "m.model"), str(data), "-o", str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("--id-column txn_id would copy it") == 1, err
+    assert "txn_id" not in pd.read_csv(tmp_path / "s.csv").columns
+    # named: copied, and nothing to say
+    assert main(["score", str(tmp_path / "m.model"), str(data), "-o", str(tmp_path / "s2.csv"),
+                 "--id-column", "txn_id"]) == 0
+    assert "--id-column" not in capsys.readouterr().err
+    assert list(pd.read_csv(tmp_path / "s2.csv", dtype=str).txn_id) == list(frame.txn_id)
+
+
+def test_cli_score_says_when_the_models_id_column_is_missing(tmp_path, capsys):
+    """A model trained with --id-column scores a file without that column: the output has no ids, and it says so."""
+    data = tmp_path / "transactions.csv"
+    frame = _id_table(data)
+    assert main(["fit", str(data), "--label", "label", "--anomaly-value", "fraud", "--epochs", "2",
+                 "--id-column", "txn_id", "-o", str(tmp_path / "m.model"), "-q"]) == 0
+    frame.drop(columns=["txn_id"]).to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "m.model"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("the model's id column 'txn_id' is not in the scored file") == 1, err
+    # the file with the column: its ids are copied, no note
+    assert main(["score", str(tmp_path / "m.model"), str(data), "-o", str(tmp_path / "s2.csv")]) == 0
+    assert "not in the scored file" not in capsys.readouterr().err
+    assert "txn_id" in pd.read_csv(tmp_path / "s2.csv").columns

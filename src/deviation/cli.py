@@ -303,6 +303,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import warn_once
+
+    # the folds, the refit of the pick and the reader repeat the same warnings: each is printed once
+    with warn_once():
+        return _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
     import json
 
     from .compare import compare, default_methods, save_recommended
@@ -335,7 +343,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     "chosen_by": "deviation compare"}
         written = save_recommended(comparison.best, table.X, table.y, args.save_model, categorical=categorical,
                                    random_state=args.seed, metadata=metadata)
-        _say(args, f"{comparison.best} trained on all {metadata['n_rows']} rows; model written to {written}")
+        from .persistence import read_model_info
+
+        n_calibration = int((read_model_info(written).get("metadata") or {}).get("n_calibration") or 0)
+        held = (f"on {metadata['n_rows'] - n_calibration} rows, {n_calibration} unlabeled rows held out to calibrate "
+                "its p-values and threshold" if n_calibration else
+                f"on all {metadata['n_rows']} rows (too few unlabeled rows to hold some out: no conformal p-values)")
+        _say(args, f"{comparison.best} trained {held}; model written to {written}")
     return 0
 
 
@@ -380,8 +394,12 @@ def cmd_score(args: argparse.Namespace) -> int:
         summary = score_file(model, args.data, out, id_column=args.id_column,
                              confidence=confidence, progress=bar.update, sep=args.sep, drop=args.drop,
                              fdr=args.fdr, top=args.top_k)
+    from .io.reader import column_names
     from .preprocess.kinds import INFREQUENT_LABEL
+    from .scoring import id_notes
 
+    for note in id_notes(model, column_names(args.data, args.sep), args.id_column):
+        _say(args, f"note: {note}")
     for name, count in summary.unseen.items():
         _say(args, f"column {name!r}: {count} cell(s) hold a value not seen at fit, scored as its rare "
                    f"values' level {INFREQUENT_LABEL} (all-zero encoding when the column had no rare values)")
@@ -650,7 +668,10 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"features        {len(names)}: {shown}")
         return 0
     if info.get("estimator") not in (None, "deviation.DevNet"):
-        print(f"model           {info.get('estimator')} (ranking scores: no p-value, no threshold)")
+        calibrated = (info.get("fitted") or {}).get("calibration_scores_")
+        print(f"model           {info.get('estimator')} "
+              + ("(ranking scores: no p-value, no threshold)" if not calibrated else
+                 f"(conformal p-values from {len(calibrated):,} calibration rows)"))
     _print_schema(info.get("input_schema"))
     column_kinds = (info.get("preprocessor") or {}).get("column_kinds")
     if column_kinds:

@@ -399,7 +399,9 @@ class _OncePerCompare(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        key = (record.name, record.getMessage())
+        # a warning that names its subject (once_key) is the same warning whatever row counts it quotes
+        once_key = getattr(record, "once_key", None)
+        key = (record.name, once_key if once_key is not None else record.getMessage())
         if key in self.seen:
             return False
         self.seen.add(key)
@@ -407,8 +409,13 @@ class _OncePerCompare(logging.Filter):
 
 
 @contextmanager
-def _warn_once() -> Iterator[None]:
-    """While the folds run, each distinct warning of the package's loggers is logged once."""
+def warn_once() -> Iterator[None]:
+    """While the block runs, each distinct warning of the package's loggers is logged once.
+
+    The folds of :func:`compare` and the refit of :func:`save_recommended`
+    repeat the same preprocessing warnings; ``deviation compare`` runs both
+    inside one such block, so each is printed once per command.
+    """
     from . import blend, estimator, preprocess, rivals  # noqa: F401  (their loggers exist before the filter is set)
 
     once = _OncePerCompare()
@@ -562,7 +569,7 @@ def compare(
     total, done = k * len(order), 0
     records = []
     started = last = time.perf_counter()
-    with _warn_once():
+    with warn_once():
         for fold, (train, test) in enumerate(folds.split(np.zeros(len(y_cv)), y_cv)):
             inputs = _FoldInputs(_rows(X_cv, train), _rows(X_cv, test))
             seed = int(rng.integers(SEED_BOUND))
@@ -791,7 +798,8 @@ def save_recommended(
     pipeline; CatBoost as a pipeline of its Preprocessor and the CatBoost rival
     (the trees in CatBoost's own format inside the file); the devnet+catboost
     blend with both members inside. The suffix of ``path`` is set to
-    ``.model``. The file is written atomically.
+    ``.model``. The file is written atomically; its metadata (``metadata``
+    and ``n_calibration``, the rows held out for calibration) is kept in it.
 
     Returns
     -------
@@ -823,11 +831,15 @@ def save_recommended(
     if not path.parent.exists():
         raise DataError(f"cannot write {path}: directory {str(path.parent)!r} does not exist")
     y = _check_labels(y)
-    if method.startswith("devnet"):
+    if method in BLENDS or not method.startswith("devnet"):
+        # a blend's name starts with "devnet" too, yet it holds nothing out itself
+        model = _fit_calibrated(make_candidate(method, random_state, categorical=categorical), X, y, random_state)
+    else:
         # DevNet holds its calibration rows out itself (calibration_size)
         model = make_candidate(method, random_state, categorical=categorical).fit(X, y)
-    else:
-        model = _fit_calibrated(make_candidate(method, random_state, categorical=categorical), X, y, random_state)
+    final = model if method in BLENDS else model.steps[-1][1]
+    calibration = getattr(final, "calibration_scores_", None)
+    metadata = {**(metadata or {}), "n_calibration": 0 if calibration is None else int(len(calibration))}
     if method in BLENDS:
         from .blend import save_blend
 

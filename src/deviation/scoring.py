@@ -20,7 +20,7 @@ Benjamini-Hochberg at a false discovery rate, or the ``k`` highest scores
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ __all__ = [
     "feature_scores",
     "final_estimator",
     "has_decisions",
+    "id_notes",
     "model_features",
     "model_input",
     "model_schema",
@@ -155,6 +156,60 @@ def used_columns(preprocessor: Any) -> dict[str, str] | None:
         plain_number = kind.kind in ("numeric", "binary") and not kind.spec
         used[kind.name] = "numeric" if plain_number else "text"
     return used
+
+
+def id_notes(model: Any, columns: Sequence[str] | None, id_column: Any = None) -> list[str]:
+    """Why a scored file's output may lack the ids of its rows: one sentence per case, none when all is well.
+
+    Two cases, for a file scored without ``id_column``: the model's
+    preprocessing classified some of the file's columns as identifiers
+    (column kind ``identifier``, :mod:`deviation.preprocess.kinds`) while its
+    training named no id column, so nothing is copied to the output; or the
+    model has id columns (its input schema's ``id_columns``) that the file
+    lacks, so those ids are missing from the output.
+
+    Parameters
+    ----------
+    model : DevNet, Pipeline or ScoreBlend
+    columns : sequence of str or None
+        The scored file's column names (None: an array format, no names).
+    id_column : str, sequence of str or None
+        The id columns asked for; any given: no note.
+
+    Returns
+    -------
+    list of str
+    """
+    if id_column is not None or not columns:
+        return []
+    present = set(map(str, columns))
+    schema = model_schema(model)
+    saved = [str(c) for c in (schema.id_columns if schema is not None else None) or []]
+    notes = []
+    missing = [c for c in saved if c not in present]
+    if missing:
+        which = (f"id column {missing[0]!r} is" if len(missing) == 1 else
+                 f"id columns {', '.join(map(repr, missing))} are")
+        notes.append(f"the model's {which} not in the scored file, so the output has no ids from it; name the "
+                     "file's id column with --id-column NAME")
+    if not saved:
+        kinds = []
+        for pre in _preprocessors(model):
+            kinds += [k.name for k in (getattr(pre, "column_kinds_", None) or []) if k.kind == "identifier"]
+        found = [c for c in dict.fromkeys(map(str, kinds)) if c in present]
+        if found:
+            notes.append(f"column {found[0]!r} looks like an identifier (left out of the features) and is not copied "
+                         f"to the output; --id-column {found[0]} would copy it next to the scores")
+    return notes
+
+
+def _preprocessors(model: Any) -> list[Any]:
+    """The Preprocessors of a pipeline, or of each member of a blend."""
+    if hasattr(model, "members_"):
+        return [p for _, member in model.members_ for p in _preprocessors(member)]
+    if hasattr(model, "steps"):
+        return [model.steps[0][1]]
+    return []
 
 
 def source_columns(model: Any) -> dict[str, str]:

@@ -173,6 +173,33 @@ def raw_batches(src: Source, batch_rows: int = DEFAULT_BATCH_ROWS, sep: str | No
         yield from _arff_batches(src, batch_rows)
 
 
+def column_names(path: PathLike, sep: str | None = None) -> list[str] | None:
+    """The column names of a CSV, TSV, Parquet or ARFF file (from its first rows); None for array formats.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    sep : str or None, default=None
+        As for :func:`raw_batches`.
+
+    Returns
+    -------
+    list of str or None
+
+    Raises
+    ------
+    DataError
+        If the file is missing or unreadable (the same errors as a read).
+    """
+    src = resolve_source(path, None)
+    if src.fmt not in TABULAR:
+        return None
+    for batch in raw_batches(src, 64, sep):
+        return [str(name) for name in batch.column_names]
+    return []
+
+
 # ------------------------------------------------------------- columns
 @dataclass(frozen=True)
 class Layout:

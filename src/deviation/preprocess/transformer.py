@@ -336,7 +336,8 @@ class Preprocessor(TransformerMixin, BaseEstimator):
                 "left out of the features: %s",
                 "; ".join(f"{k.name!r} ({k.kind}: {k.reason.split(':')[0]})" for k in left_out),
                 # `deviation fit` prints its column report instead, which says the same
-                extra={"column_kinds_report": True},
+                # the same columns left out on other rows (a fold, a refit) are one warning (compare's warn_once)
+                extra={"column_kinds_report": True, "once_key": tuple((k.name, k.kind) for k in left_out)},
             )
         work, source, _ = working_columns(frame, kinds)
         if not work:
