@@ -290,3 +290,17 @@ def test_an_address_that_cannot_be_bound_is_one_error_line_and_no_serving_line(w
     out, err = capsys.readouterr()
     assert "serving" not in out and err.startswith("deviation: error: cannot listen on 999.1.1.1:8000") \
         and "--host" in err and err.count("\n") == 1, (out, err)
+
+
+def test_the_bound_socket_is_tcp_so_answers_are_not_delayed():
+    # asyncio sets TCP_NODELAY only on sockets whose protocol is IPPROTO_TCP; a socket made with
+    # protocol 0 left Nagle's algorithm on and one-row answers waited ~40 ms for delayed ACKs
+    import socket
+
+    from deviation.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
