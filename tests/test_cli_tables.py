@@ -378,7 +378,7 @@ def test_fit_says_once_that_an_identifier_is_left_out(tmp_path: Path, quiet: boo
     if quiet:  # no report: the warning says it
         assert err == "" and len(warned) == 1
     else:  # the column report says it, and the warning would repeat it
-        assert "ref" in err and "identifier" in err and not warned
+        assert "not used as features: 'ref'" in err and "identifier" in err and not warned
 
 
 @pytest.mark.parametrize("name", ["p_value", "is_anomaly", "score", "row"])

@@ -212,6 +212,13 @@ def column_report(kinds: Sequence[Any], *, all_columns: bool = False) -> list[st
             counts[k.kind] = counts.get(k.kind, 0) + 1
         lines.append(("  and " if shown else "  ") + ", ".join(f"{n} {kind}" for kind, n in counts.items())
                      + " column(s) as they are")
+    from .preprocess.kinds import LEFT_OUT
+
+    left_out = [k.name for k in kinds if k.kind in LEFT_OUT]
+    if left_out and not all_columns:
+        # the names a long table may hide, quoted as in every other message
+        listed = ", ".join(repr(n) for n in left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+        lines.append(f"  not used as features: {listed}")
     return lines
 
 
