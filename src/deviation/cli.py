@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from ._entry import Terminated, on_sigterm, report_stop, restore_sigterm
 from ._params import Interval, SequenceOf, make_arg_type
 from .exceptions import DataError, DeviationError
 
@@ -1093,44 +1094,19 @@ class _HeldWarnings(logging.Handler):
         self.records.append(record)
 
 
-class _Terminated(BaseException):
-    """Raised by the SIGTERM handler of :func:`main` (a BaseException, like KeyboardInterrupt)."""
-
-
-def _on_sigterm() -> Any:
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise _Terminated()
-
-    return signal.signal(signal.SIGTERM, terminate)
-
-
-def _restore_sigterm(previous: Any) -> None:
-    import signal
-
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deviation`` console script."""
     try:
         parser = build_parser()  # imports the estimator: seconds on a loaded machine
-    except KeyboardInterrupt:
-        print("deviation: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return report_stop(exc)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = args.func
     # SIGTERM (timeout, docker stop, job schedulers) unwinds like Ctrl-C, so that temporary
     # output files are removed and no partial file is left behind
-    previous = _on_sigterm()
+    previous = on_sigterm()
     # Warnings are shown after a successful command, or folded into the error line.
     held = _HeldWarnings()
     package = logging.getLogger("deviation")
@@ -1168,14 +1144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deviation: error: ran out of memory while {doing}; try --sample-size N (deviation fit), "
               "fewer rows or columns, or a machine with more memory", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("deviation: interrupted", file=sys.stderr)
-        return 130
-    except _Terminated:
-        print("deviation: terminated", file=sys.stderr)
-        return 143
+    except (KeyboardInterrupt, Terminated) as exc:
+        return report_stop(exc)
     finally:
-        _restore_sigterm(previous)
+        restore_sigterm(previous)
         package.removeHandler(held)
         package.propagate = propagate
         if not failed:
