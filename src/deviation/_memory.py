@@ -216,13 +216,19 @@ def format_bytes(nbytes: float) -> str:
     raise AssertionError("unreachable")
 
 
+#: Allocations below this size (bytes) are not checked unless ``DEVIATION_MEMORY_LIMIT`` is set.
+ALWAYS_FITS = 64 * 2**20
+
+
 def check_allocation(nbytes: float, what: str, fix: str, *, where: str | None = None) -> None:
     """Refuse an allocation of about ``nbytes`` that would not fit in memory.
 
     The allocation is refused when it is above :data:`SAFETY_FRACTION` (80 %)
     of :func:`available_bytes` (``DEVIATION_MEMORY_LIMIT`` when set): the
     estimate leaves out the interpreter, the libraries and short-lived copies.
-    Nothing is checked when the available memory cannot be told.
+    Nothing is checked when the available memory cannot be told, nor for
+    allocations under :data:`ALWAYS_FITS` (64 MiB) when ``DEVIATION_MEMORY_LIMIT``
+    is not set.
 
     Parameters
     ----------
@@ -248,6 +254,10 @@ def check_allocation(nbytes: float, what: str, fix: str, *, where: str | None = 
         check_allocation(n_rows * width * 8, f"one-hot encoding of column {name!r} ({width:,} categories)",
                          "declare it with --id-column or leave it out with --drop")
     """
+    if nbytes < ALWAYS_FITS and not os.environ.get(ENV_VAR, "").strip():
+        # reading /proc and the cgroup files costs about a millisecond: too much for every small
+        # batch a service scores, and no machine that runs Python lacks this much
+        return
     available = available_bytes()
     if available is None:
         return

@@ -867,11 +867,20 @@ class DevNet(BaseEstimator):
     def _members(self) -> list[Any] | None:
         """The networks averaged in the score, for :func:`deviation.mlp.forward_columns` (None: score merged)."""
         view = getattr(self, "view_", None)
+        # split once per set of weights (every decision_function call needs them; a service scores
+        # one row at a time): the cache holds the arrays it was made from, so a refit (new arrays)
+        # is never served stale members
+        sources = (*self.coefs_, *self.intercepts_, view)
+        cached = self.__dict__.get("_members_cache")
+        if cached is not None and len(cached[0]) == len(sources) and all(a is b for a, b in zip(cached[0], sources)):
+            return cached[1]
         n_inputs = self.coefs_[0].shape[0]
         blocks = [n_inputs]
         if view is not None and int(getattr(self, "n_networks_", 1)) == 2:
             blocks = [view.n_features_in, n_inputs - view.n_features_in]
-        return split_members(self.coefs_, self.intercepts_, blocks)
+        members = split_members(self.coefs_, self.intercepts_, blocks)
+        self._members_cache = (sources, members)
+        return members
 
     def _network_input(self, chunk: Any) -> Any:
         """What the network reads for validated rows: ``view_.transform`` under the default preset."""

@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
+from .kernels import kernels
 from .quantile_map import NormalQuantileMap
 
 __all__ = ["InputView"]
@@ -44,6 +45,11 @@ __all__ = ["InputView"]
 #: and threads mapping blocks.
 _BLOCK_VALUES = 163_840  # 8,192 rows of 20 columns
 _THREADS = min(4, os.cpu_count() or 1)
+# the compiled view's arguments for a view without continuous columns (never read)
+_NO_TABLES = (np.zeros(0), np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
+              np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0), 0, np.zeros(0, np.uint8),
+              np.zeros(0, np.int64), np.zeros(0, np.int64))
+_NO_MAPS = (np.zeros(0), np.zeros(0, np.float32), np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
 #: Quantiles kept per continuous column, and rows used to estimate them.
 N_QUANTILES = 1000
 QUANTILE_SUBSAMPLE = 100_000
@@ -261,6 +267,9 @@ class InputView:
         return max(64, _BLOCK_VALUES // max(self.n_features_in, 1))
 
     def _block(self, X: np.ndarray, exact: bool) -> np.ndarray:
+        compiled = None if exact else kernels()
+        if compiled is not None and X.ndim == 2 and X.dtype in (np.float32, np.float64):
+            return self._compiled_block(compiled, np.ascontiguousarray(X))
         # a few thousand rows at a time: the temporaries of the quantile map stay in cache
         d = self.n_features_in
         XT = np.empty((d, X.shape[0]), dtype=np.float64)  # (n_features_in, n)
@@ -279,6 +288,32 @@ class InputView:
             else:
                 self._map.transform_into(values, quantile)
         out[d + self.n_continuous :] = out[self.binary]
+        return out
+
+    def _compiled_block(self, compiled: object, X: np.ndarray) -> np.ndarray:
+        """:meth:`_block` by the compiled loop (deviation.kernels): the same values, one pass over the rows."""
+        d = self.n_features_in
+        out = np.empty((self.n_features_out, X.shape[0]), dtype=np.float32)
+        if self._map is None:
+            tables: tuple = _NO_TABLES
+            maps: tuple = _NO_MAPS
+        else:
+            tables, maps = self._map.kernel_tables(), self._map.kernel_maps()
+        n_cont = self.continuous.size
+        cap = n_cont * X.shape[0] // 64 + 64  # the exact path's cells are a small share: the tails, ties
+        while True:
+            positions, entries = np.empty(cap, np.int64), np.empty(cap, np.int64)
+            n_nan = compiled.view_block(X, self.data_min, self.data_range, float(MAX_VIEW_VALUE), self.continuous,
+                                        self.binary, *tables, *maps, out, positions, entries)
+            if n_nan <= cap:
+                break
+            cap = n_nan  # more than expected: map again with room for all of them
+        if n_nan:
+            # the cells of the extreme tails, ties and values beyond the quantiles: scikit-learn's formula
+            positions, entries = positions[:n_nan], entries[:n_nan]
+            rows, columns = positions % X.shape[0], positions // X.shape[0] - d
+            values = X[rows, self.continuous[columns]].astype(np.float64)
+            out.reshape(-1)[positions] = self._map.exact_at(values, entries)
         return out
 
     def source_columns(self) -> np.ndarray:

@@ -9,10 +9,13 @@ shape (out,), the output layer (one unit) last.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from .kernels import TILE_ROWS
+from .kernels import kernels as compiled_kernels
 from .loss import deviation_loss_numpy
 
 __all__ = ["FlatParams", "forward_columns", "forward_numpy", "glorot_uniform_init", "mlp_gradients", "split_members"]
@@ -149,6 +152,10 @@ def forward_columns(
     ndarray of shape (n,), float32
     """
     n = XT.shape[1]
+    if len(members) == 2 and len(members[0][1]) == len(members[1][1]):
+        compiled = compiled_kernels()
+        if compiled is not None:
+            return _compiled_pair(compiled, XT, members, output_kernel, output_bias)
     last = np.empty((output_kernel.shape[0], n), dtype=np.float32)  # every member's last hidden layer
     row = 0
     for inputs, kernels, biases in members:
@@ -170,6 +177,25 @@ def forward_columns(
     padded = np.zeros((output_kernel.shape[0], 2), dtype=np.float32)
     padded[:, 0] = output_kernel[:, 0]
     return np.einsum("dh,dn->hn", padded, last, optimize=False)[0] + output_bias[0]
+
+
+def _compiled_pair(
+    compiled: Any,
+    XT: np.ndarray,
+    members: Sequence[tuple[slice, Sequence[np.ndarray], Sequence[np.ndarray]]],
+    output_kernel: np.ndarray,
+    output_bias: np.ndarray,
+) -> np.ndarray:
+    """:func:`forward_columns` of two member networks by the compiled loop: the same bits, tile by tile."""
+    (a, ka, ba), (b, kb, bb) = members
+    widths = [a.stop - a.start, b.stop - b.start, *(W.shape[1] for W in (*ka, *kb))]
+    out = np.empty(XT.shape[1], dtype=np.float32)
+    return compiled.two_networks(
+        np.ascontiguousarray(XT, dtype=np.float32), a.start, a.stop, tuple(ka), tuple(c[:, 0].copy() for c in ba),
+        b.start, b.stop, tuple(kb), tuple(c[:, 0].copy() for c in bb),
+        np.ascontiguousarray(output_kernel[:, 0], dtype=np.float32), np.float32(output_bias[0]), TILE_ROWS,
+        max(widths), out,
+    )
 
 
 class FlatParams:

@@ -222,8 +222,9 @@ class NormalQuantileMap:
         # columns whose buckets hold too many quantiles are searched (np.searchsorted) instead
         self.searched_values = {j: c.values for j, c in enumerate(columns) if c.n_compare > MAX_COMPARE}
         # each column's region of the tables: its m + 1 entries, then padding so that the
-        # n_compare candidates after any entry stay in the region (they compare as "above")
-        regions = [len(c.values) + max(self.n_compare, 1) for c in columns]
+        # n_compare candidates after any entry (at least two: the compiled view always compares
+        # two) stay in the region (they compare as "above")
+        regions = [len(c.values) + max(self.n_compare, 2) for c in columns]
         offsets = np.r_[0, np.cumsum(regions)[:-1]].astype(np.int64)
         self.offsets = offsets[:, None]
         total = int(sum(regions))
@@ -266,6 +267,27 @@ class NormalQuantileMap:
         self.inv_scale = np.array([c.inv_scale for c in columns])[:, None]
         self.shift = np.array([c.shift for c in columns], dtype=np.int32)[:, None]
         self.key_offset = np.array([c.offset for c in columns], dtype=np.int32)[:, None]
+        # the same tables, one entry per column, as the compiled view reads them (deviation.kernels)
+        self.region_start = offsets.copy()
+        self.region_size = np.array([len(c.values) for c in columns], dtype=np.int64)
+        self._flat_params = (
+            self.centre[:, 0].copy(), self.inv_scale[:, 0].copy(), self.shift[:, 0].copy(),
+            self.key_offset[:, 0].copy(), self.lut_first[:, 0].copy(), self.lut_last[:, 0].copy(), self.lut,
+            self.candidates, self.n_compare, self.searched.astype(np.uint8), self.region_start, self.region_size,
+        )
+        self._coefs_nan = np.ascontiguousarray(self.coefs)
+
+    def kernel_tables(self) -> tuple:
+        """The arrays the compiled view reads to locate values (:func:`deviation.jit.locate`'s after ``x, col``)."""
+        return self._flat_params
+
+    def kernel_maps(self) -> tuple:
+        """The arrays the compiled view reads to evaluate the map: interval starts, 1 / widths, cubics, exact values."""
+        return self.start, self.inv_width, self._coefs_nan, self.at_start
+
+    def exact_at(self, x: np.ndarray, entries: np.ndarray) -> np.ndarray:
+        """scikit-learn's map of values ``x`` (float64) at global table entries ``entries`` (:func:`reference_map`)."""
+        return self._exact(x, entries)
 
     def locate(self, X: np.ndarray) -> np.ndarray:
         """Global table entry of each value of ``X`` (n_columns, n): column offset + distinct quantiles <= x."""

@@ -1,0 +1,204 @@
+"""The compiled functions behind :mod:`deviation.kernels` (imported only when numba is installed).
+
+See :mod:`deviation.kernels` for what they compute and why their results are the
+NumPy code's bits. Module-level functions, so that numba can cache them on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.extending import intrinsic
+
+__all__ = ["two_networks", "view_block"]
+
+jit = functools.partial(numba.njit, nogil=True, cache=True, boundscheck=False)
+#: Rows of a tile of the quantile map (their values of one column and its tables stay in cache).
+VIEW_TILE_ROWS = 512
+sign_mask = np.int32(0x7FFFFFFF)
+one_bits = np.int32(np.float32(1.0).view(np.int32))
+
+
+@intrinsic
+def float32_bits(typingctx, x):  # noqa: ARG001 - numba's signature for intrinsics
+    # the bit pattern of a float32 as an int32 (what ndarray.view(np.int32) reads)
+    def codegen(context, builder, signature, args):  # noqa: ARG001
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return numba.types.int32(numba.types.float32), codegen
+
+
+@jit
+def view_block(
+    X,
+    data_min,
+    data_range,
+    max_value,
+    continuous,
+    binary,
+    centre,
+    inv_scale,
+    shift,
+    key_offset,
+    lut_first,
+    lut_last,
+    lut,
+    candidates,
+    n_compare,
+    searched,
+    region_start,
+    region_size,
+    start,
+    inv_width,
+    coefs,
+    at_start,
+    out,
+    nan_pos,
+    nan_entry,
+):
+    """InputView's columns of rows X (n, d) into out (F, n) float32.
+
+    Returns the number of quantile cells left NaN (the map's exact path): the first
+    ``len(nan_pos)`` of them get their flat position in ``out`` and their table entry.
+    Array arguments are not passed on to helper functions: numba counts references
+    to arrays at every call, which cost more than the map itself.
+    """
+    n, d = X.shape
+    n_cont = continuous.shape[0]
+    cap = nan_pos.shape[0]
+    n_nan = 0
+    for i in range(n):
+        for j in range(d):
+            scaled = (np.float64(X[i, j]) - data_min[j]) / data_range[j]
+            if scaled < -max_value:
+                scaled = -max_value
+            elif scaled > max_value:
+                scaled = max_value
+            out[j, i] = np.float32(scaled)
+        for c in range(binary.shape[0]):
+            out[d + n_cont + c, i] = out[binary[c], i]
+    # the quantile map column by column, a tile of rows at a time: one column's tables stay in
+    # cache, and each loop below is free of unpredictable branches
+    entries = np.empty(VIEW_TILE_ROWS, np.int64)
+    for i0 in range(0, n, VIEW_TILE_ROWS):
+        m = min(n, i0 + VIEW_TILE_ROWS) - i0
+        for c in range(n_cont):
+            col = continuous[c]
+            row = d + c
+            # NormalQuantileMap.locate: each value's table entry (distinct quantiles at or below it)
+            if searched[c]:
+                for r in range(m):
+                    x = np.float64(X[i0 + r, col])
+                    lo = region_start[c]
+                    hi = lo + region_size[c]
+                    while lo < hi:  # np.searchsorted(values, x, side="right")
+                        mid = (lo + hi) >> 1
+                        if candidates[mid] <= x:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    entries[r] = lo
+            else:
+                first, last = lut_first[c], lut_last[c]
+                for r in range(m):
+                    x = np.float64(X[i0 + r, col])
+                    y = x - centre[c]
+                    y *= inv_scale[c]
+                    y += math.copysign(1.0, y)  # np.copysign is a call to libm here
+                    bits = float32_bits(np.float32(y))
+                    sign = bits >> 31
+                    bits &= sign_mask
+                    bits -= one_bits
+                    bits ^= sign
+                    bucket = min(max((bits >> shift[c]) - key_offset[c] + first, first), last)
+                    base = lut[bucket]
+                    if n_compare <= 2:
+                        # at most two quantiles per bucket, and the table's padding holds two values
+                        # above each column's: comparing both is right and has no loop to run
+                        entries[r] = base + (candidates[base] <= x) + (candidates[base + 1] <= x)
+                    else:
+                        k = base
+                        for q in range(n_compare):
+                            k += candidates[base + q] <= x
+                        entries[r] = k
+            # NormalQuantileMap.transform_into: the interval's cubic in float32
+            for r in range(m):
+                x = np.float64(X[i0 + r, col])
+                k = entries[r]
+                origin = start[k]
+                t = np.float32(x - origin) * inv_width[k]
+                v = coefs[k, 3] * t
+                v += coefs[k, 2]
+                v *= t
+                v += coefs[k, 1]
+                v *= t
+                v += coefs[k, 0]
+                out[row, i0 + r] = at_start[k] if x == origin else v
+            for r in range(m):
+                if out[row, i0 + r] != out[row, i0 + r]:
+                    if n_nan < cap:
+                        nan_pos[n_nan] = row * n + i0 + r
+                        nan_entry[n_nan] = entries[r]
+                    n_nan += 1
+    return n_nan
+
+
+@jit
+def hidden_tile(h_in, n_in, W, b, h_out, m):
+    # h_out[:H, :m] = relu(W.T @ h_in[:n_in, :m] + b): per unit, the sum over inputs in their order
+    # from 0 (einsum "dh,dn->hn"), then the bias, then the ReLU
+    H = W.shape[1]
+    for k in range(H):
+        for r in range(m):
+            h_out[k, r] = 0.0
+    for q in range(n_in):
+        for k in range(H):
+            w = W[q, k]
+            for r in range(m):
+                h_out[k, r] += w * h_in[q, r]
+    for k in range(H):
+        bk = b[k]
+        for r in range(m):
+            v = h_out[k, r] + bk
+            h_out[k, r] = v if v > 0 else np.float32(0.0)
+    return H
+
+
+@jit
+def two_networks(XT, lo_a, hi_a, kernels_a, biases_a, lo_b, hi_b, kernels_b, biases_b, w_out, b_out, tile, width, out):
+    """forward_columns of two member networks: the mean score's output layer over both last layers."""
+    n = XT.shape[1]
+    bufs = np.empty((3, width, tile), np.float32)  # the tile's inputs, then alternating layer outputs
+    for i0 in range(0, n, tile):
+        m = min(tile, n - i0)
+        for r in range(m):
+            out[i0 + r] = 0.0
+        offset = 0
+        for member in range(2):
+            lo = lo_a if member == 0 else lo_b
+            hi = hi_a if member == 0 else hi_b
+            for q in range(hi - lo):
+                for r in range(m):
+                    bufs[0, q, r] = XT[lo + q, i0 + r]
+            n_in = hi - lo
+            ks = kernels_a if member == 0 else kernels_b
+            bs = biases_a if member == 0 else biases_b
+            s = 0
+            for layer in range(len(ks)):
+                d = 1 if s != 1 else 2
+                n_in = hidden_tile(bufs[s], n_in, ks[layer], bs[layer], bufs[d], m)
+                s = d
+            src = bufs[s]
+            # the output unit, summed over member a's last units then member b's (einsum "dh,dn->hn")
+            for k in range(n_in):
+                w = w_out[offset + k]
+                for r in range(m):
+                    out[i0 + r] += w * src[k, r]
+            offset += n_in
+        for r in range(m):
+            out[i0 + r] += b_out
+    return out

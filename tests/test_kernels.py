@@ -1,0 +1,120 @@
+"""The compiled loops of the default preset's scoring (deviation.kernels, numba) against the NumPy code.
+
+They do the same operations in the same order and precision, so the view, the
+forward pass and the scores must be the same bits with and without them
+(``DEVIATION_JIT=0`` turns them off), on values that exercise every branch of
+the quantile map: tails, ties, values beyond the quantiles, columns searched
+instead of looked up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_quantile_map import _columns, _probes
+
+from deviation import DevNet, kernels
+from deviation.features import InputView, _quantiles
+from deviation.mlp import forward_columns
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+
+
+@pytest.fixture
+def numpy_only(monkeypatch):
+    """Run the NumPy code (as without numba) inside the ``with``; the compiled loops outside it."""
+
+    class Switch:
+        def __enter__(self):
+            monkeypatch.setenv("DEVIATION_JIT", "0")
+            kernels.kernels.cache_clear()
+            assert not kernels.available()
+
+        def __exit__(self, *exc):
+            monkeypatch.setenv("DEVIATION_JIT", "1")
+            kernels.kernels.cache_clear()
+            assert kernels.available()
+
+    yield Switch()
+    kernels.kernels.cache_clear()
+
+
+def _clumped(rng: np.random.Generator, n: int) -> np.ndarray:
+    # most values within 1e-9 of each other and a few 1e12 away: too many quantiles for any
+    # lookup bucket, so the map searches this column instead
+    x = 1000.0 + rng.random(n) * 1e-9
+    x[::37] = -1e12
+    x[1::37] = 1e12
+    return x
+
+
+def _view(rng: np.random.Generator, n: int) -> tuple[InputView, np.ndarray]:
+    X = np.c_[_columns(rng, n), _clumped(rng, n), rng.random(n) < 0.3, rng.random(n) < 0.5]
+    references = np.linspace(0.0, 1.0, min(1000, n))
+    data_min = X.min(axis=0)
+    data_range = X.max(axis=0) - data_min
+    data_range[data_range == 0] = 1.0
+    binary = np.flatnonzero(np.all((X == 0) | (X == 1), axis=0))
+    continuous = np.setdiff1d(np.arange(X.shape[1]), binary)
+    view = InputView(data_min, data_range, continuous, _quantiles(X[:, continuous], references), references, binary)
+    return view, _probes(rng, X, _quantiles(X, references))
+
+
+@pytest.mark.parametrize("n_rows", [40, 5000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_view_is_the_numpy_view_bit_for_bit(n_rows, dtype, numpy_only):
+    rng = np.random.default_rng(n_rows)
+    view, T = _view(rng, n_rows)
+    assert view._map.searched.any() and not view._map.searched.all()
+    T = T.astype(dtype)
+    compiled = view.transform_columns(T)
+    with numpy_only:
+        expected = view.transform_columns(T)
+    assert compiled.dtype == np.float32 and compiled.shape == (view.n_features_out, len(T))
+    np.testing.assert_array_equal(compiled, expected)
+
+
+def test_compiled_view_maps_each_value_alone():
+    rng = np.random.default_rng(11)
+    view, T = _view(rng, 3000)
+    together = view.transform_columns(T)
+    for i in rng.integers(0, len(T), size=60):
+        np.testing.assert_array_equal(view.transform_columns(T[i : i + 1])[:, 0], together[:, i])
+    order = rng.permutation(len(T))
+    np.testing.assert_array_equal(view.transform_columns(T[order]), together[:, order])
+
+
+def test_compiled_scores_are_the_numpy_scores_and_rows_score_alone(numpy_only):
+    rng = np.random.default_rng(2)
+    X = np.c_[_columns(rng, 4000)[:, [0, 1, 2, 3, 5, 8]], rng.random(4000) < 0.3]
+    y = (rng.random(4000) < 0.03).astype(int)
+    X[y == 1, 0] += 5
+    model = DevNet(epochs=3, batches_per_epoch=5, random_state=0).fit(X, y)
+    members = model._members()
+    assert len(members) == 2
+    T = _probes(rng, X, _quantiles(X, np.linspace(0, 1, 40)))
+    T = T[np.all(np.abs(T) < 1e12, axis=1)]
+    scores = model.decision_function(T)
+    columns = model.view_.transform_columns(T.astype(np.float32))
+    forward = forward_columns(columns, members, model.coefs_[-1], model.intercepts_[-1])
+    with numpy_only:
+        np.testing.assert_array_equal(model.decision_function(T), scores)
+        np.testing.assert_array_equal(forward_columns(columns, members, model.coefs_[-1], model.intercepts_[-1]),
+                                      forward)
+    for i in rng.integers(0, len(T), size=30):
+        assert model.decision_function(T[i : i + 1])[0] == scores[i]
+
+
+def test_members_are_split_once_per_set_of_weights():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(600, 5))
+    y = (rng.random(600) < 0.05).astype(int)
+    model = DevNet(epochs=2, batches_per_epoch=3, random_state=0).fit(X, y)
+    first = model._members()
+    assert model._members() is first
+    before = model.decision_function(X)
+    model.set_params(random_state=1).fit(X, y)  # new weight arrays: the cache must not serve the old split
+    assert model._members() is not first
+    assert not np.array_equal(model.decision_function(X), before)
+    np.testing.assert_array_equal(model.decision_function(X), DevNet(epochs=2, batches_per_epoch=3, random_state=1)
+                                  .fit(X, y).decision_function(X))
