@@ -118,3 +118,13 @@ def test_members_are_split_once_per_set_of_weights():
     assert not np.array_equal(model.decision_function(X), before)
     np.testing.assert_array_equal(model.decision_function(X), DevNet(epochs=2, batches_per_epoch=3, random_state=1)
                                   .fit(X, y).decision_function(X))
+
+
+def test_float32_rows_maps_the_rounded_values_without_a_copy(numpy_only):
+    rng = np.random.default_rng(8)
+    view, T = _view(rng, 2000)
+    rounded = view.transform_columns(T.astype(np.float32))
+    np.testing.assert_array_equal(view.transform_columns(T, float32_rows=True), rounded)
+    with numpy_only:
+        np.testing.assert_array_equal(view.transform_columns(T, float32_rows=True), rounded)
+    assert not np.array_equal(view.transform_columns(T), rounded)  # the rounding is not a no-op here

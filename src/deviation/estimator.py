@@ -847,7 +847,7 @@ class DevNet(BaseEstimator):
             view = getattr(self, "view_", None)
             if view is not None:
                 # the view reads the rows rounded to float32, as it always has at scoring
-                columns = view.transform_columns(np.asarray(part, dtype=np.float32))
+                columns = view.transform_columns(part, float32_rows=True)
             else:
                 columns = np.ascontiguousarray(np.asarray(part).T, dtype=np.float32)
             out[start:stop] = forward_columns(columns, members, self.coefs_[-1], self.intercepts_[-1])

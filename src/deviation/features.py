@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -47,9 +48,9 @@ _BLOCK_VALUES = 163_840  # 8,192 rows of 20 columns
 _THREADS = min(4, os.cpu_count() or 1)
 # the compiled view's arguments for a view without continuous columns (never read)
 _NO_TABLES = (np.zeros(0), np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
-              np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0), 0, np.zeros(0, np.uint8),
+              np.zeros(0, np.int32), np.zeros(0, np.int32), np.full(1, np.inf), 0, np.zeros(0, np.uint8),
               np.zeros(0, np.int64), np.zeros(0, np.int64))
-_NO_MAPS = (np.zeros(0), np.zeros(0, np.float32), np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+_NO_MAPS = (np.zeros((0, 8), np.float32),)
 #: Quantiles kept per continuous column, and rows used to estimate them.
 N_QUANTILES = 1000
 QUANTILE_SUBSAMPLE = 100_000
@@ -239,7 +240,7 @@ class InputView:
                 list(pool.map(block, starts))
         return parts
 
-    def transform_columns(self, X: np.ndarray, *, exact: bool = False) -> np.ndarray:
+    def transform_columns(self, X: np.ndarray, *, exact: bool = False, float32_rows: bool = False) -> np.ndarray:
         """:meth:`transform` stored column by column: float32 of shape (n_features_out, n), C-contiguous.
 
         Parameters
@@ -248,6 +249,9 @@ class InputView:
             Finite values.
         exact : bool, default=False
             As in :meth:`transform`.
+        float32_rows : bool, default=False
+            Map the values of ``X`` rounded to float32 (what the scoring path reads),
+            as ``transform_columns(X.astype(np.float32))`` but without that copy.
 
         Returns
         -------
@@ -255,21 +259,25 @@ class InputView:
             Row ``j`` is column ``j`` of :meth:`transform`, with the same values.
         """
         X = np.asarray(X)
+        if float32_rows and (exact or kernels() is None):
+            X, float32_rows = np.asarray(X, dtype=np.float32), False
         block_rows = self._block_rows()
         if X.shape[0] <= block_rows:
-            return self._block(X, exact)
+            return self._block(X, exact, float32_rows)
         out = np.empty((self.n_features_out, X.shape[0]), dtype=np.float32)
         for start in range(0, X.shape[0], block_rows):
-            out[:, start : start + block_rows] = self._block(X[start : start + block_rows], exact)
+            out[:, start : start + block_rows] = self._block(X[start : start + block_rows], exact, float32_rows)
         return out
 
     def _block_rows(self) -> int:
         return max(64, _BLOCK_VALUES // max(self.n_features_in, 1))
 
-    def _block(self, X: np.ndarray, exact: bool) -> np.ndarray:
+    def _block(self, X: np.ndarray, exact: bool, float32_rows: bool = False) -> np.ndarray:
         compiled = None if exact else kernels()
         if compiled is not None and X.ndim == 2 and X.dtype in (np.float32, np.float64):
-            return self._compiled_block(compiled, np.ascontiguousarray(X))
+            return self._compiled_block(compiled, np.ascontiguousarray(X), float32_rows)
+        if float32_rows:
+            X = np.asarray(X, dtype=np.float32)
         # a few thousand rows at a time: the temporaries of the quantile map stay in cache
         d = self.n_features_in
         XT = np.empty((d, X.shape[0]), dtype=np.float64)  # (n_features_in, n)
@@ -290,7 +298,7 @@ class InputView:
         out[d + self.n_continuous :] = out[self.binary]
         return out
 
-    def _compiled_block(self, compiled: object, X: np.ndarray) -> np.ndarray:
+    def _compiled_block(self, compiled: Any, X: np.ndarray, float32_rows: bool) -> np.ndarray:
         """:meth:`_block` by the compiled loop (deviation.kernels): the same values, one pass over the rows."""
         d = self.n_features_in
         out = np.empty((self.n_features_out, X.shape[0]), dtype=np.float32)
@@ -303,8 +311,8 @@ class InputView:
         cap = n_cont * X.shape[0] // 64 + 64  # the exact path's cells are a small share: the tails, ties
         while True:
             positions, entries = np.empty(cap, np.int64), np.empty(cap, np.int64)
-            n_nan = compiled.view_block(X, self.data_min, self.data_range, float(MAX_VIEW_VALUE), self.continuous,
-                                        self.binary, *tables, *maps, out, positions, entries)
+            n_nan = compiled.view_block(X, float32_rows, self.data_min, self.data_range, float(MAX_VIEW_VALUE),
+                                        self.continuous, self.binary, *tables, *maps, out, positions, entries)
             if n_nan <= cap:
                 break
             cap = n_nan  # more than expected: map again with room for all of them
@@ -312,7 +320,8 @@ class InputView:
             # the cells of the extreme tails, ties and values beyond the quantiles: scikit-learn's formula
             positions, entries = positions[:n_nan], entries[:n_nan]
             rows, columns = positions % X.shape[0], positions // X.shape[0] - d
-            values = X[rows, self.continuous[columns]].astype(np.float64)
+            values = X[rows, self.continuous[columns]]
+            values = (values.astype(np.float32) if float32_rows else values).astype(np.float64)
             out.reshape(-1)[positions] = self._map.exact_at(values, entries)
         return out
 

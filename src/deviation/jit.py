@@ -35,6 +35,7 @@ def float32_bits(typingctx, x):  # noqa: ARG001 - numba's signature for intrinsi
 @jit
 def view_block(
     X,
+    float32_rows,
     data_min,
     data_range,
     max_value,
@@ -47,20 +48,17 @@ def view_block(
     lut_first,
     lut_last,
     lut,
-    candidates,
+    bounds,
     n_compare,
     searched,
     region_start,
     region_size,
-    start,
-    inv_width,
-    coefs,
-    at_start,
+    records,
     out,
     nan_pos,
     nan_entry,
 ):
-    """InputView's columns of rows X (n, d) into out (F, n) float32.
+    """InputView's columns of rows X (n, d) into out (F, n) float32 (of X rounded to float32 if float32_rows).
 
     Returns the number of quantile cells left NaN (the map's exact path): the first
     ``len(nan_pos)`` of them get their flat position in ``out`` and their table entry.
@@ -73,7 +71,8 @@ def view_block(
     n_nan = 0
     for i in range(n):
         for j in range(d):
-            scaled = (np.float64(X[i, j]) - data_min[j]) / data_range[j]
+            x = np.float64(np.float32(X[i, j])) if float32_rows else np.float64(X[i, j])
+            scaled = (x - data_min[j]) / data_range[j]
             if scaled < -max_value:
                 scaled = -max_value
             elif scaled > max_value:
@@ -92,12 +91,12 @@ def view_block(
             # NormalQuantileMap.locate: each value's table entry (distinct quantiles at or below it)
             if searched[c]:
                 for r in range(m):
-                    x = np.float64(X[i0 + r, col])
+                    x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
                     lo = region_start[c]
                     hi = lo + region_size[c]
                     while lo < hi:  # np.searchsorted(values, x, side="right")
                         mid = (lo + hi) >> 1
-                        if candidates[mid] <= x:
+                        if bounds[mid + 1] <= x:
                             lo = mid + 1
                         else:
                             hi = mid
@@ -105,7 +104,7 @@ def view_block(
             else:
                 first, last = lut_first[c], lut_last[c]
                 for r in range(m):
-                    x = np.float64(X[i0 + r, col])
+                    x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
                     y = x - centre[c]
                     y *= inv_scale[c]
                     y += math.copysign(1.0, y)  # np.copysign is a call to libm here
@@ -119,25 +118,25 @@ def view_block(
                     if n_compare <= 2:
                         # at most two quantiles per bucket, and the table's padding holds two values
                         # above each column's: comparing both is right and has no loop to run
-                        entries[r] = base + (candidates[base] <= x) + (candidates[base + 1] <= x)
+                        entries[r] = base + (bounds[base + 1] <= x) + (bounds[base + 2] <= x)
                     else:
                         k = base
                         for q in range(n_compare):
-                            k += candidates[base + q] <= x
+                            k += bounds[base + 1 + q] <= x
                         entries[r] = k
             # NormalQuantileMap.transform_into: the interval's cubic in float32
             for r in range(m):
-                x = np.float64(X[i0 + r, col])
+                x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
                 k = entries[r]
-                origin = start[k]
-                t = np.float32(x - origin) * inv_width[k]
-                v = coefs[k, 3] * t
-                v += coefs[k, 2]
+                origin = bounds[k]
+                t = np.float32(x - origin) * records[k, 0]
+                v = records[k, 4] * t
+                v += records[k, 3]
                 v *= t
-                v += coefs[k, 1]
+                v += records[k, 2]
                 v *= t
-                v += coefs[k, 0]
-                out[row, i0 + r] = at_start[k] if x == origin else v
+                v += records[k, 1]
+                out[row, i0 + r] = records[k, 5] if x == origin else v
             for r in range(m):
                 if out[row, i0 + r] != out[row, i0 + r]:
                     if n_nan < cap:

@@ -267,23 +267,32 @@ class NormalQuantileMap:
         self.inv_scale = np.array([c.inv_scale for c in columns])[:, None]
         self.shift = np.array([c.shift for c in columns], dtype=np.int32)[:, None]
         self.key_offset = np.array([c.offset for c in columns], dtype=np.int32)[:, None]
+        # what the compiled view reads of an entry, packed so that a value touches few cache lines:
+        # the candidates shifted by one (bounds[g + 1] == candidates[g], bounds[g] the start of
+        # entry g for every entry after a column's first, which is always on the exact path) and
+        # one 32-byte float32 record per entry: 1 / width, the cubic's 4 coefficients, the exact
+        # value at the start
+        self._bounds = np.r_[np.inf, self.candidates]
+        self._records = np.zeros((total, 8), dtype=np.float32)
+        self._records[:, 0] = self.inv_width
+        self._records[:, 1:5] = self.coefs
+        self._records[:, 5] = self.at_start
         # the same tables, one entry per column, as the compiled view reads them (deviation.kernels)
         self.region_start = offsets.copy()
         self.region_size = np.array([len(c.values) for c in columns], dtype=np.int64)
         self._flat_params = (
             self.centre[:, 0].copy(), self.inv_scale[:, 0].copy(), self.shift[:, 0].copy(),
             self.key_offset[:, 0].copy(), self.lut_first[:, 0].copy(), self.lut_last[:, 0].copy(), self.lut,
-            self.candidates, self.n_compare, self.searched.astype(np.uint8), self.region_start, self.region_size,
+            self._bounds, self.n_compare, self.searched.astype(np.uint8), self.region_start, self.region_size,
         )
-        self._coefs_nan = np.ascontiguousarray(self.coefs)
 
     def kernel_tables(self) -> tuple:
         """The arrays the compiled view reads to locate values (:func:`deviation.jit.locate`'s after ``x, col``)."""
         return self._flat_params
 
     def kernel_maps(self) -> tuple:
-        """The arrays the compiled view reads to evaluate the map: interval starts, 1 / widths, cubics, exact values."""
-        return self.start, self.inv_width, self._coefs_nan, self.at_start
+        """The array the compiled view reads to evaluate the map: per entry 1 / width, cubic, exact value at the start."""
+        return (self._records,)
 
     def exact_at(self, x: np.ndarray, entries: np.ndarray) -> np.ndarray:
         """scikit-learn's map of values ``x`` (float64) at global table entries ``entries`` (:func:`reference_map`)."""
