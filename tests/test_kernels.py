@@ -128,3 +128,12 @@ def test_float32_rows_maps_the_rounded_values_without_a_copy(numpy_only):
     with numpy_only:
         np.testing.assert_array_equal(view.transform_columns(T, float32_rows=True), rounded)
     assert not np.array_equal(view.transform_columns(T), rounded)  # the rounding is not a no-op here
+
+
+def test_column_major_rows_map_like_row_major_rows():
+    rng = np.random.default_rng(9)
+    view, T = _view(rng, 1500)
+    expected = view.transform_columns(T, float32_rows=True)
+    np.testing.assert_array_equal(view.transform_columns(np.asfortranarray(T), float32_rows=True), expected)
+    np.testing.assert_array_equal(view.transform_columns(np.asfortranarray(T.astype(np.float32))), expected)
+    np.testing.assert_array_equal(view.transform_columns(T[::-1], float32_rows=True), expected[:, ::-1])

@@ -275,7 +275,8 @@ class InputView:
     def _block(self, X: np.ndarray, exact: bool, float32_rows: bool = False) -> np.ndarray:
         compiled = None if exact else kernels()
         if compiled is not None and X.ndim == 2 and X.dtype in (np.float32, np.float64):
-            return self._compiled_block(compiled, np.ascontiguousarray(X), float32_rows)
+            # any memory layout: numba compiles one loop per layout (a DataFrame's values are column-major)
+            return self._compiled_block(compiled, X, float32_rows)
         if float32_rows:
             X = np.asarray(X, dtype=np.float32)
         # a few thousand rows at a time: the temporaries of the quantile map stay in cache
