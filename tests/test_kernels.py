@@ -137,3 +137,15 @@ def test_column_major_rows_map_like_row_major_rows():
     np.testing.assert_array_equal(view.transform_columns(np.asfortranarray(T), float32_rows=True), expected)
     np.testing.assert_array_equal(view.transform_columns(np.asfortranarray(T.astype(np.float32))), expected)
     np.testing.assert_array_equal(view.transform_columns(T[::-1], float32_rows=True), expected[:, ::-1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_exact_view_is_the_numpy_exact_view(dtype, numpy_only):
+    # training's view (scikit-learn's values bit for bit): locate and levels compiled, norm.ppf by scipy
+    rng = np.random.default_rng(12)
+    view, T = _view(rng, 3000)
+    T = T.astype(dtype)
+    compiled = view.transform_columns(T, exact=True)
+    with numpy_only:
+        expected = view.transform_columns(T, exact=True)
+    np.testing.assert_array_equal(compiled, expected)

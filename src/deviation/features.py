@@ -134,9 +134,13 @@ class InputView:
         InputView
         """
         data_min = np.min(X, axis=0).astype(np.float64)
-        data_range = np.max(X, axis=0).astype(np.float64) - data_min
+        data_max = np.max(X, axis=0).astype(np.float64)
+        data_range = data_max - data_min
         data_range[data_range == 0] = 1.0
-        binary = np.all((X == 0) | (X == 1), axis=0)
+        # only a column whose minimum and maximum are 0 or 1 can be binary: check those alone
+        binary = np.isin(data_min, (0.0, 1.0)) & np.isin(data_max, (0.0, 1.0))
+        for j in np.flatnonzero(binary):
+            binary[j] = bool(np.all((X[:, j] == 0) | (X[:, j] == 1)))
         continuous = np.flatnonzero(~binary)
         if continuous.size == 0:
             empty = np.zeros((2, 0))
@@ -290,12 +294,16 @@ class InputView:
         np.clip(scaled, -MAX_VIEW_VALUE, MAX_VIEW_VALUE, out=scaled)
         out[:d] = scaled
         if self._map is not None:
-            values = XT if self.n_continuous == d else XT[self.continuous]
             quantile = out[d : d + self.n_continuous]
-            if exact:
-                self._map.exact_into(values, quantile)
+            compiled = kernels() if exact else None
+            if compiled is not None and X.dtype in (np.float32, np.float64):
+                # the exact levels by the compiled loop (the same bits), norm.ppf by scipy
+                levels = np.empty(quantile.shape, dtype=np.float64)
+                compiled.exact_levels(X, *self._map.kernel_tables(), self.continuous, *self._map.exact_tables(), levels)
+                self._map.normal_of_levels(levels, quantile)
             else:
-                self._map.transform_into(values, quantile)
+                values = XT if self.n_continuous == d else XT[self.continuous]
+                (self._map.exact_into if exact else self._map.transform_into)(values, quantile)
         out[d + self.n_continuous :] = out[self.binary]
         return out
 

@@ -14,11 +14,13 @@ import numpy as np
 from llvmlite import ir
 from numba.extending import intrinsic
 
-__all__ = ["two_networks", "view_block"]
+__all__ = ["exact_levels", "two_networks", "view_block"]
 
 jit = functools.partial(numba.njit, nogil=True, cache=True, boundscheck=False)
 #: Rows of a tile of the quantile map (their values of one column and its tables stay in cache).
 VIEW_TILE_ROWS = 512
+#: scikit-learn's BOUNDS_THRESHOLD (deviation.quantile_map.BOUNDS)
+BOUNDS = 1e-7
 sign_mask = np.int32(0x7FFFFFFF)
 one_bits = np.int32(np.float32(1.0).view(np.int32))
 
@@ -30,6 +32,70 @@ def float32_bits(typingctx, x):  # noqa: ARG001 - numba's signature for intrinsi
         return builder.bitcast(args[0], ir.IntType(32))
 
     return numba.types.int32(numba.types.float32), codegen
+
+
+@jit
+def locate_tile(
+    X,
+    float32_rows,
+    i0,
+    m,
+    c,
+    col,
+    centre,
+    inv_scale,
+    shift,
+    key_offset,
+    lut_first,
+    lut_last,
+    lut,
+    bounds,
+    n_compare,
+    searched,
+    region_start,
+    region_size,
+    entries,
+):
+    """NormalQuantileMap.locate of rows i0 .. i0 + m - 1 of column col (the map's column c) into entries.
+
+    Called once per tile, not per value: numba counts the references of its array
+    arguments at every call.
+    """
+    if searched[c]:
+        for r in range(m):
+            x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
+            lo = region_start[c]
+            hi = lo + region_size[c]
+            while lo < hi:  # np.searchsorted(values, x, side="right")
+                mid = (lo + hi) >> 1
+                if bounds[mid + 1] <= x:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            entries[r] = lo
+    else:
+        first, last = lut_first[c], lut_last[c]
+        for r in range(m):
+            x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
+            y = x - centre[c]
+            y *= inv_scale[c]
+            y += math.copysign(1.0, y)  # np.copysign is a call to libm here
+            bits = float32_bits(np.float32(y))
+            sign = bits >> 31
+            bits &= sign_mask
+            bits -= one_bits
+            bits ^= sign
+            bucket = min(max((bits >> shift[c]) - key_offset[c] + first, first), last)
+            base = lut[bucket]
+            if n_compare <= 2:
+                # at most two quantiles per bucket, and the table's padding holds two values
+                # above each column's: comparing both is right and has no loop to run
+                entries[r] = base + (bounds[base + 1] <= x) + (bounds[base + 2] <= x)
+            else:
+                k = base
+                for q in range(n_compare):
+                    k += bounds[base + 1 + q] <= x
+                entries[r] = k
 
 
 @jit
@@ -62,8 +128,8 @@ def view_block(
 
     Returns the number of quantile cells left NaN (the map's exact path): the first
     ``len(nan_pos)`` of them get their flat position in ``out`` and their table entry.
-    Array arguments are not passed on to helper functions: numba counts references
-    to arrays at every call, which cost more than the map itself.
+    Helper functions get whole tiles: numba counts the references of array arguments
+    at every call, which would cost more than the map of one value.
     """
     n, d = X.shape
     n_cont = continuous.shape[0]
@@ -89,41 +155,27 @@ def view_block(
             col = continuous[c]
             row = d + c
             # NormalQuantileMap.locate: each value's table entry (distinct quantiles at or below it)
-            if searched[c]:
-                for r in range(m):
-                    x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
-                    lo = region_start[c]
-                    hi = lo + region_size[c]
-                    while lo < hi:  # np.searchsorted(values, x, side="right")
-                        mid = (lo + hi) >> 1
-                        if bounds[mid + 1] <= x:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    entries[r] = lo
-            else:
-                first, last = lut_first[c], lut_last[c]
-                for r in range(m):
-                    x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
-                    y = x - centre[c]
-                    y *= inv_scale[c]
-                    y += math.copysign(1.0, y)  # np.copysign is a call to libm here
-                    bits = float32_bits(np.float32(y))
-                    sign = bits >> 31
-                    bits &= sign_mask
-                    bits -= one_bits
-                    bits ^= sign
-                    bucket = min(max((bits >> shift[c]) - key_offset[c] + first, first), last)
-                    base = lut[bucket]
-                    if n_compare <= 2:
-                        # at most two quantiles per bucket, and the table's padding holds two values
-                        # above each column's: comparing both is right and has no loop to run
-                        entries[r] = base + (bounds[base + 1] <= x) + (bounds[base + 2] <= x)
-                    else:
-                        k = base
-                        for q in range(n_compare):
-                            k += bounds[base + 1 + q] <= x
-                        entries[r] = k
+            locate_tile(
+                X,
+                float32_rows,
+                i0,
+                m,
+                c,
+                col,
+                centre,
+                inv_scale,
+                shift,
+                key_offset,
+                lut_first,
+                lut_last,
+                lut,
+                bounds,
+                n_compare,
+                searched,
+                region_start,
+                region_size,
+                entries,
+            )
             # NormalQuantileMap.transform_into: the interval's cubic in float32
             for r in range(m):
                 x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
@@ -144,6 +196,83 @@ def view_block(
                         nan_entry[n_nan] = entries[r]
                     n_nan += 1
     return n_nan
+
+
+@jit
+def exact_levels(
+    X,
+    centre,
+    inv_scale,
+    shift,
+    key_offset,
+    lut_first,
+    lut_last,
+    lut,
+    bounds,
+    n_compare,
+    searched,
+    region_start,
+    region_size,
+    continuous,
+    start,
+    slope,
+    r_lo,
+    q_hi,
+    r_hi,
+    u_tie,
+    lowest,
+    highest,
+    u,
+):
+    """NormalQuantileMap.exact_into up to norm.ppf: the level u (n_cont, n) float64 of each continuous value.
+
+    Its float64 arithmetic in NumPy's order (no fused multiply-add), so the same bits.
+    """
+    n = X.shape[0]
+    entries = np.empty(VIEW_TILE_ROWS, np.int64)
+    for i0 in range(0, n, VIEW_TILE_ROWS):
+        m = min(n, i0 + VIEW_TILE_ROWS) - i0
+        for c in range(continuous.shape[0]):
+            col = continuous[c]
+            locate_tile(
+                X,
+                False,
+                i0,
+                m,
+                c,
+                col,
+                centre,
+                inv_scale,
+                shift,
+                key_offset,
+                lut_first,
+                lut_last,
+                lut,
+                bounds,
+                n_compare,
+                searched,
+                region_start,
+                region_size,
+                entries,
+            )
+            for r in range(m):
+                x = np.float64(X[i0 + r, col])
+                g = entries[r]
+                forwards = x - start[g]
+                forwards *= slope[g]
+                forwards += r_lo[g]
+                backwards = q_hi[g] - x
+                backwards *= slope[g]
+                backwards -= r_hi[g]
+                forwards -= backwards
+                forwards *= 0.5
+                if x == start[g]:
+                    forwards = u_tie[g]
+                if x + BOUNDS > highest[g]:
+                    forwards = 1.0
+                if x - BOUNDS < lowest[g]:
+                    forwards = 0.0
+                u[c, i0 + r] = forwards
 
 
 @jit

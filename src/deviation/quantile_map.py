@@ -364,9 +364,18 @@ class NormalQuantileMap:
         u = self.exact_u(X, k)
         u[X + BOUNDS > self.highest.take(k)] = 1.0
         u[X - BOUNDS < self.lowest.take(k)] = 0.0
+        self.normal_of_levels(u, out)
+
+    @staticmethod
+    def normal_of_levels(u: np.ndarray, out: np.ndarray) -> None:
+        """``clip(norm.ppf(u), z_min, z_max)`` into ``out``: the last step of :meth:`exact_into`."""
         with np.errstate(divide="ignore"):
             z = ndtri(u)
         np.clip(z, Z_MIN, Z_MAX, out=out, casting="same_kind")
+
+    def exact_tables(self) -> tuple:
+        """The per-entry arrays of the exact path (starts, slopes, levels, bounds) as the compiled one reads them."""
+        return self.start, self.slope, self.r_lo, self.q_hi, self.r_hi, self.u_tie, self.lowest, self.highest
 
     def exact_u(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
         """The level ``u`` of values ``x`` at table entries ``g``, as scikit-learn computes it.
