@@ -35,6 +35,7 @@ from .calibration import (
 )
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
 from .features import N_QUANTILES, InputView
+from .kernels import for_rows
 from .loss import draw_reference
 from .mlp import forward_columns, forward_numpy, glorot_uniform_init, merge_networks, split_members
 from .quantile_map import LUT_MAX
@@ -827,6 +828,8 @@ class DevNet(BaseEstimator):
         )
         out = np.empty(X.shape[0], dtype=np.float64)
         members = self._members()
+        if has_view:
+            for_rows(X.shape[0])  # loads the compiled view and networks for a large call (deviation.kernels)
 
         def score_chunk(start: int) -> None:
             stop = min(start + _SCORE_CHUNK, X.shape[0])

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
-from .kernels import kernels
+from .kernels import for_rows
 from .quantile_map import NormalQuantileMap
 
 __all__ = ["InputView"]
@@ -226,10 +226,11 @@ class InputView:
         parts = [np.empty((X.shape[0], d), dtype=np.float32)]
         if self.n_continuous:
             parts.append(np.empty((X.shape[0], self.n_features_out - d), dtype=np.float32))
+        compiled = for_rows(X.shape[0])
 
         def block(start: int) -> None:
             rows = slice(start, start + block_rows)
-            columns = self._block(X[rows], exact)
+            columns = self._block(X[rows], exact, compiled=compiled)
             parts[0][rows] = columns[:d].T
             if len(parts) == 2:
                 parts[1][rows] = columns[d:].T
@@ -263,22 +264,24 @@ class InputView:
             Row ``j`` is column ``j`` of :meth:`transform`, with the same values.
         """
         X = np.asarray(X)
-        if float32_rows and (exact or kernels() is None):
+        compiled = for_rows(X.shape[0])
+        if float32_rows and (exact or compiled is None):
             X, float32_rows = np.asarray(X, dtype=np.float32), False
         block_rows = self._block_rows()
         if X.shape[0] <= block_rows:
-            return self._block(X, exact, float32_rows)
+            return self._block(X, exact, float32_rows, compiled)
         out = np.empty((self.n_features_out, X.shape[0]), dtype=np.float32)
         for start in range(0, X.shape[0], block_rows):
-            out[:, start : start + block_rows] = self._block(X[start : start + block_rows], exact, float32_rows)
+            rows = slice(start, start + block_rows)
+            out[:, rows] = self._block(X[rows], exact, float32_rows, compiled)
         return out
 
     def _block_rows(self) -> int:
         return max(64, _BLOCK_VALUES // max(self.n_features_in, 1))
 
-    def _block(self, X: np.ndarray, exact: bool, float32_rows: bool = False) -> np.ndarray:
-        compiled = None if exact else kernels()
-        if compiled is not None and X.ndim == 2 and X.dtype in (np.float32, np.float64):
+    def _block(self, X: np.ndarray, exact: bool, float32_rows: bool = False, compiled: Any = None) -> np.ndarray:
+        # compiled: the compiled functions (deviation.kernels.for_rows of the whole call) or None
+        if compiled is not None and not exact and X.ndim == 2 and X.dtype in (np.float32, np.float64):
             # any memory layout: numba compiles one loop per layout (a DataFrame's values are column-major)
             return self._compiled_block(compiled, X, float32_rows)
         if float32_rows:
@@ -295,8 +298,7 @@ class InputView:
         out[:d] = scaled
         if self._map is not None:
             quantile = out[d : d + self.n_continuous]
-            compiled = kernels() if exact else None
-            if compiled is not None and X.dtype in (np.float32, np.float64):
+            if compiled is not None and exact and X.dtype in (np.float32, np.float64):
                 # the exact levels by the compiled loop (the same bits), norm.ppf by scipy
                 levels = np.empty(quantile.shape, dtype=np.float64)
                 compiled.exact_levels(X, *self._map.kernel_tables(), self.continuous, *self._map.exact_tables(), levels)

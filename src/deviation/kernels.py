@@ -8,23 +8,29 @@ over temporaries. Each row's values still depend on that row only: every loop ov
 applies the same operations to every row (no fused multiply-add, no reassociation:
 numba leaves ``fastmath`` off).
 
-numba is imported when a default-preset model first scores (not at ``import deviation``),
-and the compiled functions are cached on disk (``cache=True``: the first process that
-scores compiles them, later ones load them). :func:`available` is False when numba is
-missing or ``DEVIATION_JIT=0`` is set; the callers then run their NumPy code, which gives
-the same values (tests/test_kernels.py checks both against each other).
+Importing numba and loading the compiled functions from its disk cache (``cache=True``: the
+first process that uses them compiles them, later ones load them) takes most of a second,
+as long as the NumPy code takes for about a million rows. So :func:`for_rows` loads them only
+for a call of at least :data:`MIN_ROWS` rows (or once they are loaded): scoring a small file
+or training on a small table never imports numba; ``deviation score`` of a large file loads
+them in the background while it reads the first rows (:func:`preload`). :func:`available` is
+False when numba is missing or ``DEVIATION_JIT=0`` is set; the callers then run their NumPy
+code, which gives the same values (tests/test_kernels.py checks both against each other).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Any
 
-__all__ = ["available", "kernels"]
+__all__ = ["MIN_ROWS", "available", "for_rows", "kernels", "preload"]
 
 #: Rows a network pass keeps in its tile buffers (they stay in the L1 cache).
 TILE_ROWS = 128
+#: Rows of a call from which loading the compiled functions pays for itself.
+MIN_ROWS = 200_000
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,3 +48,19 @@ def kernels() -> Any:
 def available() -> bool:
     """Whether the compiled kernels are used (numba importable and ``DEVIATION_JIT`` not 0)."""
     return kernels() is not None
+
+
+def for_rows(n_rows: int) -> Any:
+    """The compiled functions for a call on ``n_rows`` rows, or None to run the NumPy code.
+
+    They are used once loaded; a call loads them when it has at least :data:`MIN_ROWS` rows.
+    """
+    if n_rows >= MIN_ROWS or kernels.cache_info().currsize:
+        return kernels()
+    return None
+
+
+def preload() -> None:
+    """Load the compiled functions in a background thread (for a caller about to score many rows)."""
+    if not kernels.cache_info().currsize:
+        threading.Thread(target=kernels, name="deviation-jit-load", daemon=True).start()

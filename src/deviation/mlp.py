@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .kernels import TILE_ROWS
-from .kernels import kernels as compiled_kernels
+from .kernels import TILE_ROWS, for_rows
 from .loss import deviation_loss_numpy
 
 __all__ = ["FlatParams", "forward_columns", "forward_numpy", "glorot_uniform_init", "mlp_gradients", "split_members"]
@@ -153,7 +152,7 @@ def forward_columns(
     """
     n = XT.shape[1]
     if len(members) == 2 and len(members[0][1]) == len(members[1][1]):
-        compiled = compiled_kernels()
+        compiled = for_rows(n)
         if compiled is not None:
             return _compiled_pair(compiled, XT, members, output_kernel, output_bias)
     last = np.empty((output_kernel.shape[0], n), dtype=np.float32)  # every member's last hidden layer

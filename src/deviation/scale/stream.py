@@ -37,10 +37,12 @@ from ..exceptions import DataError
 from ..io import DEFAULT_BATCH_ROWS, BatchWriter, KindTracker, Table, iter_tables, resolve_source, to_binary_labels
 from ..io.reader import label_values, schema_of, split_batch, tabular_batches, text_cells
 from ..io.sources import TABULAR
+from ..kernels import preload
 from ..scoring import (
     decide_all,
     decision_scores,
     feature_scores,
+    final_estimator,
     model_features,
     model_schema,
     scored_frame,
@@ -199,6 +201,8 @@ def score_file(
     """
     cut = threshold(model, confidence)
     schema = model_schema(model)
+    if getattr(final_estimator(model), "view_", None) is not None and _size(data) >= PRELOAD_BYTES:
+        preload()  # the compiled view and networks load while the first rows are read (deviation.kernels)
     flags = None
     if fdr is not None or top is not None:
         every = _file_scores(model, data, id_column, schema, batch_size, sep, drop)
@@ -239,6 +243,17 @@ def score_file(
         writer.abort()
         raise
     return ScoreSummary(n_rows, n_flagged, cut, time.perf_counter() - start, unseen)
+
+
+#: Files from this size (bytes) hold enough rows for the compiled scoring loops to pay for their loading.
+PRELOAD_BYTES = 16 * 2**20
+
+
+def _size(data: Any) -> int:
+    try:
+        return os.path.getsize(data)
+    except (OSError, TypeError):
+        return 0
 
 
 @dataclass
