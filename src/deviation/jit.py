@@ -21,8 +21,7 @@ jit = functools.partial(numba.njit, nogil=True, cache=True, boundscheck=False)
 VIEW_TILE_ROWS = 512
 #: scikit-learn's BOUNDS_THRESHOLD (deviation.quantile_map.BOUNDS)
 BOUNDS = 1e-7
-sign_mask = np.int32(0x7FFFFFFF)
-one_bits = np.int32(np.float32(1.0).view(np.int32))
+ONE_BITS = np.int64(np.float32(1.0).view(np.int32))
 
 
 @intrinsic
@@ -36,12 +35,9 @@ def float32_bits(typingctx, x):  # noqa: ARG001 - numba's signature for intrinsi
 
 @jit
 def locate_tile(
-    X,
-    float32_rows,
-    i0,
+    xs,
     m,
     c,
-    col,
     centre,
     inv_scale,
     shift,
@@ -56,16 +52,18 @@ def locate_tile(
     region_size,
     entries,
 ):
-    """NormalQuantileMap.locate of rows i0 .. i0 + m - 1 of column col (the map's column c) into entries.
+    """NormalQuantileMap.locate of the values xs[:m] of the map's column c into entries[:m].
 
     Called once per tile, not per value: numba counts the references of its array
-    arguments at every call.
+    arguments at every call. The column's parameters are read once into locals, so
+    that the loops hold no load the compiler must repeat (entries might alias them).
     """
     if searched[c]:
+        start, size = region_start[c], region_size[c]
         for r in range(m):
-            x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
-            lo = region_start[c]
-            hi = lo + region_size[c]
+            x = xs[r]
+            lo = start
+            hi = start + size
             while lo < hi:  # np.searchsorted(values, x, side="right")
                 mid = (lo + hi) >> 1
                 if bounds[mid + 1] <= x:
@@ -73,29 +71,35 @@ def locate_tile(
                 else:
                     hi = mid
             entries[r] = lo
-    else:
-        first, last = lut_first[c], lut_last[c]
+        return
+    first, last = np.int64(lut_first[c]), np.int64(lut_last[c])
+    centre_c, inv_scale_c = centre[c], inv_scale[c]
+    shift_c, offset_c = np.int64(shift[c]), np.int64(key_offset[c]) - first
+    for r in range(m):
+        x = xs[r]
+        y = x - centre_c
+        y *= inv_scale_c
+        y += math.copysign(1.0, y)  # np.copysign is a call to libm here
+        bits = np.int64(float32_bits(np.float32(y)))
+        sign = bits >> 63
+        bits &= 0x7FFFFFFF
+        bits -= ONE_BITS
+        bits ^= sign
+        entries[r] = lut[min(max((bits >> shift_c) - offset_c, first), last)]
+    if n_compare <= 2:
+        # at most two quantiles per bucket, and the table's padding holds two values above each
+        # column's: comparing both is right and needs no loop
         for r in range(m):
-            x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
-            y = x - centre[c]
-            y *= inv_scale[c]
-            y += math.copysign(1.0, y)  # np.copysign is a call to libm here
-            bits = float32_bits(np.float32(y))
-            sign = bits >> 31
-            bits &= sign_mask
-            bits -= one_bits
-            bits ^= sign
-            bucket = min(max((bits >> shift[c]) - key_offset[c] + first, first), last)
-            base = lut[bucket]
-            if n_compare <= 2:
-                # at most two quantiles per bucket, and the table's padding holds two values
-                # above each column's: comparing both is right and has no loop to run
-                entries[r] = base + (bounds[base + 1] <= x) + (bounds[base + 2] <= x)
-            else:
-                k = base
-                for q in range(n_compare):
-                    k += bounds[base + 1 + q] <= x
-                entries[r] = k
+            base = entries[r]
+            x = xs[r]
+            entries[r] = base + (bounds[base + 1] <= x) + (bounds[base + 2] <= x)
+    else:
+        for r in range(m):
+            base = entries[r]
+            k = base
+            for q in range(n_compare):
+                k += bounds[base + 1 + q] <= xs[r]
+            entries[r] = k
 
 
 @jit
@@ -149,19 +153,23 @@ def view_block(
     # the quantile map column by column, a tile of rows at a time: one column's tables stay in
     # cache, and each loop below is free of unpredictable branches
     entries = np.empty(VIEW_TILE_ROWS, np.int64)
+    xs = np.empty(VIEW_TILE_ROWS, np.float64)
     for i0 in range(0, n, VIEW_TILE_ROWS):
         m = min(n, i0 + VIEW_TILE_ROWS) - i0
         for c in range(n_cont):
             col = continuous[c]
             row = d + c
             # NormalQuantileMap.locate: each value's table entry (distinct quantiles at or below it)
+            if float32_rows:
+                for r in range(m):
+                    xs[r] = np.float64(np.float32(X[i0 + r, col]))
+            else:
+                for r in range(m):
+                    xs[r] = np.float64(X[i0 + r, col])
             locate_tile(
-                X,
-                float32_rows,
-                i0,
+                xs,
                 m,
                 c,
-                col,
                 centre,
                 inv_scale,
                 shift,
@@ -178,7 +186,7 @@ def view_block(
             )
             # NormalQuantileMap.transform_into: the interval's cubic in float32
             for r in range(m):
-                x = np.float64(np.float32(X[i0 + r, col])) if float32_rows else np.float64(X[i0 + r, col])
+                x = xs[r]
                 k = entries[r]
                 origin = bounds[k]
                 t = np.float32(x - origin) * records[k, 0]
@@ -230,17 +238,17 @@ def exact_levels(
     """
     n = X.shape[0]
     entries = np.empty(VIEW_TILE_ROWS, np.int64)
+    xs = np.empty(VIEW_TILE_ROWS, np.float64)
     for i0 in range(0, n, VIEW_TILE_ROWS):
         m = min(n, i0 + VIEW_TILE_ROWS) - i0
         for c in range(continuous.shape[0]):
             col = continuous[c]
+            for r in range(m):
+                xs[r] = np.float64(X[i0 + r, col])
             locate_tile(
-                X,
-                False,
-                i0,
+                xs,
                 m,
                 c,
-                col,
                 centre,
                 inv_scale,
                 shift,
@@ -256,7 +264,7 @@ def exact_levels(
                 entries,
             )
             for r in range(m):
-                x = np.float64(X[i0 + r, col])
+                x = xs[r]
                 g = entries[r]
                 forwards = x - start[g]
                 forwards *= slope[g]
