@@ -8,6 +8,7 @@ import numbers
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
@@ -48,6 +49,8 @@ __all__ = ["DevNet"]
 
 # WIDE_SPARSE_COLUMNS (sparse input wider than this trains on sparse batches) and
 # _MAX_ABS_VALUE (beyond it float32 overflows in the first layer) come from _limits.
+#: Each fitted DevNet's member networks (see DevNet._members), with the arrays they were split from.
+_MEMBERS: "weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], Any]]" = weakref.WeakKeyDictionary()
 _SCORE_CHUNK = 8192
 _SCORE_THREADS = min(4, os.cpu_count() or 1)
 PRESETS = ("default", "paper")
@@ -874,7 +877,8 @@ class DevNet(BaseEstimator):
         # one row at a time): the cache holds the arrays it was made from, so a refit (new arrays)
         # is never served stale members
         sources = (*self.coefs_, *self.intercepts_, view)
-        cached = self.__dict__.get("_members_cache")
+        # kept outside the estimator (scoring must not change its __dict__, as scikit-learn checks)
+        cached = _MEMBERS.get(self)
         if cached is not None and len(cached[0]) == len(sources) and all(a is b for a, b in zip(cached[0], sources)):
             return cached[1]
         n_inputs = self.coefs_[0].shape[0]
@@ -882,7 +886,7 @@ class DevNet(BaseEstimator):
         if view is not None and int(getattr(self, "n_networks_", 1)) == 2:
             blocks = [view.n_features_in, n_inputs - view.n_features_in]
         members = split_members(self.coefs_, self.intercepts_, blocks)
-        self._members_cache = (sources, members)
+        _MEMBERS[self] = (sources, members)
         return members
 
     def _network_input(self, chunk: Any) -> Any:
