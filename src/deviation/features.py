@@ -226,7 +226,7 @@ class InputView:
         parts = [np.empty((X.shape[0], d), dtype=np.float32)]
         if self.n_continuous:
             parts.append(np.empty((X.shape[0], self.n_features_out - d), dtype=np.float32))
-        compiled = for_rows(X.shape[0])
+        compiled = for_rows(X.shape[0], load=not exact)
 
         def block(start: int) -> None:
             rows = slice(start, start + block_rows)
@@ -264,7 +264,7 @@ class InputView:
             Row ``j`` is column ``j`` of :meth:`transform`, with the same values.
         """
         X = np.asarray(X)
-        compiled = for_rows(X.shape[0])
+        compiled = for_rows(X.shape[0], load=not exact)
         if float32_rows and (exact or compiled is None):
             X, float32_rows = np.asarray(X, dtype=np.float32), False
         block_rows = self._block_rows()

@@ -50,12 +50,14 @@ def available() -> bool:
     return kernels() is not None
 
 
-def for_rows(n_rows: int) -> Any:
+def for_rows(n_rows: int, *, load: bool = True) -> Any:
     """The compiled functions for a call on ``n_rows`` rows, or None to run the NumPy code.
 
-    They are used once loaded; a call loads them when it has at least :data:`MIN_ROWS` rows.
+    They are used once loaded; a call loads them when it has at least :data:`MIN_ROWS` rows
+    and ``load`` is True (training's exact view passes False: there they save less than
+    loading them costs).
     """
-    if n_rows >= MIN_ROWS or kernels.cache_info().currsize:
+    if kernels.cache_info().currsize or (load and n_rows >= MIN_ROWS):
         return kernels()
     return None
 
