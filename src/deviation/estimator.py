@@ -7,7 +7,6 @@ import logging
 import numbers
 import os
 import sys
-import threading
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -642,40 +641,22 @@ class DevNet(BaseEstimator):
         config: TrainConfig,
         callback: Callable[[int, float], None],
     ) -> list[Any]:
-        """Train the two networks with the numpy engine at the same time, one thread each.
+        """Train the two networks with the numpy engine, one after the other on this thread.
 
         Each network's arithmetic is exactly what it is trained alone (the same steps on
-        its own arrays, BLAS on one thread), so the weights are too; the threads overlap
-        where NumPy releases the GIL. The epoch callback still sees the first network's
-        epochs, then the second's.
+        its own arrays, BLAS on one thread), so the weights are too. Two threads, one per
+        network, took almost twice as long as one thread doing both (measured on 2 cores,
+        benchmarks/fit_speed.py): each step is a few dozen short NumPy calls, and two
+        threads spend more time handing the GIL to each other than they overlap.
         """
         epochs = int(self.epochs)
-        lock = threading.Lock()
-        held: list[tuple[int, float]] = []
-        second_live = [False]
-
-        def first(epoch: int, loss: float) -> None:
-            callback(epoch, loss)
-            if epoch == epochs - 1:
-                with lock:
-                    for e, value in held:
-                        callback(epochs + e, value)
-                    second_live[0] = True
-
-        def second(epoch: int, loss: float) -> None:
-            with lock:
-                if second_live[0]:
-                    callback(epochs + epoch, loss)
-                else:
-                    held.append((epoch, loss))
-
-        train = train_numpy.__wrapped__  # type: ignore[attr-defined]  # one BLAS limit for both threads
-        with one_blas_thread(), ThreadPoolExecutor(max_workers=2) as pool:
-            futures = [
-                pool.submit(train, inputs[m], rows, labels, *members[m], mu_r, sigma_r, config, cb)
-                for m, cb in enumerate((first, second))
+        train = train_numpy.__wrapped__  # type: ignore[attr-defined]  # one BLAS limit for both networks
+        with one_blas_thread():
+            return [
+                train(inputs[m], rows, labels, *members[m], mu_r, sigma_r, config,
+                      lambda epoch, loss, m=m: callback(m * epochs + epoch, loss))
+                for m in range(2)
             ]
-            return [f.result() for f in futures]
 
     def _run_engine(
         self,
