@@ -86,6 +86,23 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "default_val_epochs": {"select": [{"preset": "default", "scaling": "none", "epochs": e} for e in (25, 50, 100)]},
     # the mean of 5 default models, each on a bootstrap resample of the labeled anomalies
     "default_bag5": {"bag": 5, "preset": "default", "scaling": "none"},
+    # issue 17, second search (on the two-layer default of today): "c_*" change one setting of "default".
+    # "cal": (share, cap) of the unlabeled rows held out for calibration (today (0.2, 5000));
+    # "weights": (min-max network, quantile network) weights of the score (today (0.5, 0.5));
+    # "combine": "std" weights each network by 1 / std of its scores on the unlabeled training rows
+    "c_cal0": {"preset": "default", "scaling": "none", "calibration_size": 0},
+    "c_cal10": {"preset": "default", "scaling": "none", "cal": (0.1, 2000)},
+    "c_cal5": {"preset": "default", "scaling": "none", "cal": (0.05, 1000)},
+    "c_lr3": {"preset": "default", "scaling": "none", "learning_rate": 3e-3},
+    "c_lr1.5": {"preset": "default", "scaling": "none", "learning_rate": 1.5e-3},
+    "c_e60": {"preset": "default", "scaling": "none", "epochs": 60},
+    "c_l2_3e-3": {"preset": "default", "scaling": "none", "l2": 3e-3},
+    "c_b256_e100": {"preset": "default", "scaling": "none", "batch_size": 256, "epochs": 100},
+    "c_w60": {"preset": "default", "scaling": "none", "weights": (0.6, 0.4)},
+    "c_w40": {"preset": "default", "scaling": "none", "weights": (0.4, 0.6)},
+    "c_std": {"preset": "default", "scaling": "none", "combine": "std"},
+    "c_std_cal10": {"preset": "default", "scaling": "none", "combine": "std", "cal": (0.1, 2000)},
+    "c_l2_3e-2": {"preset": "default", "scaling": "none", "l2": 3e-2},
 }
 
 
@@ -100,8 +117,30 @@ for _name, _cfg in CONFIGS.items():
 def _fit_score(params: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, seed: int) -> np.ndarray:
     params = {"preset": "paper", **params}
     kind = params.pop("scaling", "minmax")
+    cal = params.pop("cal", None)
+    weights = params.pop("weights", None)
+    combine = params.pop("combine", None)
+    if cal is not None:  # "auto" with another share and cap
+        params["calibration_size"] = min(int(round(cal[0] * int(np.sum(y_train == 0)))), cal[1])
     Xa, Xb = _scale(kind, X_train, X_test)
-    return DevNet(random_state=seed, **params).fit(Xa, y_train).decision_function(Xb)
+    model = DevNet(random_state=seed, **params).fit(Xa, y_train)
+    if (weights is not None or combine is not None) and model.n_networks_ == 2:
+        last = model.coefs_[-1]
+        h = last.shape[0] // 2  # rows of the min-max network, then the quantile network's
+        if combine == "std":
+            stds = []
+            for m in range(2):
+                keep = last.copy()
+                keep[(1 - m) * h:(2 - m) * h] = 0
+                model.coefs_[-1] = keep
+                stds.append(float(np.std(model.decision_function(Xa[y_train == 0]))) + 1e-12)
+            inv = np.array([1 / stds[0], 1 / stds[1]])
+            weights = tuple(inv / inv.sum())
+        new = last.copy()
+        new[:h] *= np.float32(2 * weights[0])
+        new[h:] *= np.float32(2 * weights[1])
+        model.coefs_[-1] = new
+    return model.decision_function(Xb)
 
 
 def _run_config(cfg: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, rng: Any) -> np.ndarray:
