@@ -325,7 +325,7 @@ class InputView:
             if compiled is not None and exact and X.dtype in (np.float32, np.float64):
                 # the exact levels by the compiled loop (the same bits), norm.ppf by scipy
                 levels = np.empty(quantile.shape, dtype=np.float64)
-                compiled.exact_levels(X, *self._map.kernel_tables(), self.continuous, *self._map.exact_tables(), levels)
+                compiled.exact_levels(X, self._map.kernel_tables(), self.continuous, *self._map.exact_tables(), levels)
                 self._map.normal_of_levels(levels, quantile)
             else:
                 values = XT if self.n_continuous == d else XT[self.continuous]
@@ -347,7 +347,7 @@ class InputView:
         while True:
             positions, entries = np.empty(cap, np.int64), np.empty(cap, np.int64)
             n_nan = compiled.view_block(X, float32_rows, self.data_min, self.data_range, float(MAX_VIEW_VALUE),
-                                        self.continuous, self.binary, *tables, *maps, out, positions, entries)
+                                        self.continuous, self.binary, tables, *maps, out, positions, entries)
             if n_nan <= cap:
                 break
             cap = n_nan  # more than expected: map again with room for all of them

@@ -34,30 +34,17 @@ def float32_bits(typingctx, x):  # noqa: ARG001 - numba's signature for intrinsi
 
 
 @jit
-def locate_tile(
-    xs,
-    m,
-    c,
-    centre,
-    inv_scale,
-    shift,
-    key_offset,
-    lut_first,
-    lut_last,
-    lut,
-    bounds,
-    n_compare,
-    searched,
-    region_start,
-    region_size,
-    entries,
-):
+def locate_tile(xs, m, c, tables, entries):
     """NormalQuantileMap.locate of the values xs[:m] of the map's column c into entries[:m].
 
     Called once per tile, not per value: numba counts the references of its array
     arguments at every call. The column's parameters are read once into locals, so
     that the loops hold no load the compiler must repeat (entries might alias them).
+    ``tables``: the map's lookup arrays in the order of ``NormalQuantileMap.kernel_tables``.
     """
+    (centre, inv_scale, shift, key_offset, lut_first, lut_last, lut, bounds, n_compare, searched, region_start, region_size) = (
+        tables
+    )
     if searched[c]:
         start, size = region_start[c], region_size[c]
         for r in range(m):
@@ -111,18 +98,7 @@ def view_block(
     max_value,
     continuous,
     binary,
-    centre,
-    inv_scale,
-    shift,
-    key_offset,
-    lut_first,
-    lut_last,
-    lut,
-    bounds,
-    n_compare,
-    searched,
-    region_start,
-    region_size,
+    tables,
     records,
     out,
     nan_pos,
@@ -138,6 +114,7 @@ def view_block(
     n, d = X.shape
     n_cont = continuous.shape[0]
     cap = nan_pos.shape[0]
+    bounds = tables[7]  # the entries' starts (NormalQuantileMap.kernel_tables)
     n_nan = 0
     for i in range(n):
         for j in range(d):
@@ -166,24 +143,7 @@ def view_block(
             else:
                 for r in range(m):
                     xs[r] = np.float64(X[i0 + r, col])
-            locate_tile(
-                xs,
-                m,
-                c,
-                centre,
-                inv_scale,
-                shift,
-                key_offset,
-                lut_first,
-                lut_last,
-                lut,
-                bounds,
-                n_compare,
-                searched,
-                region_start,
-                region_size,
-                entries,
-            )
+            locate_tile(xs, m, c, tables, entries)
             # NormalQuantileMap.transform_into: the interval's cubic in float32
             for r in range(m):
                 x = xs[r]
@@ -207,31 +167,7 @@ def view_block(
 
 
 @jit
-def exact_levels(
-    X,
-    centre,
-    inv_scale,
-    shift,
-    key_offset,
-    lut_first,
-    lut_last,
-    lut,
-    bounds,
-    n_compare,
-    searched,
-    region_start,
-    region_size,
-    continuous,
-    start,
-    slope,
-    r_lo,
-    q_hi,
-    r_hi,
-    u_tie,
-    lowest,
-    highest,
-    u,
-):
+def exact_levels(X, tables, continuous, start, slope, r_lo, q_hi, r_hi, u_tie, lowest, highest, u):
     """NormalQuantileMap.exact_into up to norm.ppf: the level u (n_cont, n) float64 of each continuous value.
 
     Its float64 arithmetic in NumPy's order (no fused multiply-add), so the same bits.
@@ -245,24 +181,7 @@ def exact_levels(
             col = continuous[c]
             for r in range(m):
                 xs[r] = np.float64(X[i0 + r, col])
-            locate_tile(
-                xs,
-                m,
-                c,
-                centre,
-                inv_scale,
-                shift,
-                key_offset,
-                lut_first,
-                lut_last,
-                lut,
-                bounds,
-                n_compare,
-                searched,
-                region_start,
-                region_size,
-                entries,
-            )
+            locate_tile(xs, m, c, tables, entries)
             for r in range(m):
                 x = xs[r]
                 g = entries[r]
