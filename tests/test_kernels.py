@@ -161,3 +161,65 @@ def test_column_extremes_are_numpy_min_and_max(shape):
         low, high = _column_extremes(data)
         np.testing.assert_array_equal(low, data.min(axis=0).astype(np.float64))
         np.testing.assert_array_equal(high, data.max(axis=0).astype(np.float64))
+
+
+def test_small_calls_never_import_numba():
+    # importing numba and loading the compiled loops costs most of a second: a small fit or
+    # score (the CLI on a small file, a service's first request) runs the NumPy code instead
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from deviation import DevNet\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(3000, 6)); y = (rng.random(3000) < 0.02).astype(int)\n"
+        "m = DevNet(epochs=2, batches_per_epoch=3, random_state=0).fit(X, y)\n"
+        "small = m.decision_function(X)\n"
+        "assert 'numba' not in sys.modules, 'numba imported'\n"
+        "from deviation import kernels\n"
+        "s = m.decision_function(np.repeat(X, 70, axis=0))\n"
+        "assert 'numba' in sys.modules and kernels.kernels() is not None\n"
+        "assert np.array_equal(s[::70], small)  # the NumPy code's scores, bit for bit\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_a_failing_compiled_loop_falls_back_to_numpy(monkeypatch, caplog):
+    # a platform where numba cannot compile a loop: one warning, then the NumPy code (same values)
+    import numba
+
+    rng = np.random.default_rng(13)
+    view, T = _view(rng, 2000)
+    expected = view.transform_columns(T)
+
+    def broken(*args):
+        raise numba.core.errors.TypingError("cannot compile here")
+
+    monkeypatch.setattr(kernels.kernels(), "view_block", broken)
+    try:
+        with caplog.at_level("WARNING", logger="deviation.kernels"):
+            out = view._block(T, False, compiled=kernels.kernels())
+        np.testing.assert_array_equal(out, expected)
+        assert "scoring with NumPy from now on" in caplog.text
+        assert not kernels.available()
+    finally:
+        kernels._STATE["disabled"] = False
+        kernels.kernels.cache_clear()
+    assert kernels.available()
+
+
+def test_numba_that_cannot_load_falls_back_to_numpy(monkeypatch):
+    import sys
+
+    import deviation
+
+    monkeypatch.delattr(deviation, "jit", raising=False)
+    monkeypatch.setitem(sys.modules, "deviation.jit", None)  # the import fails as a missing numba's would
+    kernels.kernels.cache_clear()
+    try:
+        assert kernels.kernels() is None
+    finally:
+        monkeypatch.delitem(sys.modules, "deviation.jit")
+        kernels.kernels.cache_clear()
+    assert kernels.available()

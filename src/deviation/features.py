@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
-from .kernels import for_rows
+from .kernels import compile_errors, disable, for_rows
 from .quantile_map import NormalQuantileMap
 
 __all__ = ["InputView"]
@@ -307,7 +307,11 @@ class InputView:
         # compiled: the compiled functions (deviation.kernels.for_rows of the whole call) or None
         if compiled is not None and not exact and X.ndim == 2 and X.dtype in (np.float32, np.float64):
             # any memory layout: numba compiles one loop per layout (a DataFrame's values are column-major)
-            return self._compiled_block(compiled, X, float32_rows)
+            try:
+                return self._compiled_block(compiled, X, float32_rows)
+            except compile_errors() as exc:
+                disable(exc)
+                compiled = None
         if float32_rows:
             X = np.asarray(X, dtype=np.float32)
         # a few thousand rows at a time: the temporaries of the quantile map stay in cache
@@ -325,8 +329,14 @@ class InputView:
             if compiled is not None and exact and X.dtype in (np.float32, np.float64):
                 # the exact levels by the compiled loop (the same bits), norm.ppf by scipy
                 levels = np.empty(quantile.shape, dtype=np.float64)
-                compiled.exact_levels(X, self._map.kernel_tables(), self.continuous, *self._map.exact_tables(), levels)
-                self._map.normal_of_levels(levels, quantile)
+                try:
+                    compiled.exact_levels(X, self._map.kernel_tables(), self.continuous, *self._map.exact_tables(),
+                                          levels)
+                except compile_errors() as exc:
+                    disable(exc)
+                    self._map.exact_into(XT if self.n_continuous == d else XT[self.continuous], quantile)
+                else:
+                    self._map.normal_of_levels(levels, quantile)
             else:
                 values = XT if self.n_continuous == d else XT[self.continuous]
                 (self._map.exact_into if exact else self._map.transform_into)(values, quantile)

@@ -21,11 +21,17 @@ code, which gives the same values (tests/test_kernels.py checks both against eac
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import sys
 import threading
 from typing import Any
 
-__all__ = ["MIN_ROWS", "available", "for_rows", "kernels", "preload"]
+__all__ = ["MIN_ROWS", "available", "compile_errors", "disable", "for_rows", "kernels", "preload"]
+
+logger = logging.getLogger(__name__)
+# set when a compiled loop failed in this process (deviation.kernels.disable)
+_STATE = {"disabled": False}
 
 #: Rows a network pass keeps in its tile buffers (they stay in the L1 cache).
 TILE_ROWS = 128
@@ -36,13 +42,31 @@ MIN_ROWS = 200_000
 @functools.lru_cache(maxsize=1)
 def kernels() -> Any:
     """The compiled functions (a namespace), or None when numba is missing or disabled."""
-    if os.environ.get("DEVIATION_JIT", "1").strip().lower() in ("0", "false", "no", "off"):
+    if _STATE["disabled"] or os.environ.get("DEVIATION_JIT", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
         from . import jit
     except ImportError:  # numba missing (or its llvmlite)
         return None
+    except Exception as exc:  # noqa: BLE001 - e.g. no writable cache directory: score with NumPy instead
+        logger.warning("the compiled scoring loops could not be loaded (%s: %s); scoring with NumPy, same "
+                       "results, slower (set DEVIATION_JIT=0 to skip this attempt)", type(exc).__name__, exc)
+        return None
     return jit
+
+
+def disable(exc: BaseException) -> None:
+    """Stop using the compiled loops after ``exc`` (numba failed to compile one), with one warning."""
+    logger.warning("a compiled scoring loop failed (%s: %s); scoring with NumPy from now on, same results, slower "
+                   "(set DEVIATION_JIT=0 to skip it)", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    _STATE["disabled"] = True
+    kernels.cache_clear()
+
+
+def compile_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions of a failed compilation (numba's), to fall back to NumPy on; empty when not loaded."""
+    numba_errors = sys.modules.get("numba.core.errors")
+    return (numba_errors.NumbaError,) if numba_errors is not None else ()
 
 
 def available() -> bool:

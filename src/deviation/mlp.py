@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .kernels import TILE_ROWS, for_rows
+from .kernels import TILE_ROWS, compile_errors, disable, for_rows
 from .loss import deviation_loss_numpy
 
 __all__ = ["FlatParams", "forward_columns", "forward_numpy", "glorot_uniform_init", "mlp_gradients", "split_members"]
@@ -155,7 +155,10 @@ def forward_columns(
     if len(members) == 2 and len(members[0][1]) == len(members[1][1]):
         compiled = for_rows(n)
         if compiled is not None:
-            return _compiled_pair(compiled, XT, members, output_kernel, output_bias)
+            try:
+                return _compiled_pair(compiled, XT, members, output_kernel, output_bias)
+            except compile_errors() as exc:
+                disable(exc)
     last = np.empty((output_kernel.shape[0], n), dtype=np.float32)  # every member's last hidden layer
     row = 0
     for inputs, kernels, biases in members:
