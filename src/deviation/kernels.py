@@ -9,11 +9,13 @@ applies the same operations to every row (no fused multiply-add, no reassociatio
 numba leaves ``fastmath`` off).
 
 Importing numba and loading the compiled functions from its disk cache (``cache=True``: the
-first process that uses them compiles them, later ones load them) takes most of a second,
-as long as the NumPy code takes for about a million rows. So :func:`for_rows` loads them only
-for a call of at least :data:`MIN_ROWS` rows (or once they are loaded): scoring a small file
-or training on a small table never imports numba; ``deviation score`` of a large file loads
-them in the background while it reads the first rows (:func:`preload`). :func:`available` is
+first process that compiles a loop for a kind of input, dtype and memory layout, caches it;
+later ones load it) takes most of a second and over 100 MB, as long as the NumPy code takes
+for one or two million rows. So nothing waits for them: a call of at least :data:`MIN_ROWS`
+rows starts loading them in the background and runs the NumPy code; the calls after it
+use them (:func:`for_rows`). Scoring a small file or training on a small table never imports
+numba; ``deviation score`` of a file of about two million rows or more starts loading them
+while it reads the first rows (:func:`preload`). :func:`available` is
 False when numba is missing or ``DEVIATION_JIT=0`` is set; the callers then run their NumPy
 code, which gives the same values (tests/test_kernels.py checks both against each other).
 """
@@ -31,12 +33,13 @@ __all__ = ["MIN_ROWS", "available", "compile_errors", "disable", "for_rows", "ke
 
 logger = logging.getLogger(__name__)
 # set when a compiled loop failed in this process (deviation.kernels.disable)
-_STATE = {"disabled": False}
+_STATE = {"disabled": False, "loading": False}
+_LOCK = threading.Lock()
 
 #: Rows a network pass keeps in its tile buffers (they stay in the L1 cache).
 TILE_ROWS = 128
-#: Rows of a call from which loading the compiled functions pays for itself.
-MIN_ROWS = 200_000
+#: Rows of a call from which the compiled functions start loading (in the background) for the next calls.
+MIN_ROWS = 500_000
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,16 +80,22 @@ def available() -> bool:
 def for_rows(n_rows: int, *, load: bool = True) -> Any:
     """The compiled functions for a call on ``n_rows`` rows, or None to run the NumPy code.
 
-    They are used once loaded; a call loads them when it has at least :data:`MIN_ROWS` rows
-    and ``load`` is True (training's exact view passes False: there they save less than
-    loading them costs).
+    They are used once loaded. A call of at least :data:`MIN_ROWS` rows with ``load`` True
+    starts loading them in the background (:func:`preload`) and runs the NumPy code itself,
+    so that no call waits for numba; the calls after it get them. Training's exact view
+    passes ``load=False``: there they save less than loading them costs.
     """
-    if kernels.cache_info().currsize or (load and n_rows >= MIN_ROWS):
+    if kernels.cache_info().currsize:
         return kernels()
+    if load and n_rows >= MIN_ROWS:
+        preload()
     return None
 
 
 def preload() -> None:
-    """Load the compiled functions in a background thread (for a caller about to score many rows)."""
-    if not kernels.cache_info().currsize:
-        threading.Thread(target=kernels, name="deviation-jit-load", daemon=True).start()
+    """Start loading the compiled functions in a background thread (once), for a caller about to score many rows."""
+    with _LOCK:
+        if _STATE["loading"] or kernels.cache_info().currsize:
+            return
+        _STATE["loading"] = True
+    threading.Thread(target=kernels, name="deviation-jit-load", daemon=True).start()
