@@ -270,3 +270,18 @@ def test_confidence_outside_zero_one_is_refused_by_its_type(workdir, command):
         assert r.stderr.strip().splitlines()[-1] == (
             f"deviation {command}: error: argument --confidence: must be a float in (0, 1). Got {bad} instead."
         )
+
+
+@pytest.mark.parametrize("command", ["explain", "evaluate"])
+def test_plot_without_matplotlib_fails_before_the_work(workdir, model, command):
+    # --plot without matplotlib: one line naming the extra, before the command reads or writes anything
+    out, png = workdir / f"{command}-noplot.csv", workdir / f"{command}-noplot.png"
+    args = ([command, str(model), str(workdir / "thyroid.csv"), "--plot", str(png)]
+            + (["-o", str(out)] if command == "explain" else ["--label", "class"]))
+    code = ("import sys; sys.modules['matplotlib'] = None; sys.argv = ['deviation', *sys.argv[1:]]; "
+            "from deviation._entry import main; sys.exit(main())")
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].endswith("plots need matplotlib: pip install 'deviation[plot]'")
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert not out.exists() and not png.exists()

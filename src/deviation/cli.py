@@ -445,12 +445,23 @@ def _evaluation_label(args: argparse.Namespace, model: Any) -> tuple[str, Any]:
     return label, (schema.anomaly_value if schema is not None and label == saved_label else None)
 
 
+def _plot_output(plot: str | None) -> Path | None:
+    """The checked ``--plot`` path, after checking that matplotlib is there (before the command does its work)."""
+    if not plot:
+        return None
+    path = _check_output(plot, _PLOT_SUFFIXES, "plot file")
+    from .plots import require_matplotlib
+
+    require_matplotlib()
+    return path
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from .estimator import DevNet
 
-    plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
+    plot_path = _plot_output(args.plot)
     from .scoring import has_decisions
 
     model = _load_devnet_model(args.model, "evaluate")
@@ -718,7 +729,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .scoring import scored_frame, source_columns
 
     out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
-    plot_path = _check_output(args.plot, _PLOT_SUFFIXES, "plot file") if args.plot else None
+    plot_path = _plot_output(args.plot)
     model = _load_devnet_model(args.model, "explain")
     devnet = _devnet(model)
     table = _read(args.data, None, args, model=model)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_attributions", "plot_roc_pr", "plot_score_distribution", "save_figure"]
+__all__ = ["plot_attributions", "plot_roc_pr", "plot_score_distribution", "require_matplotlib", "save_figure"]
 
 _MISSING_MATPLOTLIB = "plots need matplotlib: pip install 'deviation[plot]'"
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -69,6 +69,11 @@ def _matplotlib() -> tuple[type, type, type]:
     except ImportError as exc:
         raise MissingDependencyError(_MISSING_MATPLOTLIB) from exc
     return Figure, FigureCanvasAgg, Axes
+
+
+def require_matplotlib() -> None:
+    """Raise :class:`MissingDependencyError` now if plots cannot be drawn (before any other work is done)."""
+    _matplotlib()
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
