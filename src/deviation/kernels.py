@@ -98,4 +98,36 @@ def preload() -> None:
         if _STATE["loading"] or kernels.cache_info().currsize:
             return
         _STATE["loading"] = True
-    threading.Thread(target=kernels, name="deviation-jit-load", daemon=True).start()
+    threading.Thread(target=_load_and_warm_up, name="deviation-jit-load", daemon=True).start()
+
+
+def _load_and_warm_up() -> None:
+    """Load the compiled functions, then run each on a few rows of the kinds of input scoring passes.
+
+    numba compiles (or loads from its cache) a loop for each kind of input at its first call:
+    doing it here, in the background, keeps that pause out of the first calls that score.
+    """
+    if kernels() is None:
+        return
+    try:
+        import numpy as np
+
+        from .features import InputView
+        from .mlp import forward_columns, split_members
+
+        rng = np.random.default_rng(0)
+        X = np.c_[rng.normal(size=(64, 3)), rng.random(64) < 0.5]
+        view = InputView.fit(X, rng)
+        for rows in (X, np.asfortranarray(X.astype(np.float32))):  # arrays; a DataFrame's values
+            columns = view.transform_columns(rows, float32_rows=True)
+        view.transform_columns(X, exact=True)
+        hidden = [rng.normal(size=(4, 4)).astype(np.float32), rng.normal(size=(4, 4)).astype(np.float32)]
+        coefs = [np.zeros((8, 4), np.float32), np.zeros((4, 4), np.float32), np.ones((4, 1), np.float32)]
+        coefs[0][:4, :2], coefs[0][4:, 2:] = hidden[0][:, :2], hidden[1][:, 2:]
+        coefs[1][:2, :2], coefs[1][2:, 2:] = hidden[0][:2, :2], hidden[1][2:, 2:]
+        intercepts = [np.zeros(4, np.float32), np.zeros(4, np.float32), np.zeros(1, np.float32)]
+        members = split_members(coefs, intercepts, [4, 4])
+        if members is not None:
+            forward_columns(columns[:8], members, coefs[-1], intercepts[-1])
+    except Exception as exc:  # noqa: BLE001 - a loop numba cannot compile: score with NumPy
+        disable(exc)
