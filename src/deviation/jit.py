@@ -14,13 +14,13 @@ import numpy as np
 from llvmlite import ir
 from numba.extending import intrinsic
 
+from .quantile_map import BOUNDS  # scikit-learn's BOUNDS_THRESHOLD, a constant of the compiled code
+
 __all__ = ["exact_levels", "two_networks", "view_block"]
 
 jit = functools.partial(numba.njit, nogil=True, cache=True, boundscheck=False)
 #: Rows of a tile of the quantile map (their values of one column and its tables stay in cache).
 VIEW_TILE_ROWS = 512
-#: scikit-learn's BOUNDS_THRESHOLD (deviation.quantile_map.BOUNDS)
-BOUNDS = 1e-7
 ONE_BITS = np.int64(np.float32(1.0).view(np.int32))
 
 
