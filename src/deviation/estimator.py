@@ -813,7 +813,7 @@ class DevNet(BaseEstimator):
         out = np.empty(X.shape[0], dtype=np.float64)
         members = self._members()
         if has_view:
-            for_rows(X.shape[0])  # loads the compiled view and networks for a large call (deviation.kernels)
+            for_rows(X.shape[0])  # a large call starts loading the compiled loops for the next ones (deviation.kernels)
 
         def score_chunk(start: int) -> None:
             stop = min(start + _SCORE_CHUNK, X.shape[0])

@@ -50,7 +50,7 @@ _THREADS = min(4, os.cpu_count() or 1)
 _NO_TABLES = (np.zeros(0), np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
               np.zeros(0, np.int32), np.zeros(0, np.int32), np.full(1, np.inf), 0, np.zeros(0, np.uint8),
               np.zeros(0, np.int64), np.zeros(0, np.int64))
-_NO_MAPS = (np.zeros((0, 8), np.float32),)
+_NO_RECORDS = np.zeros((0, 8), np.float32)
 #: Quantiles kept per continuous column, and rows used to estimate them.
 N_QUANTILES = 1000
 QUANTILE_SUBSAMPLE = 100_000
@@ -349,15 +349,15 @@ class InputView:
         out = np.empty((self.n_features_out, X.shape[0]), dtype=np.float32)
         if self._map is None:
             tables: tuple = _NO_TABLES
-            maps: tuple = _NO_MAPS
+            records = _NO_RECORDS
         else:
-            tables, maps = self._map.kernel_tables(), self._map.kernel_maps()
+            tables, records = self._map.kernel_tables(), self._map.kernel_records()
         n_cont = self.continuous.size
         cap = n_cont * X.shape[0] // 64 + 64  # the exact path's cells are a small share: the tails, ties
         while True:
             positions, entries = np.empty(cap, np.int64), np.empty(cap, np.int64)
             n_nan = compiled.view_block(X, float32_rows, self.data_min, self.data_range, float(MAX_VIEW_VALUE),
-                                        self.continuous, self.binary, tables, *maps, out, positions, entries)
+                                        self.continuous, self.binary, tables, records, out, positions, entries)
             if n_nan <= cap:
                 break
             cap = n_nan  # more than expected: map again with room for all of them

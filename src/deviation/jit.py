@@ -34,8 +34,9 @@ def float32_bits(typingctx, x):  # noqa: ARG001 - numba's signature for intrinsi
 
 
 @jit
-def locate_tile(xs, m, c, tables, entries):
-    """NormalQuantileMap.locate of the values xs[:m] of the map's column c into entries[:m].
+def locate_tile(X, float32_rows, i0, m, col, c, tables, xs, entries):
+    """Rows i0 .. i0 + m - 1 of column col of X into xs[:m] (float64, of the value rounded to float32
+    if float32_rows), and their NormalQuantileMap.locate (the map's column c) into entries[:m].
 
     Called once per tile, not per value: numba counts the references of its array
     arguments at every call. The column's parameters are read once into locals, so
@@ -45,6 +46,12 @@ def locate_tile(xs, m, c, tables, entries):
     (centre, inv_scale, shift, key_offset, lut_first, lut_last, lut, bounds, n_compare, searched, region_start, region_size) = (
         tables
     )
+    if float32_rows:
+        for r in range(m):
+            xs[r] = np.float64(np.float32(X[i0 + r, col]))
+    else:
+        for r in range(m):
+            xs[r] = np.float64(X[i0 + r, col])
     if searched[c]:
         start, size = region_start[c], region_size[c]
         for r in range(m):
@@ -137,13 +144,7 @@ def view_block(
             col = continuous[c]
             row = d + c
             # NormalQuantileMap.locate: each value's table entry (distinct quantiles at or below it)
-            if float32_rows:
-                for r in range(m):
-                    xs[r] = np.float64(np.float32(X[i0 + r, col]))
-            else:
-                for r in range(m):
-                    xs[r] = np.float64(X[i0 + r, col])
-            locate_tile(xs, m, c, tables, entries)
+            locate_tile(X, float32_rows, i0, m, col, c, tables, xs, entries)
             # NormalQuantileMap.transform_into: the interval's cubic in float32
             for r in range(m):
                 x = xs[r]
@@ -179,9 +180,7 @@ def exact_levels(X, tables, continuous, start, slope, r_lo, q_hi, r_hi, u_tie, l
         m = min(n, i0 + VIEW_TILE_ROWS) - i0
         for c in range(continuous.shape[0]):
             col = continuous[c]
-            for r in range(m):
-                xs[r] = np.float64(X[i0 + r, col])
-            locate_tile(xs, m, c, tables, entries)
+            locate_tile(X, False, i0, m, col, c, tables, xs, entries)
             for r in range(m):
                 x = xs[r]
                 g = entries[r]

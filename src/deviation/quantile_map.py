@@ -290,9 +290,9 @@ class NormalQuantileMap:
         """The arrays the compiled view reads to locate values (:func:`deviation.jit.locate`'s after ``x, col``)."""
         return self._flat_params
 
-    def kernel_maps(self) -> tuple:
+    def kernel_records(self) -> np.ndarray:
         """The array the compiled view reads to evaluate the map: per entry 1 / width, cubic, exact value at the start."""
-        return (self._records,)
+        return self._records
 
     def exact_at(self, x: np.ndarray, entries: np.ndarray) -> np.ndarray:
         """scikit-learn's map of values ``x`` (float64) at global table entries ``entries`` (:func:`reference_map`)."""
