@@ -231,7 +231,7 @@ def test_rows_hint_of_files(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from deviation.scale.stream import _rows_hint
+    from deviation.scale._pipeline import rows_hint as _rows_hint
 
     pq.write_table(pa.table({"a": np.arange(12345.0)}), tmp_path / "t.parquet")
     assert _rows_hint(tmp_path / "t.parquet") == 12345

@@ -53,10 +53,11 @@ def test_the_package_carries_no_reproduction_code() -> None:
 
 
 def test_the_scored_frame_is_built_in_one_place() -> None:
-    # the columns of scored rows are written once, in deviation/scoring.py
+    # the columns of scored rows are written once, in deviation/scored.py (used by scoring.scored_frame
+    # and the all-numeric score path)
     pattern = r'"p_value"\]? *[:=]|\["p_value"\] *='
     writers = [p for p in PACKAGE.rglob("*.py") if re.search(pattern, p.read_text(encoding="utf-8"))]
-    assert [p.name for p in writers] == ["scoring.py"]
+    assert [p.name for p in writers] == ["scored.py"]
     steps = [p.name for p in PACKAGE.rglob("*.py") if "steps[-1][1] if hasattr" in p.read_text(encoding="utf-8")]
     assert steps == ["scoring.py"]
 

@@ -7,7 +7,7 @@ and the training loop disagree. Import them from here instead.
 
 from __future__ import annotations
 
-__all__ = ["MAX_ABS_VALUE", "SEED_BOUND", "WIDE_SPARSE_COLUMNS"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "MAX_ABS_VALUE", "SEED_BOUND", "WIDE_SPARSE_COLUMNS"]
 
 #: Largest magnitude DevNet accepts in its input and the bound the min-max view clips
 #: its values to: beyond it float32 arithmetic overflows in the first layer and the
@@ -23,3 +23,9 @@ WIDE_SPARSE_COLUMNS = 16_384
 #: (a numpy ``RandomState``, a scikit-learn or CatBoost model): ``2**31 - 1`` fits the
 #: signed 32-bit seed every one of them accepts.
 SEED_BOUND = 2**31 - 1
+
+#: Largest request body ``deviation serve`` accepts, in bytes (``--max-bytes``): about 30,000 rows of
+#: 20 numeric columns.
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+#: Most rows ``deviation serve`` accepts in one request (``--max-rows``).
+DEFAULT_MAX_ROWS = 20_000

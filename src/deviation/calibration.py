@@ -32,7 +32,6 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy.stats import false_discovery_control, ks_2samp, norm
 
 from .exceptions import ParameterError
 
@@ -133,6 +132,24 @@ def conformal_p_values(calibration_scores: np.ndarray, scores: Any) -> np.ndarra
     return (1.0 + at_least) / (n + 1.0)
 
 
+def checked_calibration_scores(scores: Any) -> np.ndarray | None:
+    """Calibration scores as a sorted float64 copy, or None (for None).
+
+    Raises
+    ------
+    ValueError
+        When they are not a non-empty 1-D array of finite numbers sorted ascending.
+    """
+    if scores is None:
+        return None
+    array = np.array(scores, dtype=np.float64, copy=True)
+    if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
+        raise ValueError(f"calibration_scores_ must be a non-empty 1-D array of finite scores; got shape {array.shape}")
+    if (np.diff(array) < 0).any():
+        raise ValueError("calibration_scores_ must be sorted ascending")
+    return array
+
+
 def prior_p_values(scores: Any, prior_mean: float, prior_std: float) -> np.ndarray:
     """The prior's one-sided p-values ``P(S >= s)`` for ``S ~ N(prior_mean, prior_std^2)`` (Proposition 4.1).
 
@@ -143,6 +160,8 @@ def prior_p_values(scores: Any, prior_mean: float, prior_std: float) -> np.ndarr
     -------
     ndarray of the shape of ``scores``, float64
     """
+    from scipy.stats import norm  # on use: scipy.stats takes most of a second to import
+
     return norm.sf(np.asarray(scores, dtype=np.float64), loc=prior_mean, scale=prior_std)
 
 
@@ -222,6 +241,8 @@ def benjamini_hochberg(p_values: Any, q: float) -> np.ndarray:
     p = np.asarray(p_values, dtype=np.float64)
     if p.size == 0:
         return np.zeros(0, dtype=bool)
+    from scipy.stats import false_discovery_control
+
     return false_discovery_control(p, method="bh") <= q
 
 
@@ -308,6 +329,8 @@ def drift_report(old_scores: np.ndarray, new_scores: np.ndarray, old_threshold: 
     """
     old = np.asarray(old_scores, dtype=np.float64)
     new = np.asarray(new_scores, dtype=np.float64)
+    from scipy.stats import ks_2samp
+
     result = ks_2samp(old, new)
     statistic, p_value = float(result.statistic), float(result.pvalue)
     return DriftReport(

@@ -364,21 +364,25 @@ def _compare(args: argparse.Namespace) -> int:
 def _decision_choice(args: argparse.Namespace, model: Any) -> float | None:
     """Check the decision options of ``score``/``evaluate`` (at most one); return the per-row confidence."""
     from .calibration import check_resolution
-    from .scoring import has_decisions
+    from .scale.numeric import NumericModel
 
+    numeric = isinstance(model, NumericModel)  # the all-numeric path's arrays: a calibrated DevNet
+    if not numeric:
+        from .scoring import has_decisions
+    decides = numeric or has_decisions(model)
     given = [(option, value) for option, value in (("--confidence", args.confidence), ("--fdr", args.fdr),
                                                    ("--top", args.top_k), ("--alert-rate", args.alert_rate))
              if value is not None]
     if len(given) > 1:
         raise UsageError(f"{given[0][0]} and {given[1][0]} set is_anomaly in different ways; give one of them")
-    if given and given[0][0] != "--top" and not has_decisions(model):
+    if given and given[0][0] != "--top" and not decides:
         raise UsageError(f"{given[0][0]} does not apply to this model: its scores rank rows but have no p-value "
                          "or threshold until it is calibrated (deviation calibrate MODEL RECENT_ROWS -o MODEL2); "
                          "use --top K, or calibrate it first")
     confidence = args.confidence if args.alert_rate is None else 1.0 - args.alert_rate
-    if has_decisions(model):
-        est = _devnet(model)
-        calibration = getattr(est, "calibration_scores_", None)
+    if decides:
+        est = model if numeric else _devnet(model)
+        calibration = model.calibration_scores if numeric else getattr(est, "calibration_scores_", None)
         if calibration is None:
             _say(args, f"note: {Path(args.model).name} has no calibration scores (written before calibration "
                        "existed, or trained on too few rows): p_value is the prior's N(prior_mean, prior_std) "
@@ -390,11 +394,37 @@ def _decision_choice(args: argparse.Namespace, model: Any) -> float | None:
     return confidence
 
 
+def _score_numeric(args: argparse.Namespace, out: Path) -> bool:
+    """``deviation score`` by the all-numeric path (:mod:`deviation.scale.numeric`): True when it scored the file.
+
+    False, having written nothing, for what the general path scores: options
+    it does not take, a model that is not all-numeric, a file or batch it hands over.
+    """
+    if any(value is not None for value in (args.id_column, args.sep, args.fdr, args.top_k)) or args.drop:
+        return False
+    from .persistence.numeric import read_numeric_model
+    from .scale.numeric import open_numeric_parquet, score_numeric_file
+
+    model = read_numeric_model(args.model)
+    if model is None or open_numeric_parquet(args.data, model.columns) is None:
+        return False
+    confidence = _decision_choice(args, model)
+    with _progress(args, _row_count(args.data), "scoring", "rows") as bar:
+        summary = score_numeric_file(model, args.data, out, confidence=confidence, progress=bar.update)
+    if summary is None:
+        return False
+    _say(args, f"scored {summary.n_rows} rows, {summary.n_flagged} above the threshold {summary.threshold:.3f} "
+               f"(confidence {model.confidence if confidence is None else confidence}); written to {out}")
+    return True
+
+
 def cmd_score(args: argparse.Namespace) -> int:
+    out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
+    if _score_numeric(args, out):
+        return 0
     from .persistence import load
     from .scale import score_file
 
-    out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
     model = load(args.model)
     confidence = _decision_choice(args, model)
     # every format through the one reader, batch by batch, typed by the model's input schema
@@ -851,12 +881,12 @@ def build_parser() -> argparse.ArgumentParser:
     and the library accept the same values and word a bad one the same way:
     ``argument --margin: must be a float > 0. Got -1 instead.`` (exit code 2).
     """
-    from .estimator import DevNet
+    from ._devnet_params import DEVNET_CONSTRAINTS
 
     def devnet(name: str) -> Callable[[str], Any]:
-        return make_arg_type(DevNet._parameter_constraints[name], name=name)
+        return make_arg_type(DEVNET_CONSTRAINTS[name], name=name)
 
-    (hidden_sizes,) = [c for c in DevNet._parameter_constraints["hidden_layer_sizes"] if isinstance(c, SequenceOf)]
+    (hidden_sizes,) = [c for c in DEVNET_CONSTRAINTS["hidden_layer_sizes"] if isinstance(c, SequenceOf)]
     layer_size = make_arg_type([hidden_sizes.item], name="layer size")
     seed = devnet("random_state")  # an int >= 0, for every command's --seed
     confidence = devnet("confidence")
@@ -1064,7 +1094,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="numeric inputs as float64 instead of float32 (exactly the numbers deviation score reads)")
     export.set_defaults(func=cmd_export)
 
-    from .serve import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
+    from ._limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 
     serve = sub.add_parser("serve", parents=[common], help="an HTTP JSON scoring service for a model",
                            description="POST /score with {\"rows\": [{column: value, ...}]} answers score, p_value "

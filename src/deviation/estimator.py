@@ -10,7 +10,6 @@ import sys
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -21,13 +20,15 @@ from sklearn.metrics import average_precision_score
 from sklearn.utils import Tags, TargetTags
 from sklearn.utils.validation import validate_data
 
+from ._devnet_params import DEVNET_CONSTRAINTS
 from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
 from ._memory import check_allocation
-from ._params import Interval, Pattern, SequenceOf, StrOptions, validate_params
+from ._params import validate_params
 from .calibration import (
     calibration_rows,
     check_resolution,
+    checked_calibration_scores,
     conformal_p_values,
     conformal_threshold,
     drift_report,
@@ -37,7 +38,7 @@ from .exceptions import DataError, FeatureMismatchError, NotFittedError, Paramet
 from .features import N_QUANTILES, InputView
 from .kernels import for_rows
 from .loss import draw_reference
-from .mlp import forward_columns, forward_numpy, glorot_uniform_init, merge_networks, split_members
+from .mlp import forward_numpy, glorot_uniform_init, merge_networks, network_members, score_dense
 from .quantile_map import LUT_MAX
 from .sampling import balanced_batches
 from .training import TrainConfig, one_blas_thread, require_torch, train_numpy, train_torch
@@ -52,7 +53,6 @@ __all__ = ["DevNet"]
 _MEMBERS: "weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], Any]]" = weakref.WeakKeyDictionary()
 _SCORE_CHUNK = 8192
 _SCORE_THREADS = min(4, os.cpu_count() or 1)
-PRESETS = ("default", "paper")
 
 #: Hidden layer sizes and learning rate that ``None`` stands for: "default" for each of the
 #: default preset's two networks, "paper" for the paper's (and any single) network.
@@ -240,34 +240,7 @@ class DevNet(BaseEstimator):
     """
 
     #: What each parameter accepts (see :mod:`deviation._params`); checked by :meth:`fit`.
-    _parameter_constraints: dict[str, list[Any]] = {
-        "hidden_layer_sizes": [None, SequenceOf(Interval(Integral, 1, None, closed="left"))],
-        "preset": [StrOptions(PRESETS)],
-        "margin": [Interval(Real, 0, None, closed="neither")],
-        "prior_mean": [Interval(Real, None, None)],
-        "prior_std": [Interval(Real, 0, None, closed="neither")],
-        "n_reference": [Interval(Integral, 2, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batches_per_epoch": [Interval(Integral, 1, None, closed="left")],
-        # half labeled anomalies, half unlabeled rows
-        "batch_size": [Interval(Integral, 2, None, closed="left", multiple_of=2)],
-        "learning_rate": [None, Interval(Real, 0, None, closed="neither")],
-        "rho": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "l2": [Interval(Real, 0, None, closed="left")],
-        "clipnorm": [None, Interval(Real, 0, None, closed="neither")],
-        "restore_best": ["boolean"],
-        "confidence": [Interval(Real, 0, 1, closed="neither")],
-        "calibration_size": [
-            StrOptions(("auto",)),
-            Interval(Integral, 0, None, closed="left"),
-            Interval(Real, 0, 1, closed="neither"),
-        ],
-        "engine": [StrOptions(("auto", "numpy", "torch"))],
-        "device": [StrOptions(("auto",)), Pattern(r"\S+", "a torch device string such as 'cpu' or 'cuda'")],
-        "random_state": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator, np.random.RandomState],
-        "verbose": ["boolean", Interval(Integral, 0, None, closed="left")],
-    }
+    _parameter_constraints: dict[str, list[Any]] = DEVNET_CONSTRAINTS
 
     def __init__(
         self,
@@ -570,7 +543,7 @@ class DevNet(BaseEstimator):
             setattr(model, name, fitted[name])
         if fitted.get("feature_names_in_") is not None:
             model.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
-        model.calibration_scores_ = _check_calibration_scores(fitted.get("calibration_scores_"))
+        model.calibration_scores_ = checked_calibration_scores(fitted.get("calibration_scores_"))
         return model
 
     def _network_settings(
@@ -820,24 +793,11 @@ class DevNet(BaseEstimator):
             part = X[start:stop]
             if sp.issparse(part):
                 # wide sparse rows stay sparse: the first layer is a sparse product
-                wide = part.shape[1] > WIDE_SPARSE_COLUMNS and not has_view
-                part = part.astype(np.float32) if wide else part.toarray()
-                if wide or members is None:
-                    chunk = part if wide else part.astype(np.float32)
-                    out[start:stop] = forward_numpy(self._network_input(chunk), self.coefs_, self.intercepts_)
+                if part.shape[1] > WIDE_SPARSE_COLUMNS and not has_view:
+                    out[start:stop] = forward_numpy(part.astype(np.float32), self.coefs_, self.intercepts_)
                     return
-            if members is None:
-                chunk = np.asarray(part, dtype=np.float32)
-                out[start:stop] = forward_numpy(self._network_input(chunk), self.coefs_, self.intercepts_)
-                return
-            # the network reads the rows column by column (see mlp.forward_columns)
-            view = getattr(self, "view_", None)
-            if view is not None:
-                # the view reads the rows rounded to float32, as it always has at scoring
-                columns = view.transform_columns(part, float32_rows=True)
-            else:
-                columns = np.ascontiguousarray(np.asarray(part).T, dtype=np.float32)
-            out[start:stop] = forward_columns(columns, members, self.coefs_[-1], self.intercepts_[-1])
+                part = part.toarray()
+            out[start:stop] = score_dense(part, members, self.coefs_, self.intercepts_, getattr(self, "view_", None))
 
         starts = range(0, X.shape[0], _SCORE_CHUNK)
         workers = min(_SCORE_THREADS, len(starts))
@@ -862,18 +822,9 @@ class DevNet(BaseEstimator):
         cached = _MEMBERS.get(self)
         if cached is not None and len(cached[0]) == len(sources) and all(a is b for a, b in zip(cached[0], sources)):
             return cached[1]
-        n_inputs = self.coefs_[0].shape[0]
-        blocks = [n_inputs]
-        if view is not None and int(getattr(self, "n_networks_", 1)) == 2:
-            blocks = [view.n_features_in, n_inputs - view.n_features_in]
-        members = split_members(self.coefs_, self.intercepts_, blocks)
+        members = network_members(self.coefs_, self.intercepts_, view, getattr(self, "n_networks_", 1))
         _MEMBERS[self] = (sources, members)
         return members
-
-    def _network_input(self, chunk: Any) -> Any:
-        """What the network reads for validated rows: ``view_.transform`` under the default preset."""
-        view = getattr(self, "view_", None)
-        return chunk if view is None else view.transform(chunk)
 
     def threshold_for(self, confidence: float, method: str = "auto") -> float:
         """The score above which a row is anomalous at ``confidence`` (one-sided).
@@ -1076,18 +1027,6 @@ def _draw_calibration(unlabeled_idx: np.ndarray, n_calibration: int, rng: np.ran
     except (TypeError, AttributeError, ValueError):  # a bit generator without a seed sequence
         child = np.random.default_rng(rng.bit_generator.random_raw())
     return np.sort(child.choice(unlabeled_idx, n_calibration, replace=False))
-
-
-def _check_calibration_scores(scores: Any) -> np.ndarray | None:
-    """Calibration scores as a sorted float64 copy, or None; ValueError when not finite 1-D numbers."""
-    if scores is None:
-        return None
-    array = np.array(scores, dtype=np.float64, copy=True)
-    if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
-        raise ValueError(f"calibration_scores_ must be a non-empty 1-D array of finite scores; got shape {array.shape}")
-    if (np.diff(array) < 0).any():
-        raise ValueError("calibration_scores_ must be sorted ascending")
-    return array
 
 
 def _cuda_available() -> bool:

@@ -22,7 +22,8 @@ MemoryError`` still catches it.
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+import threading
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "DataError",
@@ -81,9 +82,36 @@ class ModelFileError(DeviationError, ValueError):
     """A model file is truncated, tampered with, foreign or from a newer format."""
 
 
-class NotFittedError(DeviationError, _SklearnNotFittedError):
-    """The estimator is used before ``fit`` was called."""
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(DeviationError, _SklearnNotFittedError):
+        """The estimator is used before ``fit`` was called (made on first use, see ``__getattr__`` below)."""
 
 
 class MissingDependencyError(DeviationError, ImportError):
     """An optional dependency (an extra such as ``deviation[plot]``) is missing."""
+
+
+def __getattr__(name: str) -> Any:
+    # NotFittedError subclasses scikit-learn's, and importing scikit-learn takes about two seconds:
+    # the class is made on first use, so that commands which never need scikit-learn (the all-numeric
+    # path of `deviation score`, deviation.scale.numeric) start without it
+    if name != "NotFittedError":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _MAKING:
+        made = globals().get("NotFittedError")
+        if made is not None:  # another thread made it first
+            return made
+        from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+        class NotFittedError(DeviationError, _SklearnNotFittedError):
+            """The estimator is used before ``fit`` was called."""
+
+        NotFittedError.__module__ = __name__
+        NotFittedError.__qualname__ = "NotFittedError"
+        globals()["NotFittedError"] = NotFittedError
+        return NotFittedError
+
+
+_MAKING = threading.Lock()

@@ -9,11 +9,11 @@ shape (out,), the output layer (one unit) last.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .kernels import TILE_ROWS, compile_errors, disable, for_rows
 from .loss import deviation_loss_numpy
@@ -48,8 +48,14 @@ def glorot_uniform_init(
 ROW_EXACT_MAX_WEIGHTS = 65_536
 
 
+def _issparse(x: Any) -> bool:
+    """scipy.sparse.issparse, without importing scipy.sparse: nothing is sparse before it is imported."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(x)
+
+
 def _layer(h: np.ndarray, W: np.ndarray) -> np.ndarray:
-    if sp.issparse(h):
+    if _issparse(h):
         return np.asarray(h @ W)  # scipy's CSR product is row by row: row-exact too
     if W.size <= ROW_EXACT_MAX_WEIGHTS:
         return np.einsum("nd,dh->nh", h, W, optimize=False)
@@ -67,7 +73,7 @@ def forward_numpy(
     """
     # einsum's summation order follows the memory layout: a Fortran-ordered batch (a slice of
     # a column-major array, say) would round a row differently from the same row alone
-    h = X if sp.issparse(X) else np.ascontiguousarray(X)
+    h = X if _issparse(X) else np.ascontiguousarray(X)
     for W, b in zip(coefs[:-1], intercepts[:-1]):
         h = _layer(h, W)
         h += b
@@ -122,6 +128,73 @@ def split_members(
             biases.append(np.ascontiguousarray(intercepts[k][cols], dtype=np.float32)[:, None])
         members.append((slice(bounds[0][m], bounds[0][m + 1]), kernels, biases))
     return members
+
+
+def network_members(
+    coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray], view: Any = None, n_networks: int = 1
+) -> list[tuple[slice, list[np.ndarray], list[np.ndarray]]] | None:
+    """The member networks of a fitted DevNet's weights (:func:`split_members` with its input blocks).
+
+    Parameters
+    ----------
+    coefs, intercepts : list of ndarray
+        ``DevNet.coefs_`` and ``DevNet.intercepts_``.
+    view : InputView or None
+        ``DevNet.view_``: under the default preset, its two networks read the
+        view's first ``view.n_features_in`` columns and the rest.
+    n_networks : int
+        ``DevNet.n_networks_``.
+
+    Returns
+    -------
+    list of (input slice, hidden kernels, hidden biases), or None
+        As :func:`split_members`.
+    """
+    blocks = [coefs[0].shape[0]]
+    if view is not None and int(n_networks) == 2:
+        blocks = [view.n_features_in, coefs[0].shape[0] - view.n_features_in]
+    return split_members(coefs, intercepts, blocks)
+
+
+def score_dense(
+    X: np.ndarray,
+    members: Sequence[tuple[slice, Sequence[np.ndarray], Sequence[np.ndarray]]] | None,
+    coefs: Sequence[np.ndarray],
+    intercepts: Sequence[np.ndarray],
+    view: Any = None,
+) -> np.ndarray:
+    """DevNet's scores of dense, validated rows ``X`` (n, d) -> (n,) float32: the one scoring step.
+
+    ``DevNet.decision_function`` and the all-numeric path of ``deviation score``
+    (:mod:`deviation.scale.numeric`) both score rows here, so a row gets the same
+    bits from either. Row-exact: a row's score depends on that row only.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float32 or float64, finite
+        Rows as the estimator reads them (float64 rows are rounded to float32,
+        as the network computes in float32).
+    members : list or None
+        From :func:`network_members` (None: the merged network by :func:`forward_numpy`).
+    coefs, intercepts : list of ndarray
+        The network's weights.
+    view : InputView or None
+        The default preset's input view (:mod:`deviation.features`).
+
+    Returns
+    -------
+    ndarray of shape (n,), float32
+    """
+    if members is None:
+        chunk = np.asarray(X, dtype=np.float32)
+        return forward_numpy(chunk if view is None else view.transform(chunk), coefs, intercepts)
+    # the network reads the rows column by column (see forward_columns)
+    if view is not None:
+        # the view reads the rows rounded to float32, as it always has at scoring
+        columns = view.transform_columns(X, float32_rows=True)
+    else:
+        columns = np.ascontiguousarray(np.asarray(X).T, dtype=np.float32)
+    return forward_columns(columns, members, coefs[-1], intercepts[-1])
 
 
 def forward_columns(
@@ -267,7 +340,7 @@ def mlp_gradients(
     if out is None:
         out = ([np.empty_like(c) for c in coefs], [np.empty_like(b) for b in intercepts])
     grad_coefs, grad_intercepts = list(out[0]), list(out[1])
-    sparse = sp.issparse(Xb)  # only the input can be sparse; checked once (the check costs microseconds)
+    sparse = _issparse(Xb)  # only the input can be sparse; checked once (the check costs microseconds)
     acts = [Xb]  # acts[k]: input of layer k, (B, fan_in)
     for k in range(n_hidden):
         z = np.asarray(acts[k] @ coefs[k]) if k == 0 and sparse else acts[k] @ coefs[k]

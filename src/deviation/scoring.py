@@ -28,6 +28,7 @@ import pandas as pd
 
 from .exceptions import DataError
 from .io.schema import InputSchema
+from .scored import scored_columns
 
 logger = logging.getLogger(__name__)
 
@@ -434,12 +435,9 @@ def scored_frame(
             )
         for name in ids.columns:
             columns[str(name)] = ids[name].to_numpy()
-    columns["score"] = scores
     if has_decisions(model):
-        est = final_estimator(model)
-        cut = threshold(model, confidence)
-        columns["p_value"] = est.p_values_from_scores(scores)
-        columns["is_anomaly"] = (scores > cut).astype(np.int8)
-    if is_anomaly is not None:
-        columns["is_anomaly"] = np.asarray(is_anomaly, dtype=np.int8)
+        p_values, cut = final_estimator(model).p_values_from_scores(scores), threshold(model, confidence)
+    else:
+        p_values = cut = None
+    columns.update(scored_columns(scores, p_values, cut, is_anomaly))
     return pd.DataFrame(columns, index=index if index is not None else pd.RangeIndex(len(scores)))

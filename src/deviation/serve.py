@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 from ._optional import import_optional
 from .exceptions import DataError, DeviationError, FeatureMismatchError
 
@@ -41,10 +42,6 @@ __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "RequestError", "ScoringServ
 
 logger = logging.getLogger(__name__)
 
-#: Largest request body accepted, in bytes (``--max-bytes``): about 30,000 rows of 20 numeric columns.
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
-#: Most rows accepted in one request (``--max-rows``).
-DEFAULT_MAX_ROWS = 20_000
 
 
 class RequestError(DeviationError):

@@ -35,11 +35,50 @@ Modules: ``sources`` (paths, compression, archives, error translation),
 
 from __future__ import annotations
 
-from .labels import to_binary_labels
-from .reader import DEFAULT_BATCH_ROWS, Table, iter_tables, raw_batches, read_table
-from .schema import MISSING_MARKERS, InputSchema, KindTracker, typed_frame
-from .sources import FORMATS, Source, resolve_source
-from .writer import BatchWriter, write_table
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .labels import to_binary_labels
+    from .reader import DEFAULT_BATCH_ROWS, Table, iter_tables, raw_batches, read_table
+    from .schema import MISSING_MARKERS, InputSchema, KindTracker, typed_frame
+    from .sources import FORMATS, Source, resolve_source
+    from .writer import BatchWriter, write_table
+
+# Imported on first use (PEP 562): the reader needs pandas, which takes most of a second to
+# import, and the all-numeric path of `deviation score` (deviation.scale.numeric) writes with
+# BatchWriter but reads without it.
+_SOURCES = {
+    "to_binary_labels": ".labels",
+    "DEFAULT_BATCH_ROWS": ".reader",
+    "Table": ".reader",
+    "iter_tables": ".reader",
+    "raw_batches": ".reader",
+    "read_table": ".reader",
+    "MISSING_MARKERS": ".schema",
+    "InputSchema": ".schema",
+    "KindTracker": ".schema",
+    "typed_frame": ".schema",
+    "FORMATS": ".sources",
+    "Source": ".sources",
+    "resolve_source": ".sources",
+    "BatchWriter": ".writer",
+    "write_table": ".writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(source, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",

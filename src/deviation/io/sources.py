@@ -15,6 +15,7 @@ import lzma
 import os
 import re
 import shlex
+import sys
 import tarfile
 import zipfile
 import zlib
@@ -24,9 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Union
 
-import pandas as pd
-
 from ..exceptions import DataError
+
+
+class _NeverRaised(Exception):
+    """Matches nothing: the error class of a library that was never imported."""
+
+
+def _pandas_error(name: str) -> type[BaseException]:
+    """``pandas.errors.<name>``, or a class nothing raises when pandas was never imported (then no pandas
+    code ran to raise it): the readers that need pandas import it, this module does not."""
+    pandas = sys.modules.get("pandas")
+    return getattr(pandas.errors, name) if pandas is not None else _NeverRaised
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -299,13 +309,13 @@ def translate_errors(src: Source) -> Iterator[None]:
             f"is truncated or corrupt ({short_message(exc)})",
             "download or create the file again and check that it was copied completely",
         ) from exc
-    except pd.errors.EmptyDataError as exc:
+    except _pandas_error("EmptyDataError") as exc:
         raise fail(
             where,
             "contains no data (not even a header row)",
             "pass a file with a header row and data rows",
         ) from exc
-    except pd.errors.ParserError as exc:
+    except _pandas_error("ParserError") as exc:
         raise fail(
             where,
             f"could not be parsed as {title} ({short_message(exc)})",

@@ -7,13 +7,14 @@ import io
 import logging
 import os
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .._atomic import atomic_target, commit, discard, new_temp_path
 from ..exceptions import DataError
 from .sources import PathLike, duplicates, fail, short_message
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def write_table(df: pd.DataFrame, path: PathLike) -> Path:
         )
     p = Path(path).expanduser()
     where = f"'{p}'"
+    import pandas as pd
+
     if not isinstance(df, pd.DataFrame):
         raise DataError(
             f"write_table needs a pandas DataFrame for {where}, got {type(df).__name__}; wrap it with pd.DataFrame(...)",
@@ -139,12 +142,19 @@ class BatchWriter:
         self._writer: Any = None
         self._written = False
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame | Any) -> None:
+        """Append one batch: a DataFrame (its index is not written) or a ``pyarrow.Table``.
+
+        Either gives the same file for the same columns: the schema is the Arrow
+        one of the columns, without pandas' metadata (so a frame and a table of
+        the same values write the same bytes).
+        """
         import pyarrow as pa
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.replace_schema_metadata(None)
         if self._writer is None:
             if self.kind == "parquet":
                 # scores are distinct floats: dictionary encoding would only cost time

@@ -47,17 +47,15 @@ from typing import Any
 import numpy as np
 import safetensors
 import safetensors.numpy
-import sklearn
-from sklearn.pipeline import Pipeline
 
-from ..estimator import DevNet
-from ..exceptions import ModelFileError, NotFittedError, ParameterError
-from ..preprocess import Preprocessor
+from ..exceptions import ModelFileError, ParameterError
+
+# scikit-learn (DevNet, Preprocessor, Pipeline) is imported by the functions that build or take
+# apart models, not here: reading a file's config (deviation.persistence.numeric, read_model_info)
+# must not cost its two seconds of imports
 from . import container
 from ._common import require
 from .container import FORMAT, MANIFEST_NAME, MAX_MEMBER_BYTES, one_line
-from .devnet import check_devnet, devnet_from_config, devnet_to_config
-from .preprocessing import preprocessor_from_state, preprocessor_to_state
 
 __all__ = [
     "CONFIG_NAME",
@@ -142,7 +140,7 @@ def _check_json_dict(value: Any, what: str) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- model -> config and parts
 
 
-def _split_pipeline(model: Any, where: str) -> tuple[Preprocessor, Any, list[str], dict[str, Any]]:
+def _split_pipeline(model: Any, where: str) -> tuple[Any, Any, list[str], dict[str, Any]]:
     """Check a (Preprocessor, DevNet or CatBoost rival) pipeline and take it apart.
 
     Raises
@@ -152,7 +150,11 @@ def _split_pipeline(model: Any, where: str) -> tuple[Preprocessor, Any, list[str
     NotFittedError
         If the Preprocessor or the model is not fitted.
     """
+    from ..estimator import DevNet
+    from ..exceptions import NotFittedError
+    from ..preprocess import Preprocessor
     from .catboost import is_rival
+    from .devnet import check_devnet
 
     steps = list(model.steps)
     kinds = [type(step).__name__ for _, step in steps]
@@ -193,9 +195,14 @@ def _encode(model: Any, where: str = "model") -> tuple[dict[str, Any], dict[str,
     TypeError
         For a model that cannot be saved.
     """
+    from sklearn.pipeline import Pipeline
+
     from ..blend import ScoreBlend
+    from ..estimator import DevNet
     from .blend import blend_to_config
     from .catboost import rival_to_config
+    from .devnet import check_devnet, devnet_to_config
+    from .preprocessing import preprocessor_to_state
 
     if type(model) is ScoreBlend:
         if where != "model":
@@ -241,7 +248,7 @@ def _build(model: Any, metadata: Any, input_schema: Any) -> tuple[dict[str, Any]
         "deviation": _deviation_version(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
+        "scikit-learn": _library_version("scikit-learn"),
         "safetensors": _library_version("safetensors"),
         "torch": _library_version("torch"),
     }
@@ -353,7 +360,7 @@ def dumps(
 # --------------------------------------------------------------------------- loading
 
 
-class _Parts:
+class ModelParts:
     """The verified binary members of a file; records which were used, so that none is left unexplained."""
 
     def __init__(self, members: dict[str, bytes], label: Path) -> None:
@@ -376,7 +383,7 @@ class _Parts:
             )
 
 
-def _load_tensors(data: bytes, label: Path) -> dict[str, np.ndarray]:
+def load_tensors(data: bytes, label: Path) -> dict[str, np.ndarray]:
     try:
         return safetensors.numpy.load(data)
     except (safetensors.SafetensorError, ValueError, TypeError, OverflowError) as exc:
@@ -386,10 +393,14 @@ def _load_tensors(data: bytes, label: Path) -> dict[str, np.ndarray]:
         ) from None
 
 
-def _decode(config: Any, parts: _Parts, prefix: str = "") -> Any:
+def _decode(config: Any, parts: ModelParts, prefix: str = "") -> Any:
     """Build one model (a member of a blend when ``prefix`` is given) from its config and parts."""
+    from sklearn.pipeline import Pipeline
+
     from .blend import blend_from_config
     from .catboost import RIVAL_ESTIMATOR, rival_from_config
+    from .devnet import devnet_from_config
+    from .preprocessing import preprocessor_from_state
 
     model_type = require(config, "model_type", str, "config.json")
     if model_type == "ScoreBlend":
@@ -403,7 +414,7 @@ def _decode(config: Any, parts: _Parts, prefix: str = "") -> Any:
             raise ModelFileError("config.json: a CatBoost rival is saved in a Pipeline with its Preprocessor.")
         inner = rival_from_config(config, lambda name: parts.take(prefix + name))
     else:
-        inner = devnet_from_config(config, _load_tensors(parts.take(prefix + WEIGHTS_NAME), parts.label))
+        inner = devnet_from_config(config, load_tensors(parts.take(prefix + WEIGHTS_NAME), parts.label))
     if model_type == "DevNet":
         return inner
     pipeline = require(config, "pipeline", dict, "config.json")
@@ -422,7 +433,7 @@ def _decode(config: Any, parts: _Parts, prefix: str = "") -> Any:
     return Pipeline([(steps[0], pre), (steps[1], inner)], verbose=verbose)
 
 
-def _verify(data: bytes, label: Path) -> tuple[dict[str, Any], _Parts]:
+def verified_config(data: bytes, label: Path) -> tuple[dict[str, Any], ModelParts]:
     """Verify a model file's bytes completely; return the parsed config and the verified members."""
     verified = container.verify_container(data, label, FORMAT_VERSION)
     members = verified.members
@@ -440,10 +451,10 @@ def _verify(data: bytes, label: Path) -> tuple[dict[str, Any], _Parts]:
         raise ModelFileError(f"Model file {label} lacks ['{CONFIG_NAME}']; it is incomplete. Save the model again.")
     config = container.parse_json(members[CONFIG_NAME], CONFIG_NAME, label)
     container.check_format(config, CONFIG_NAME, label, FORMAT_VERSION)
-    return config, _Parts(members, label)
+    return config, ModelParts(members, label)
 
 
-def _build_verified(config: dict[str, Any], parts: _Parts) -> Any:
+def _build_verified(config: dict[str, Any], parts: ModelParts) -> Any:
     """Build the model from a verified config and parts, with one-line errors naming the file."""
     label = parts.label
     try:
@@ -510,7 +521,7 @@ def read_model_info(path: PathLike) -> dict[str, Any]:
         from .blend import legacy_blend_info
 
         return legacy_blend_info(path)
-    config, _ = _verify(data, path)
+    config, _ = verified_config(data, path)
     config.setdefault("input_schema", None)
     return config
 
@@ -557,7 +568,7 @@ def load(path: PathLike) -> Any:
         model = load_legacy_blend(path, load)
         model.input_schema_ = None
     else:
-        model = _build_verified(*_verify(data, path))
+        model = _build_verified(*verified_config(data, path))
     logger.debug("Loaded %s from %s.", type(model).__name__, path)
     return model
 
@@ -576,4 +587,4 @@ def loads(data: bytes) -> Any:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"loads() needs bytes, got {type(data).__name__}.")
     label = Path("<model bytes>")
-    return _build_verified(*_verify(bytes(data), label))
+    return _build_verified(*verified_config(bytes(data), label))

@@ -25,14 +25,13 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..exceptions import DataError
 from ..io import DEFAULT_BATCH_ROWS, BatchWriter, KindTracker, Table, iter_tables, resolve_source, to_binary_labels
@@ -49,31 +48,11 @@ from ..scoring import (
     scored_frame,
     threshold,
 )
+from ._pipeline import PRELOAD_ROWS, SCORE_BATCH_ROWS, ScoreSummary, prefetch, rows_hint
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_BATCH_ROWS", "SCORE_BATCH_ROWS", "ScoreSummary", "iter_batches", "sample_file", "score_file"]
-
-#: Rows per batch of :func:`score_file`. Smaller than the reader's default: each batch's
-#: arrays (the frame, the preprocessed copy, the view) are then a few MB, which the C
-#: allocator reuses from batch to batch instead of mapping fresh pages that the kernel
-#: zeroes every time; measured on 5,000,000 rows x 20 columns (benchmarks/score_command.py),
-#: 65,536 rows against 262,144 took 12% less CPU (a third of the system time) and 200 MB
-#: less peak memory, the same wall time or less.
-SCORE_BATCH_ROWS = 65_536
-
-
-@dataclass(frozen=True)
-class ScoreSummary:
-    """What :func:`score_file` did."""
-
-    n_rows: int
-    n_flagged: int
-    threshold: float | None
-    seconds: float
-    #: per categorical column, cells holding a value not among the levels kept at fit
-    unseen: dict[str, int] = field(default_factory=dict)
-
 
 def iter_batches(path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_ROWS,
                  sep: str | None = None) -> Iterator[pd.DataFrame]:
@@ -99,50 +78,6 @@ def iter_batches(path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_ROWS,
             yield X
         else:
             yield pd.DataFrame(X.toarray() if hasattr(X, "toarray") else X, columns=table.feature_names)
-
-
-def _prefetch(batches: Iterator[pd.DataFrame], depth: int = 2) -> Iterator[pd.DataFrame]:
-    """Read the next batches in a background thread while the current one is scored and written.
-
-    pyarrow and NumPy release the GIL, so reading overlaps scoring on a second
-    core; at most ``depth`` batches wait in memory. Errors of the reader are
-    raised in the caller's thread, in order.
-    """
-    import queue
-    import threading
-
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        box.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put(done)
-        except BaseException as exc:  # handed to the consumer
-            box.put(exc)
-
-    thread = threading.Thread(target=produce, name="deviation-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = box.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def score_file(
@@ -202,7 +137,7 @@ def score_file(
     """
     cut = threshold(model, confidence)
     schema = model_schema(model)
-    if getattr(final_estimator(model), "view_", None) is not None and _rows_hint(data) >= PRELOAD_ROWS:
+    if getattr(final_estimator(model), "view_", None) is not None and rows_hint(data) >= PRELOAD_ROWS:
         preload()  # the compiled view and networks load while the first rows are read (deviation.kernels)
     flags = None
     if fdr is not None or top is not None:
@@ -219,7 +154,7 @@ def score_file(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deviation-write") as write_pool:
             # three stages overlap: reading and preprocessing the next batches (a background
             # thread), scoring this one (the network's threads), writing the previous one
-            for batch in _prefetch(_prepared(model, batches, data)):
+            for batch in prefetch(_prepared(model, batches, data)):
                 for name, count in batch.unseen.items():
                     unseen[name] = unseen.get(name, 0) + count
                 try:
@@ -244,29 +179,6 @@ def score_file(
         writer.abort()
         raise
     return ScoreSummary(n_rows, n_flagged, cut, time.perf_counter() - start, unseen)
-
-
-#: Files of about this many rows or more start loading the compiled scoring loops as they are
-#: opened: below it, loading them (most of a second of CPU, over 100 MB) costs more than they save.
-PRELOAD_ROWS = 2_000_000
-
-
-def _rows_hint(data: Any) -> int:
-    """About how many rows ``data`` holds: a Parquet file's own count, a text file's size over its line length.
-
-    0 when it cannot be told cheaply (compressed text, directories, anything unreadable).
-    """
-    try:
-        path = Path(data)
-        if path.suffix.lower() == ".parquet":
-            return int(pq.ParquetFile(path).metadata.num_rows)
-        if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-            return 0
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 16)
-        return path.stat().st_size * max(head.count(b"\n"), 1) // max(len(head), 1)
-    except Exception:  # noqa: BLE001 - only a hint: a file it cannot read is reported by the reader
-        return 0
 
 
 @dataclass
@@ -315,7 +227,7 @@ def _file_scores(model: Any, data: Any, id_column: Any, schema: Any, batch_size:
                  drop: Any) -> np.ndarray:
     """Every row's score, in file order (the first pass of :func:`score_file` under ``fdr`` or ``top``)."""
     parts, n_rows = [], 0
-    for table in _prefetch(iter_tables(data, id_column=id_column, schema=schema, batch_rows=batch_size, sep=sep,
+    for table in prefetch(iter_tables(data, id_column=id_column, schema=schema, batch_rows=batch_size, sep=sep,
                                        drop=drop)):
         try:
             parts.append(decision_scores(model, table.X))

@@ -1,0 +1,50 @@
+"""DevNet's parameters and their constraints, without DevNet (which needs scikit-learn).
+
+The command line builds its options from them (``deviation.cli.build_parser``)
+and the all-numeric score path checks model files against them, neither of
+which should pay for importing scikit-learn.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from ._params import Interval, Pattern, SequenceOf, StrOptions
+
+__all__ = ["DEVNET_CONSTRAINTS", "PRESETS"]
+
+#: The architectures of ``DevNet(preset=...)``: see :class:`deviation.DevNet`.
+PRESETS = ("default", "paper")
+
+#: ``DevNet._parameter_constraints``: each parameter's allowed values (:func:`deviation._params.validate_params`).
+DEVNET_CONSTRAINTS: dict[str, list[Any]] = {
+    "hidden_layer_sizes": [None, SequenceOf(Interval(Integral, 1, None, closed="left"))],
+    "preset": [StrOptions(PRESETS)],
+    "margin": [Interval(Real, 0, None, closed="neither")],
+    "prior_mean": [Interval(Real, None, None)],
+    "prior_std": [Interval(Real, 0, None, closed="neither")],
+    "n_reference": [Interval(Integral, 2, None, closed="left")],
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "batches_per_epoch": [Interval(Integral, 1, None, closed="left")],
+    # half labeled anomalies, half unlabeled rows
+    "batch_size": [Interval(Integral, 2, None, closed="left", multiple_of=2)],
+    "learning_rate": [None, Interval(Real, 0, None, closed="neither")],
+    "rho": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "l2": [Interval(Real, 0, None, closed="left")],
+    "clipnorm": [None, Interval(Real, 0, None, closed="neither")],
+    "restore_best": ["boolean"],
+    "confidence": [Interval(Real, 0, 1, closed="neither")],
+    "calibration_size": [
+        StrOptions(("auto",)),
+        Interval(Integral, 0, None, closed="left"),
+        Interval(Real, 0, 1, closed="neither"),
+    ],
+    "engine": [StrOptions(("auto", "numpy", "torch"))],
+    "device": [StrOptions(("auto",)), Pattern(r"\S+", "a torch device string such as 'cpu' or 'cuda'")],
+    "random_state": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator, np.random.RandomState],
+    "verbose": ["boolean", Interval(Integral, 0, None, closed="left")],
+}
