@@ -16,7 +16,7 @@ from numba.extending import intrinsic
 
 from .quantile_map import BOUNDS  # scikit-learn's BOUNDS_THRESHOLD, a constant of the compiled code
 
-__all__ = ["exact_levels", "two_networks", "view_block"]
+__all__ = ["conformal_p_values", "exact_levels", "numeric_column", "two_networks", "view_block"]
 
 jit = functools.partial(numba.njit, nogil=True, cache=True, boundscheck=False)
 #: Rows of a tile of the quantile map (their values of one column and its tables stay in cache).
@@ -123,16 +123,31 @@ def view_block(
     cap = nan_pos.shape[0]
     bounds = tables[7]  # the entries' starts (NormalQuantileMap.kernel_tables)
     n_nan = 0
-    for i in range(n):
+    if n > 1 and X.strides[0] < X.strides[1]:
+        # column-major rows (a DataFrame's values, the numeric score path's batches): a column at a
+        # time, reading and writing memory in order
         for j in range(d):
-            x = np.float64(np.float32(X[i, j])) if float32_rows else np.float64(X[i, j])
-            scaled = (x - data_min[j]) / data_range[j]
-            if scaled < -max_value:
-                scaled = -max_value
-            elif scaled > max_value:
-                scaled = max_value
-            out[j, i] = np.float32(scaled)
-        for c in range(binary.shape[0]):
+            low, width = data_min[j], data_range[j]
+            for i in range(n):
+                x = np.float64(np.float32(X[i, j])) if float32_rows else np.float64(X[i, j])
+                scaled = (x - low) / width
+                if scaled < -max_value:
+                    scaled = -max_value
+                elif scaled > max_value:
+                    scaled = max_value
+                out[j, i] = np.float32(scaled)
+    else:
+        for i in range(n):
+            for j in range(d):
+                x = np.float64(np.float32(X[i, j])) if float32_rows else np.float64(X[i, j])
+                scaled = (x - data_min[j]) / data_range[j]
+                if scaled < -max_value:
+                    scaled = -max_value
+                elif scaled > max_value:
+                    scaled = max_value
+                out[j, i] = np.float32(scaled)
+    for c in range(binary.shape[0]):
+        for i in range(n):
             out[d + n_cont + c, i] = out[binary[c], i]
     # the quantile map column by column, a tile of rows at a time: one column's tables stay in
     # cache, and each loop below is free of unpredictable branches
@@ -256,3 +271,81 @@ def two_networks(XT, lo_a, hi_a, kernels_a, biases_a, lo_b, hi_b, kernels_b, bia
         for r in range(m):
             out[i0 + r] += b_out
     return out
+
+
+#: Buckets of the calibration scores' range that conformal_p_values indexes (each holds a few scores).
+P_VALUE_BUCKETS = 4096
+
+
+@jit
+def _below(calibration, s):
+    # np.searchsorted(calibration, s, side="left") for a number s, without unpredictable branches
+    base = 0
+    length = calibration.shape[0]
+    while length > 1:
+        half = length >> 1
+        base = base + half if calibration[base + half - 1] < s else base
+        length -= half
+    return base + (1 if calibration[base] < s else 0)
+
+
+@jit
+def conformal_p_values(calibration, scores, out):
+    """calibration.conformal_p_values into out: ``(1 + #{calibration >= s}) / (n + 1)`` for each score.
+
+    The count is ``n - np.searchsorted(calibration, s, side="left")``: found from a table of
+    where each of :data:`P_VALUE_BUCKETS` equal parts of the calibration range starts, then
+    corrected by stepping (a few scores per part), which is exact whatever the rounding of
+    the part's index. The same float64 division as NumPy's, so the same bits.
+    """
+    n = calibration.shape[0]
+    denominator = n + 1.0
+    if n == 0:
+        out[:] = 1.0
+        return
+    low, high = calibration[0], calibration[n - 1]
+    width = (high - low) / P_VALUE_BUCKETS
+    indexed = width > 0.0 and width < np.inf
+    table = np.empty(P_VALUE_BUCKETS + 1, np.int64)
+    if indexed:
+        for b in range(P_VALUE_BUCKETS + 1):
+            table[b] = _below(calibration, low + b * width)
+    for i in range(scores.shape[0]):
+        s = np.float64(scores[i])
+        if s != s or s > high:
+            below = n  # NaN sorts after every number, as in np.searchsorted
+        elif s <= low:
+            below = 0
+        elif indexed:
+            b = min(int((s - low) / width), P_VALUE_BUCKETS)
+            below = table[b]
+            while below > 0 and calibration[below - 1] >= s:
+                below -= 1
+            while below < n and calibration[below] < s:
+                below += 1
+        else:
+            below = _below(calibration, s)
+        out[i] = (1.0 + (n - below)) / denominator
+
+
+@jit
+def numeric_column(values, start, stop, fill, scaled, scale, offset, max_value, out, j):
+    """NumericModel.features for one column: rows start:stop of values into out[:, j] (float32).
+
+    A missing value (NaN) takes ``fill``; then ``x * scale + offset`` in float64, two
+    roundings as NumPy's ``v *= scale; v += offset`` (no fused multiply-add), rounded
+    to float32. Returns how many results are not finite or beyond ``max_value``.
+    """
+    bad = 0
+    for i in range(stop - start):
+        x = np.float64(values[start + i])
+        if x != x:
+            x = fill
+        if scaled:
+            x = x * scale
+            x = x + offset
+        f = np.float32(x)
+        out[i, j] = f
+        if not abs(f) <= max_value:
+            bad += 1
+    return bad
