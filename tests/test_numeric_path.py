@@ -288,6 +288,36 @@ def test_several_row_groups_and_small_batches(work, base, tmp_path, name, ext):
     both_paths(model(work, name), data, tmp_path / "out_csv", "csv", batch_size=777)  # batches across row groups
 
 
+@pytest.fixture
+def compiled_loops():
+    """The compiled scoring loops (deviation.kernels) loaded for one test, then unloaded.
+
+    A 7,200-row file never loads them by itself (deviation.kernels.MIN_ROWS), so every other test here
+    compares the NumPy code of both paths; this fixture has both paths use the compiled loops.
+    """
+    import deviation.kernels as kernels
+
+    if kernels.kernels() is None:
+        pytest.skip("numba is not available (or DEVIATION_JIT=0)")
+    assert kernels.for_rows(10) is not None
+    yield
+    kernels.kernels.cache_clear()  # back to the NumPy code for the next tests of this process
+    assert kernels.for_rows(10, load=False) is None
+
+
+@pytest.mark.parametrize("name", NUMERIC_MODELS)
+def test_same_bytes_with_the_compiled_loops(work, base, tmp_path, compiled_loops, name):
+    table = pa.table({
+        "Dim_0": with_nulls(np.round(base.column("Dim_0").to_numpy() * 16).astype(np.int32), 7),
+        "Dim_16": base.column("Dim_16").cast(pa.float32()),
+        "Dim_17": with_nulls(base.column("Dim_17").to_numpy(), 5),
+        **{c: base.column(c) for c in COLUMNS[3:]},
+    })
+    data = write(tmp_path / "mixed.parquet", table, row_group_size=1000)
+    both_paths(model(work, name), data, tmp_path / "out", "parquet", batch_size=500)
+    both_paths(model(work, name), work / "data.parquet", tmp_path / "out_plain", "csv")
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "BUG: the numeric path cuts its batches (and so the output's Parquet row groups) at the input's row "
     "groups; the general path reads batches across them: same values, different Parquet bytes"))
