@@ -318,10 +318,8 @@ def test_same_bytes_with_the_compiled_loops(work, base, tmp_path, compiled_loops
     both_paths(model(work, name), work / "data.parquet", tmp_path / "out_plain", "csv")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the numeric path cuts its batches (and so the output's Parquet row groups) at the input's row "
-    "groups; the general path reads batches across them: same values, different Parquet bytes"))
 def test_parquet_output_of_a_file_of_small_row_groups_has_the_same_bytes(work, base, tmp_path):
+    # batches run across the input's row groups (as the general reader's): the output's row groups are the same
     data = write(tmp_path / "groups.parquet", base, row_group_size=1000)
     both_paths(model(work, "default"), data, tmp_path / "out", "parquet")  # default batch_size (65,536)
 
@@ -334,9 +332,6 @@ def test_parquet_output_of_a_file_of_small_row_groups_has_the_same_values(work, 
     assert pq.read_table(numeric_out).equals(pq.read_table(general_out))
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "BUG: a row group of more than READ_ROWS (1,048,576) rows is read with iter_batches, whose RecordBatch "
-    "columns are Arrays without .chunks: _numpy raises AttributeError"))
 def test_row_groups_larger_than_read_rows(work, base, tmp_path, monkeypatch):
     # READ_ROWS made small stands for a real row group of more than 2**20 rows (a file written by
     # pyarrow < 15, Spark or another writer with large row groups)
@@ -355,7 +350,11 @@ def test_row_groups_larger_than_read_rows(work, base, tmp_path, monkeypatch):
     (1e300, "exceed the float32 range"),  # float32 overflow after scaling
     (1e35, r"above 1e\+30"),  # beyond the network's range after scaling
 ])
-def test_values_the_network_cannot_take_go_to_the_general_path(work, base, tmp_path, value, general_message):
+@pytest.mark.parametrize("loops", ["numpy", "compiled"])
+def test_values_the_network_cannot_take_go_to_the_general_path(work, base, tmp_path, request, value, general_message,
+                                                               loops):
+    if loops == "compiled":
+        request.getfixturevalue("compiled_loops")
     values = base.column("Dim_18").to_numpy().copy()
     values[N_ROWS - 3] = value  # in the last row group: batches before it were scored and written
     data = write(tmp_path / "bad.parquet", base.set_column(3, "Dim_18", pa.array(values)), row_group_size=1000)
@@ -368,7 +367,10 @@ def test_values_the_network_cannot_take_go_to_the_general_path(work, base, tmp_p
         score_file(deviation.load(model(work, "default")), data, tmp_path / "general.parquet")
 
 
-def test_a_value_just_inside_the_range_stays_on_the_numeric_path(work, base, tmp_path):
+@pytest.mark.parametrize("loops", ["numpy", "compiled"])
+def test_a_value_just_inside_the_range_stays_on_the_numeric_path(work, base, tmp_path, request, loops):
+    if loops == "compiled":
+        request.getfixturevalue("compiled_loops")
     values = base.column("Dim_18").to_numpy().copy()
     values[10] = -1e29  # scaled: about -3e29, inside the 1e30 bound
     data = write(tmp_path / "edge.parquet", base.set_column(3, "Dim_18", pa.array(values)))

@@ -329,8 +329,8 @@ def conformal_p_values(calibration, scores, out):
 
 
 @jit
-def numeric_column(values, start, stop, fill, scaled, scale, offset, max_value, out, j):
-    """NumericModel.features for one column: rows start:stop of values into out[:, j] (float32).
+def numeric_column(values, start, stop, fill, scaled, scale, offset, max_value, out, row, j):
+    """NumericModel.features for one column: rows start:stop of values into out[row:, j] (float32).
 
     A missing value (NaN) takes ``fill``; then ``x * scale + offset`` in float64, two
     roundings as NumPy's ``v *= scale; v += offset`` (no fused multiply-add), rounded
@@ -345,7 +345,7 @@ def numeric_column(values, start, stop, fill, scaled, scale, offset, max_value, 
             x = x * scale
             x = x + offset
         f = np.float32(x)
-        out[i, j] = f
+        out[row + i, j] = f
         if not abs(f) <= max_value:
             bad += 1
     return bad

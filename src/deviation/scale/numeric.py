@@ -97,12 +97,18 @@ class NumericModel:
         level = self.confidence if confidence is None else float(confidence)
         return conformal_threshold(self.calibration_scores, 1.0 - level)
 
-    def features(self, arrays: Sequence[np.ndarray], start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` of the file's columns as the network reads them: float32 of shape (n, d), column-major.
+    def features(self, segments: Sequence[tuple[Sequence[np.ndarray], int, int]]) -> np.ndarray:
+        """Rows of the file's columns as the network reads them: float32 of shape (n, d), column-major.
 
         ``Preprocessor.transform`` then ``DevNet``'s checks: missing cells take
         the imputer's value, then ``x * scale_ + min_`` in float64 (as
         ``MinMaxScaler.transform``), rounded to float32.
+
+        Parameters
+        ----------
+        segments : list of (arrays, start, stop)
+            Consecutive pieces of the batch: rows ``start:stop`` of ``arrays``
+            (the model's columns, one 1-D array each, as read from a row group).
 
         Raises
         ------
@@ -110,28 +116,32 @@ class NumericModel:
             When a value is infinite, overflows float32, or exceeds the network's
             range (the general path says which column and what to do).
         """
-        n = stop - start
+        n = sum(stop - start for _, start, stop in segments)
         out = np.empty((n, len(self.columns)), dtype=np.float32, order="F")
         compiled = for_rows(n, load=False)
+        scaled = self.scale is not None
         bad = False
+        row = 0
         with np.errstate(over="ignore", invalid="ignore"):
-            for j, values in enumerate(arrays):
-                if compiled is not None and values.dtype in (np.float64, np.float32):
-                    # the same arithmetic in one pass (deviation.jit.numeric_column)
-                    scaled = self.scale is not None
-                    bad |= compiled.numeric_column(
-                        values, start, stop, self.fill[j], scaled, self.scale[j] if scaled else 1.0,
-                        self.offset[j] if scaled else 0.0, MAX_ABS_VALUE, out, j) > 0
-                    continue
-                v = np.array(values[start:stop], dtype=np.float64)
-                missing = np.isnan(v)
-                if missing.any():
-                    v[missing] = self.fill[j]
-                if self.scale is not None:
-                    v *= self.scale[j]
-                    v += self.offset[j]
-                out[:, j] = v
-                bad |= n > 0 and not (np.isfinite(out[:, j]).all() and np.abs(out[:, j]).max() <= MAX_ABS_VALUE)
+            for arrays, start, stop in segments:
+                for j, values in enumerate(arrays):
+                    if compiled is not None and values.dtype in (np.float64, np.float32):
+                        # the same arithmetic in one pass (deviation.jit.numeric_column)
+                        bad |= compiled.numeric_column(
+                            values, start, stop, self.fill[j], scaled, self.scale[j] if scaled else 1.0,
+                            self.offset[j] if scaled else 0.0, MAX_ABS_VALUE, out, row, j) > 0
+                        continue
+                    v = np.array(values[start:stop], dtype=np.float64)
+                    missing = np.isnan(v)
+                    if missing.any():
+                        v[missing] = self.fill[j]
+                    if scaled:
+                        v *= self.scale[j]
+                        v += self.offset[j]
+                    column = out[row : row + stop - start, j]
+                    column[...] = v
+                    bad |= stop > start and not (np.isfinite(column).all() and np.abs(column).max() <= MAX_ABS_VALUE)
+                row += stop - start
         if bad:
             raise NeedsGeneralPath("a value is infinite or beyond the network's float32 range")
         return out
@@ -182,15 +192,17 @@ def _column_arrays(handle: Any, columns: Sequence[str]) -> Iterator[list[np.ndar
         else:
             tables = handle.iter_batches(batch_size=READ_ROWS, row_groups=[group], columns=list(columns))
         for table in tables:
-            yield [_numpy(table.column(name)) for name in columns]
+            # a row group read whole is a Table (chunked columns), a part of one a RecordBatch
+            yield [_numpy(getattr(column, "chunks", [column])) for column in map(table.column, columns)]
 
 
-def _numpy(column: Any) -> np.ndarray:
-    """A pyarrow integer or floating column as one NumPy array, nulls as NaN; no copy for one chunk without nulls.
+def _numpy(chunks: Sequence[Any]) -> np.ndarray:
+    """The chunks of a pyarrow integer or floating column as one NumPy array, nulls as NaN (no copy for one
+    chunk without nulls).
 
     From the Arrow buffers: pyarrow's own ``to_numpy`` imports pandas, which this path does not.
     """
-    parts = [_chunk_numpy(chunk) for chunk in column.chunks]
+    parts = [_chunk_numpy(chunk) for chunk in chunks]
     if len(parts) == 1:
         return parts[0]
     if len({part.dtype for part in parts}) > 1:  # chunks with nulls became float64
@@ -202,6 +214,8 @@ def _chunk_numpy(chunk: Any) -> np.ndarray:
     dtype = np.dtype(chunk.type.to_pandas_dtype())
     n, offset = len(chunk), chunk.offset
     validity, data = chunk.buffers()[:2]
+    if data is None:  # no values at all: every one is null
+        return np.full(n, np.nan)
     values = np.frombuffer(data, dtype=dtype, count=n, offset=offset * dtype.itemsize)
     if chunk.null_count:
         # the validity bitmap holds one bit a value, least significant first
@@ -223,10 +237,21 @@ def _arrow_table(columns: dict[str, np.ndarray]) -> Any:
 
 
 def _batches(model: NumericModel, handle: Any, batch_rows: int) -> Iterator[np.ndarray]:
+    """Batches of exactly ``batch_rows`` rows (the last one fewer) whatever the row groups, as the general
+    reader's: each batch is a row group of a Parquet output, so the same cuts write the same bytes."""
+    segments: list[tuple[list[np.ndarray], int, int]] = []
+    have = 0
     for arrays in _column_arrays(handle, model.columns):
-        n = len(arrays[0]) if arrays else 0
-        for start in range(0, n, batch_rows):
-            yield model.features(arrays, start, min(start + batch_rows, n))
+        n, start = len(arrays[0]), 0
+        while start < n:
+            take = min(batch_rows - have, n - start)
+            segments.append((arrays, start, start + take))
+            have, start = have + take, start + take
+            if have == batch_rows:
+                yield model.features(segments)
+                segments, have = [], 0
+    if segments:
+        yield model.features(segments)
 
 
 def score_numeric_file(
