@@ -332,10 +332,11 @@ def test_parquet_output_of_a_file_of_small_row_groups_has_the_same_values(work, 
     assert pq.read_table(numeric_out).equals(pq.read_table(general_out))
 
 
-def test_row_groups_larger_than_read_rows(work, base, tmp_path, monkeypatch):
-    # READ_ROWS made small stands for a real row group of more than 2**20 rows (a file written by
-    # pyarrow < 15, Spark or another writer with large row groups)
-    monkeypatch.setattr(numeric_module, "READ_ROWS", 300)
+def test_row_groups_too_large_to_read_whole(work, base, tmp_path, monkeypatch):
+    # READ_BYTES made small stands for a real row group too large to read whole (a file written by
+    # pyarrow < 15, Spark or another writer with large row groups, or a wide model)
+    monkeypatch.setattr(numeric_module, "READ_BYTES", 4000)
+    monkeypatch.setattr(numeric_module, "MIN_READ_ROWS", 100)  # parts of 100 rows, read as RecordBatches
     table = base.set_column(2, "Dim_17", with_nulls(base.column("Dim_17").to_numpy(), 5))
     data = write(tmp_path / "large_groups.parquet", table, row_group_size=1000)
     both_paths(model(work, "default"), data, tmp_path / "out", "csv", batch_size=128)

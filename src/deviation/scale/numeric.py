@@ -46,9 +46,12 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["NeedsGeneralPath", "NumericModel", "score_numeric_file"]
 
-#: Row groups up to this many rows are read whole (pyarrow's fastest read); larger ones in
-#: record batches of this size, so that memory stays flat whatever the file's layout.
-READ_ROWS = 1 << 20
+#: Row groups whose columns to read take up to this many bytes uncompressed are read whole
+#: (pyarrow's fastest read); larger ones in parts of about this size, so that memory stays flat
+#: whatever the file's layout.
+READ_BYTES = 128 << 20
+#: The fewest rows of such a part.
+MIN_READ_ROWS = 65_536
 #: Batches scored at once (each on its own thread) and waiting to be written.
 _IN_FLIGHT = 3
 
@@ -185,12 +188,18 @@ def open_numeric_parquet(data: str | os.PathLike, columns: Sequence[str]) -> Any
 
 
 def _column_arrays(handle: Any, columns: Sequence[str]) -> Iterator[list[np.ndarray]]:
-    """The file's ``columns`` as NumPy arrays (float64 NaN for nulls), a row group or ``READ_ROWS`` at a time."""
+    """The file's ``columns`` as NumPy arrays (float64 NaN for nulls), a row group (or a part of one) at a time."""
+    names = [str(n) for n in handle.schema_arrow.names]
+    positions = [names.index(name) for name in columns]
     for group in range(handle.num_row_groups):
-        if handle.metadata.row_group(group).num_rows <= READ_ROWS:
+        meta = handle.metadata.row_group(group)
+        # uncompressed bytes of the columns read (a Parquet leaf column per Arrow column: numbers only here)
+        size = sum(meta.column(k).total_uncompressed_size for k in positions)
+        if size <= READ_BYTES:
             tables = [handle.read_row_group(group, columns=list(columns))]
         else:
-            tables = handle.iter_batches(batch_size=READ_ROWS, row_groups=[group], columns=list(columns))
+            rows = max(MIN_READ_ROWS, int(meta.num_rows * READ_BYTES / size))
+            tables = handle.iter_batches(batch_size=rows, row_groups=[group], columns=list(columns))
         for table in tables:
             # a row group read whole is a Table (chunked columns), a part of one a RecordBatch
             yield [_numpy(getattr(column, "chunks", [column])) for column in map(table.column, columns)]
