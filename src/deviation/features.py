@@ -291,6 +291,13 @@ class InputView:
         compiled = for_rows(X.shape[0], load=not exact)
         if float32_rows and (exact or compiled is None):
             X, float32_rows = np.asarray(X, dtype=np.float32), False
+        if compiled is not None and not exact and X.ndim == 2 and X.dtype in (np.float32, np.float64):
+            # the compiled loop makes no temporaries the size of the rows: all of them in one call
+            try:
+                return self._compiled_block(compiled, X, float32_rows)
+            except compile_errors() as exc:
+                disable(exc)
+                compiled = None
         block_rows = self._block_rows()
         if X.shape[0] <= block_rows:
             return self._block(X, exact, float32_rows, compiled)
