@@ -112,6 +112,7 @@ def _load_and_warm_up() -> None:
     try:
         import numpy as np
 
+        from ._limits import MAX_ABS_VALUE
         from .features import InputView
         from .mlp import forward_columns, split_members
 
@@ -134,6 +135,6 @@ def _load_and_warm_up() -> None:
         jit.conformal_p_values(np.sort(X[:, 0]), X[:, 1].astype(np.float32), np.empty(64))
         rows = np.empty((64, 1), np.float32, order="F")
         for values in (X[:, 0], X[:, 0].astype(np.float32)):
-            jit.numeric_column(values, 0, 64, 0.0, True, 1.0, 0.0, 1e30, rows, 0, 0)
+            jit.numeric_column(values, 0, 64, 0.0, True, 1.0, 0.0, MAX_ABS_VALUE, rows, 0, 0)
     except Exception as exc:  # noqa: BLE001 - a loop numba cannot compile: score with NumPy
         disable(exc)
