@@ -41,7 +41,7 @@ from .loss import draw_reference
 from .mlp import forward_numpy, glorot_uniform_init, merge_networks, network_members, score_dense
 from .quantile_map import LUT_MAX
 from .sampling import balanced_batches
-from .training import TrainConfig, one_blas_thread, require_torch, train_numpy, train_torch
+from .training import TrainConfig, require_torch, train_numpy, train_numpy_pair, train_torch
 
 logger = logging.getLogger(__name__)
 
@@ -614,7 +614,7 @@ class DevNet(BaseEstimator):
         config: TrainConfig,
         callback: Callable[[int, float], None],
     ) -> list[Any]:
-        """Train the two networks with the numpy engine, one after the other on this thread.
+        """Train the two networks with the numpy engine, step by step together on this thread.
 
         Each network's arithmetic is exactly what it is trained alone (the same steps on
         its own arrays, BLAS on one thread), so the weights are too. Two threads, one per
@@ -622,14 +622,7 @@ class DevNet(BaseEstimator):
         benchmarks/fit_speed.py): each step is a few dozen short NumPy calls, and two
         threads spend more time handing the GIL to each other than they overlap.
         """
-        epochs = int(self.epochs)
-        train = train_numpy.__wrapped__  # type: ignore[attr-defined]  # one BLAS limit for both networks
-        with one_blas_thread():
-            return [
-                train(inputs[m], rows, labels, *members[m], mu_r, sigma_r, config,
-                      lambda epoch, loss, m=m: callback(m * epochs + epoch, loss))
-                for m in range(2)
-            ]
+        return train_numpy_pair(inputs, rows, labels, members, mu_r, sigma_r, config, callback)
 
     def _run_engine(
         self,
