@@ -121,11 +121,13 @@ def test_gradient_clipping_changes_training_the_same_way_in_both_engines():
 @pytest.mark.parametrize("widths", [(9, 9), (5, 9), (9, 4)])
 @pytest.mark.parametrize("config", [TrainConfig(epochs=4, batches_per_epoch=3),
                                     TrainConfig(epochs=3, batches_per_epoch=2, clipnorm=None, restore_best=False)])
-def test_pair_training_gives_each_network_its_own_bits(hidden, widths, config):
+@pytest.mark.parametrize("alternating", [True, False])
+def test_pair_training_gives_each_network_its_own_bits(hidden, widths, config, alternating):
     rng = np.random.default_rng(1)
     inputs = [rng.normal(size=(300, d)).astype(np.float32) for d in widths]
     rows = rng.integers(0, 300, size=(config.epochs * config.batches_per_epoch, 32))
-    labels = np.tile(np.array([0.0, 1.0], dtype=np.float32), 16)
+    # balanced_batches' labels (a slice of a batch), or anomalies anywhere (indexed)
+    labels = np.tile(np.array([0.0, 1.0], dtype=np.float32), 16) if alternating else (rng.random(32) < 0.3) * 1.0
     members = [glorot_uniform_init(rng, d, hidden) for d in widths]
     seen = []
     pair = train_numpy_pair(inputs, rows, labels, members, 0.1, 0.9, config, lambda e, l: seen.append((e, l)))

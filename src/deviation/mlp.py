@@ -504,7 +504,7 @@ class PairParams:
 
 def pair_gradients(
     batches: Sequence[np.ndarray],
-    yb: np.ndarray,
+    anomalies: slice | np.ndarray,
     net: PairParams,
     mu_r: float,
     sigma_r: float,
@@ -517,7 +517,8 @@ def pair_gradients(
     ----------
     batches : two ndarray of shape (B, in_m), float32, C-contiguous
         Each network's batch (the same rows in its own input columns).
-    yb : ndarray of shape (B,)
+    anomalies : slice or ndarray of int
+        The positions of the labeled anomalies in a batch (:func:`batch_anomalies`).
     net : PairParams
     mu_r, sigma_r, margin, l2 : float
 
@@ -537,14 +538,14 @@ def pair_gradients(
         else:
             z = acts[k] @ net.coefs[k - 1]
         z += net.intercepts[k]
-        np.maximum(z, 0.0, out=z)
+        np.maximum(z, _zeros(z.shape), out=z)  # as with 0.0, several times faster
         acts.append(z)
     if n_hidden:
         scores = (acts[-1] @ net.coefs[-1])[:, :, 0]
     else:
         scores = np.stack([(batches[m] @ net.firsts[m])[:, 0] for m in range(2)])
     scores += net.intercepts[-1][:, 0]  # (2, B) + (2, 1)
-    losses, g_scores = _stacked_deviation_loss(scores, yb, mu_r, sigma_r, margin)
+    losses, g_scores = _stacked_deviation_loss(scores, anomalies, mu_r, sigma_r, margin)
 
     g = g_scores[:, :, None]  # (2, B, 1)
     ones = _ones_row(B, g.dtype)
@@ -571,19 +572,36 @@ def pair_gradients(
     return losses
 
 
+def batch_anomalies(labels: np.ndarray) -> slice | np.ndarray:
+    """The positions of the nonzero ``labels``: a slice when they are evenly spaced (as
+    :func:`deviation.sampling.balanced_batches` draws them), whose views are cheaper than indexing."""
+    positions = np.flatnonzero(labels != 0)
+    if len(positions) > 1 and np.all(np.diff(positions) == positions[1] - positions[0]):
+        return slice(int(positions[0]), int(positions[-1]) + 1, int(positions[1] - positions[0]))
+    return positions
+
+
 def _stacked_deviation_loss(
-    scores: np.ndarray, labels: np.ndarray, mu_r: float, sigma_r: float, margin: float
+    scores: np.ndarray, anomalies: slice | np.ndarray, mu_r: float, sigma_r: float, margin: float
 ) -> tuple[list[float], np.ndarray]:
-    """:func:`deviation_loss_numpy` of the rows of ``scores`` (2, B) against the same labels, in one pass."""
+    """:func:`deviation_loss_numpy` of each row of float32 ``scores`` (2, B), the same labels for both."""
     n = scores.shape[1]
     dev = scores - mu_r
     dev *= 1.0 / sigma_r
-    anom = labels != 0
     per_row = np.abs(dev)
-    hinge = margin - dev[:, anom]
-    per_row[:, anom] = np.maximum(hinge, 0.0)
+    hinge = margin - dev[:, anomalies]
+    per_row[:, anomalies] = np.maximum(hinge, 0.0)
+    # a row's sum along the contiguous axis is the same pairwise sum as the 1-D sum
     losses = [float(total) / n for total in per_row.sum(axis=1)]
     grad = np.sign(dev)
-    grad[:, anom] = np.where(hinge > 0, -1.0, 0.0)
+    grad[:, anomalies] = np.where(hinge > 0, np.float32(-1.0), np.float32(0.0))
     grad *= 1.0 / (n * sigma_r)
-    return losses, grad.astype(scores.dtype, copy=False)
+    return losses, grad
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros(shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only float32 array of zeros (``np.maximum`` with an array runs a faster loop than with 0.0)."""
+    zeros = np.zeros(shape, dtype=np.float32)
+    zeros.flags.writeable = False
+    return zeros

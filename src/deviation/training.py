@@ -29,7 +29,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._limits import WIDE_SPARSE_COLUMNS as DENSE_BATCH_MAX_COLUMNS
 from ._optional import import_optional
-from .mlp import FlatParams, PairParams, mlp_gradients, pair_gradients
+from .mlp import FlatParams, PairParams, batch_anomalies, mlp_gradients, pair_gradients
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def train_numpy_pair(
     step = np.empty_like(net.flat)
     lr, rho, eps = config.learning_rate, config.rho, config.epsilon
     keepers = [_BestKeeper(config.restore_best) for _ in range(2)]
-    labels = labels.astype(np.float32)
+    anomalies = batch_anomalies(labels)
     per_epoch, size = config.batches_per_epoch, rows.shape[1]
     for epoch in range(config.epochs):
         totals = [0.0, 0.0]
@@ -247,7 +247,7 @@ def train_numpy_pair(
         drawn = rows[epoch * per_epoch : (epoch + 1) * per_epoch].reshape(-1)
         batches = [X.take(drawn, axis=0).reshape(per_epoch, size, X.shape[1]) for X in inputs]
         for j in range(per_epoch):
-            losses = pair_gradients([b[j] for b in batches], labels, net, mu_r, sigma_r,
+            losses = pair_gradients([b[j] for b in batches], anomalies, net, mu_r, sigma_r,
                                     config.margin, config.l2)
             for m in range(2):
                 totals[m] += losses[m]
