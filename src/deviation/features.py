@@ -88,7 +88,8 @@ def _quantiles(X: np.ndarray, references: np.ndarray) -> np.ndarray:
     from one sort per column: ``np.percentile`` with 1,000 levels partitions the column
     1,000 times, which made the view's fit slower than training a network.
     """
-    ordered = np.sort(np.asarray(X, dtype=np.float64), axis=0)
+    ordered = np.array(X, dtype=np.float64, order="F")  # a copy whose columns are contiguous: faster to sort
+    ordered.sort(axis=0)
     position = references * (len(ordered) - 1)
     below = np.floor(position).astype(np.int64)
     above = np.minimum(below + 1, len(ordered) - 1)
