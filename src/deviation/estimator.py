@@ -589,9 +589,11 @@ class DevNet(BaseEstimator):
         # only the rows some batch draws go through the views (the quantile view is the costly part)
         drawn = np.zeros(X.shape[0], dtype=bool)
         drawn[rows] = True
-        position = (np.cumsum(drawn) - 1)[rows]  # each draw's row among the drawn rows
+        position = np.cumsum(drawn, dtype=np.intp)
+        position -= 1
+        position = position[rows]  # each draw's row among the drawn rows
         # [minmax (n drawn, n_features_in), quantile and binary (n drawn, n_continuous + n_binary)]
-        inputs = view.network_inputs(X[drawn], exact=True)
+        inputs = view.network_inputs(X, exact=True, rows=np.flatnonzero(drawn))
         if self.engine_ == "numpy":
             return self._train_pair(inputs, position, labels, members, mu_r, sigma_r, config, callback), mu_r, sigma_r
         results = [

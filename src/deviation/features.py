@@ -229,7 +229,7 @@ class InputView:
         """
         return np.hstack(self.network_inputs(X, exact=exact)) if self.n_continuous else self.network_inputs(X)[0]
 
-    def network_inputs(self, X: np.ndarray, *, exact: bool = False) -> list[np.ndarray]:
+    def network_inputs(self, X: np.ndarray, *, exact: bool = False, rows: np.ndarray | None = None) -> list[np.ndarray]:
         """:meth:`transform` cut into what each network reads, each C-contiguous float32.
 
         Parameters
@@ -237,6 +237,9 @@ class InputView:
         X : ndarray of shape (n, n_features_in)
         exact : bool, default=False
             As in :meth:`transform`.
+        rows : ndarray of int, optional
+            Map only these rows of ``X``, in this order: the result of ``X[rows]``
+            without that copy (each block of rows is gathered where it is mapped).
 
         Returns
         -------
@@ -247,21 +250,23 @@ class InputView:
             (each value on its own, so the result does not depend on them).
         """
         X = np.asarray(X)
+        n = X.shape[0] if rows is None else len(rows)
         d = self.n_features_in
-        parts = [np.empty((X.shape[0], d), dtype=np.float32)]
+        parts = [np.empty((n, d), dtype=np.float32)]
         if self.n_continuous:
-            parts.append(np.empty((X.shape[0], self.n_features_out - d), dtype=np.float32))
-        compiled = for_rows(X.shape[0], load=not exact)
+            parts.append(np.empty((n, self.n_features_out - d), dtype=np.float32))
+        compiled = for_rows(n, load=not exact)
 
         def block(start: int) -> None:
-            rows = slice(start, start + block_rows)
-            columns = self._block(X[rows], exact, compiled=compiled)
-            parts[0][rows] = columns[:d].T
+            part = slice(start, start + block_rows)
+            columns = self._block(X[part] if rows is None else np.take(X, rows[part], axis=0), exact,
+                                  compiled=compiled)
+            parts[0][part] = columns[:d].T
             if len(parts) == 2:
-                parts[1][rows] = columns[d:].T
+                parts[1][part] = columns[d:].T
 
         block_rows = self._block_rows()
-        starts = range(0, X.shape[0], block_rows)
+        starts = range(0, n, block_rows)
         if len(starts) <= 1:
             for start in starts:
                 block(start)
