@@ -35,7 +35,7 @@ from .calibration import (
     prior_p_values,
 )
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
-from .features import N_QUANTILES, InputView
+from .features import N_QUANTILES, InputView, _column_extremes
 from .kernels import for_rows
 from .loss import draw_reference
 from .mlp import forward_numpy, glorot_uniform_init, merge_networks, network_members, score_dense
@@ -319,7 +319,10 @@ class DevNet(BaseEstimator):
         self : DevNet
         """
         self._validate_params()
-        X = self._validate_X(X, reset=True)
+        X = self._validate_X(X, reset=True, check_magnitude=False)
+        # the default preset's input view reads each column's extremes: one pass over X for both
+        extremes = _column_extremes(X) if self.preset == "default" and not sp.issparse(X) else None
+        _check_magnitude(X, extremes)
         y = _validate_y(y, X.shape[0])
         anomaly_idx = np.flatnonzero(y == 1)
         unlabeled_idx = np.flatnonzero(y == 0)
@@ -353,7 +356,7 @@ class DevNet(BaseEstimator):
             unlabeled_idx = np.setdiff1d(unlabeled_idx, calibration_idx, assume_unique=True)
         view = None
         if self.preset == "default" and not sp.issparse(X):
-            view = InputView.fit(X, rng)
+            view = InputView.fit(X, rng, extremes=extremes)
         n_views = 2 if view is not None and view.n_continuous else 1
         hidden, learning_rate = self._network_settings(n_views, view)
         config = TrainConfig(
@@ -902,7 +905,7 @@ class DevNet(BaseEstimator):
                     ) from None
         return device, engine
 
-    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray | sp.csr_matrix:
+    def _validate_X(self, X: Any, *, reset: bool, check_magnitude: bool = True) -> np.ndarray | sp.csr_matrix:
         if X is None:
             raise DataError("X is None; pass a 2-D array, DataFrame or sparse matrix of features.")
         try:
@@ -935,12 +938,8 @@ class DevNet(BaseEstimator):
             if "minimum of" in msg and "sample" in msg:
                 msg += " DevNet needs at least one labeled anomaly and one unlabeled row to train."
             raise DataError(msg) from None
-        values = X.data if sp.issparse(X) else X
-        if values.size and max(values.max(), -values.min()) > _MAX_ABS_VALUE:
-            raise DataError(
-                f"X holds values of magnitude above {_MAX_ABS_VALUE:g}, too large for the "
-                "network's float32 arithmetic. Scale the features first (e.g. min-max)."
-            )
+        if check_magnitude:
+            _check_magnitude(X)
         return X
 
     def _validate_params(self) -> None:
@@ -995,6 +994,20 @@ def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) ->
             # about 300 bytes per quantile while they are built, and the bucket table)
             total += d * (min(n, N_QUANTILES) * 300 + LUT_MAX * 8)
     return int(total)
+
+
+def _check_magnitude(X: np.ndarray | sp.csr_matrix, extremes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Raise DataError when a value of ``X`` is too large for float32; ``extremes``: its columns' minima and maxima."""
+    if extremes is not None:
+        largest = max(extremes[1].max(), -extremes[0].min()) if extremes[0].size else 0.0
+    else:
+        values = X.data if sp.issparse(X) else X
+        largest = max(values.max(), -values.min()) if values.size else 0.0
+    if largest > _MAX_ABS_VALUE:
+        raise DataError(
+            f"X holds values of magnitude above {_MAX_ABS_VALUE:g}, too large for the "
+            "network's float32 arithmetic. Scale the features first (e.g. min-max)."
+        )
 
 
 def _column_means(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray:

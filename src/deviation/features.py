@@ -138,7 +138,13 @@ class InputView:
 
     # ------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, X: np.ndarray, rng: np.random.Generator, with_binary: bool = True) -> "InputView":
+    def fit(
+        cls,
+        X: np.ndarray,
+        rng: np.random.Generator,
+        with_binary: bool = True,
+        extremes: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> "InputView":
         """Fit on dense training rows ``X`` (finite values).
 
         Parameters
@@ -150,12 +156,14 @@ class InputView:
             Whether the quantile network also reads the binary columns (when there
             is a continuous column). ``False`` is the view of model files written
             before it did, kept for comparisons (benchmarks/robustness.py).
+        extremes : (ndarray, ndarray), optional
+            ``_column_extremes(X)``, when the caller has them.
 
         Returns
         -------
         InputView
         """
-        data_min, data_max = _column_extremes(X)
+        data_min, data_max = _column_extremes(X) if extremes is None else extremes
         data_range = data_max - data_min
         data_range[data_range == 0] = 1.0
         # only a column whose minimum and maximum are 0 or 1 can be binary: check those alone
