@@ -234,6 +234,7 @@ def train_numpy_pair(
     -------
     list of two TrainResult
     """
+    inputs = [np.ascontiguousarray(X, dtype=np.float32) for X in inputs]
     net = PairParams(members)
     sq_avg = np.zeros_like(net.flat)
     step = np.empty_like(net.flat)
@@ -256,6 +257,7 @@ def train_numpy_pair(
                     norm = float(np.sqrt(np.vdot(g, g)))
                     if norm > config.clipnorm:
                         g *= np.float32(config.clipnorm / norm)
+            # train_numpy's RMSprop, elementwise: on both networks' weights at once, each gets its own update
             g = net.grad
             sq_avg *= rho
             np.multiply(g, g, out=step)
