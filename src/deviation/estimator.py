@@ -35,7 +35,7 @@ from .calibration import (
     prior_p_values,
 )
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
-from .features import N_QUANTILES, InputView, _column_extremes
+from .features import N_QUANTILES, InputView, column_extremes
 from .kernels import for_rows
 from .loss import draw_reference
 from .mlp import forward_numpy, glorot_uniform_init, merge_networks, network_members, score_dense
@@ -321,7 +321,7 @@ class DevNet(BaseEstimator):
         self._validate_params()
         X = self._validate_X(X, reset=True, check_magnitude=False)
         # the default preset's input view reads each column's extremes: one pass over X for both
-        extremes = _column_extremes(X) if self.preset == "default" and not sp.issparse(X) else None
+        extremes = column_extremes(X) if self.preset == "default" and not sp.issparse(X) else None
         _check_magnitude(X, extremes)
         y = _validate_y(y, X.shape[0])
         anomaly_idx = np.flatnonzero(y == 1)

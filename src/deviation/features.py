@@ -40,7 +40,7 @@ from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
 from .kernels import compile_errors, disable, for_rows
 from .quantile_map import NormalQuantileMap
 
-__all__ = ["InputView"]
+__all__ = ["InputView", "column_extremes"]
 
 #: Values mapped at a time by the view (rows times columns: its temporaries stay in cache),
 #: and threads mapping blocks.
@@ -60,7 +60,7 @@ QUANTILE_SUBSAMPLE = 100_000
 # make the score NaN. It is the bound DevNet puts on its inputs, so the network never reads
 # a larger value than the paper's model may.
 
-def _column_extremes(X: np.ndarray, group: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def column_extremes(X: np.ndarray, group: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Each column's minimum and maximum as float64, the values of ``X.min(0)`` and ``X.max(0)``.
 
     ``X.min(axis=0)`` of a C-ordered array runs its inner loop over one row's few
@@ -157,13 +157,13 @@ class InputView:
             is a continuous column). ``False`` is the view of model files written
             before it did, kept for comparisons (benchmarks/robustness.py).
         extremes : (ndarray, ndarray), optional
-            ``_column_extremes(X)``, when the caller has them.
+            ``column_extremes(X)``, when the caller has them.
 
         Returns
         -------
         InputView
         """
-        data_min, data_max = _column_extremes(X) if extremes is None else extremes
+        data_min, data_max = column_extremes(X) if extremes is None else extremes
         data_range = data_max - data_min
         data_range[data_range == 0] = 1.0
         # only a column whose minimum and maximum are 0 or 1 can be binary: check those alone
