@@ -24,6 +24,18 @@ def broadcast_loss(scores, labels, mu_r, sigma_r, margin=5.0):
     return float(per_pair.mean()), grad.astype(scores.dtype)
 
 
+def stacked(bug):
+    """``bug`` in the loss of the default preset's two networks, computed together (mlp._stacked_deviation_loss)."""
+
+    def loss(scores, anomalies, mu_r, sigma_r, margin):
+        labels = np.zeros(scores.shape[1], dtype=scores.dtype)
+        labels[anomalies] = 1
+        losses, grads = zip(*(bug(row, labels, mu_r, sigma_r, margin) for row in scores))
+        return list(losses), np.stack(grads)
+
+    return loss
+
+
 def swapped_loss(scores, labels, mu_r, sigma_r, margin=5.0):
     """PyOD's bug: labels and scores exchanged in the call."""
     return deviation_loss_numpy(labels.astype(scores.dtype), scores, mu_r, sigma_r, margin)
@@ -49,6 +61,7 @@ def test_the_real_loss_passes_the_learning_check(thyroid_split, preset):
 @pytest.mark.parametrize("bug", [broadcast_loss], ids=["deepod-broadcast"])
 def test_a_planted_port_bug_fails_the_learning_check(thyroid_split, monkeypatch, bug, preset):
     monkeypatch.setattr(deviation.mlp, "deviation_loss_numpy", bug)
+    monkeypatch.setattr(deviation.mlp, "_stacked_deviation_loss", stacked(bug))
     assert learning_margin(thyroid_split, preset) < LEARNING_FLOOR[preset]
 
 

@@ -153,12 +153,12 @@ def test_compiled_exact_view_is_the_numpy_exact_view(dtype, numpy_only):
 
 @pytest.mark.parametrize("shape", [(1, 3), (63, 4), (64, 4), (1000, 7), (4097, 20)])
 def test_column_extremes_are_numpy_min_and_max(shape):
-    from deviation.features import _column_extremes
+    from deviation.features import column_extremes
 
     rng = np.random.default_rng(shape[0])
     X = rng.standard_cauchy(size=shape)
     for data in (X, X.astype(np.float32), np.asfortranarray(X)):
-        low, high = _column_extremes(data)
+        low, high = column_extremes(data)
         np.testing.assert_array_equal(low, data.min(axis=0).astype(np.float64))
         np.testing.assert_array_equal(high, data.max(axis=0).astype(np.float64))
 

@@ -6,7 +6,7 @@ import torch
 from deviation.loss import deviation_loss
 from deviation.mlp import FlatParams, forward_numpy, glorot_uniform_init, mlp_gradients
 from deviation.network import ScoringMLP
-from deviation.training import TrainConfig, train_numpy, train_torch
+from deviation.training import TrainConfig, train_numpy, train_numpy_pair, train_torch
 
 
 def _autograd(Xb, yb, coefs, intercepts, l2):
@@ -115,3 +115,28 @@ def test_gradient_clipping_changes_training_the_same_way_in_both_engines():
         ]
     assert not np.allclose(runs["none"][0].coefs[0], runs["tight"][0].coefs[0], atol=1e-4)
     np.testing.assert_allclose(runs["tight"][0].coefs[0], runs["tight"][1].coefs[0], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden", [(), (6,), (8, 5), (7, 4, 3)])
+@pytest.mark.parametrize("widths", [(9, 9), (5, 9), (9, 4)])
+@pytest.mark.parametrize("config", [TrainConfig(epochs=4, batches_per_epoch=3),
+                                    TrainConfig(epochs=3, batches_per_epoch=2, clipnorm=None, restore_best=False)])
+@pytest.mark.parametrize("alternating", [True, False])
+def test_pair_training_gives_each_network_its_own_bits(hidden, widths, config, alternating):
+    rng = np.random.default_rng(1)
+    inputs = [rng.normal(size=(300, d)).astype(np.float32) for d in widths]
+    rows = rng.integers(0, 300, size=(config.epochs * config.batches_per_epoch, 32))
+    # balanced_batches' labels (a slice of a batch), or anomalies anywhere (indexed)
+    labels = np.tile(np.array([0.0, 1.0], dtype=np.float32), 16) if alternating else (rng.random(32) < 0.3) * 1.0
+    members = [glorot_uniform_init(rng, d, hidden) for d in widths]
+    seen = []
+    pair = train_numpy_pair(inputs, rows, labels, members, 0.1, 0.9, config, lambda e, l: seen.append((e, l)))
+    alone = [train_numpy(inputs[m], rows, labels, [c.copy() for c in members[m][0]],
+                         [b.copy() for b in members[m][1]], 0.1, 0.9, config) for m in range(2)]
+    for got, expected in zip(pair, alone):
+        assert got.loss_curve == expected.loss_curve and got.best_epoch == expected.best_epoch
+        for a, b in zip(got.coefs + got.intercepts, expected.coefs + expected.intercepts):
+            assert a.shape == b.shape and a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+    # one call per epoch of the first network, then of the second, as when trained one after the other
+    assert seen == list(enumerate(alone[0].loss_curve + alone[1].loss_curve))

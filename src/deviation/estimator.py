@@ -35,13 +35,13 @@ from .calibration import (
     prior_p_values,
 )
 from .exceptions import DataError, FeatureMismatchError, NotFittedError, ParameterError
-from .features import N_QUANTILES, InputView
+from .features import N_QUANTILES, InputView, column_extremes
 from .kernels import for_rows
 from .loss import draw_reference
 from .mlp import forward_numpy, glorot_uniform_init, merge_networks, network_members, score_dense
 from .quantile_map import LUT_MAX
 from .sampling import balanced_batches
-from .training import TrainConfig, one_blas_thread, require_torch, train_numpy, train_torch
+from .training import TrainConfig, require_torch, train_numpy, train_numpy_pair, train_torch
 
 logger = logging.getLogger(__name__)
 
@@ -319,7 +319,10 @@ class DevNet(BaseEstimator):
         self : DevNet
         """
         self._validate_params()
-        X = self._validate_X(X, reset=True)
+        X = self._validate_X(X, reset=True, check_magnitude=False)
+        # the default preset's input view reads each column's extremes: one pass over X for both
+        extremes = column_extremes(X) if self.preset == "default" and not sp.issparse(X) else None
+        _check_magnitude(X, extremes)
         y = _validate_y(y, X.shape[0])
         anomaly_idx = np.flatnonzero(y == 1)
         unlabeled_idx = np.flatnonzero(y == 0)
@@ -353,7 +356,7 @@ class DevNet(BaseEstimator):
             unlabeled_idx = np.setdiff1d(unlabeled_idx, calibration_idx, assume_unique=True)
         view = None
         if self.preset == "default" and not sp.issparse(X):
-            view = InputView.fit(X, rng)
+            view = InputView.fit(X, rng, extremes=extremes)
         n_views = 2 if view is not None and view.n_continuous else 1
         hidden, learning_rate = self._network_settings(n_views, view)
         config = TrainConfig(
@@ -589,9 +592,11 @@ class DevNet(BaseEstimator):
         # only the rows some batch draws go through the views (the quantile view is the costly part)
         drawn = np.zeros(X.shape[0], dtype=bool)
         drawn[rows] = True
-        position = (np.cumsum(drawn) - 1)[rows]  # each draw's row among the drawn rows
+        position = np.cumsum(drawn, dtype=np.intp)
+        position -= 1
+        position = position[rows]  # each draw's row among the drawn rows
         # [minmax (n drawn, n_features_in), quantile and binary (n drawn, n_continuous + n_binary)]
-        inputs = view.network_inputs(X[drawn], exact=True)
+        inputs = view.network_inputs(X, exact=True, rows=np.flatnonzero(drawn))
         if self.engine_ == "numpy":
             return self._train_pair(inputs, position, labels, members, mu_r, sigma_r, config, callback), mu_r, sigma_r
         results = [
@@ -614,7 +619,7 @@ class DevNet(BaseEstimator):
         config: TrainConfig,
         callback: Callable[[int, float], None],
     ) -> list[Any]:
-        """Train the two networks with the numpy engine, one after the other on this thread.
+        """Train the two networks with the numpy engine, step by step together on this thread.
 
         Each network's arithmetic is exactly what it is trained alone (the same steps on
         its own arrays, BLAS on one thread), so the weights are too. Two threads, one per
@@ -622,14 +627,7 @@ class DevNet(BaseEstimator):
         benchmarks/fit_speed.py): each step is a few dozen short NumPy calls, and two
         threads spend more time handing the GIL to each other than they overlap.
         """
-        epochs = int(self.epochs)
-        train = train_numpy.__wrapped__  # type: ignore[attr-defined]  # one BLAS limit for both networks
-        with one_blas_thread():
-            return [
-                train(inputs[m], rows, labels, *members[m], mu_r, sigma_r, config,
-                      lambda epoch, loss, m=m: callback(m * epochs + epoch, loss))
-                for m in range(2)
-            ]
+        return train_numpy_pair(inputs, rows, labels, members, mu_r, sigma_r, config, callback)
 
     def _run_engine(
         self,
@@ -907,7 +905,7 @@ class DevNet(BaseEstimator):
                     ) from None
         return device, engine
 
-    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray | sp.csr_matrix:
+    def _validate_X(self, X: Any, *, reset: bool, check_magnitude: bool = True) -> np.ndarray | sp.csr_matrix:
         if X is None:
             raise DataError("X is None; pass a 2-D array, DataFrame or sparse matrix of features.")
         try:
@@ -940,12 +938,8 @@ class DevNet(BaseEstimator):
             if "minimum of" in msg and "sample" in msg:
                 msg += " DevNet needs at least one labeled anomaly and one unlabeled row to train."
             raise DataError(msg) from None
-        values = X.data if sp.issparse(X) else X
-        if values.size and max(values.max(), -values.min()) > _MAX_ABS_VALUE:
-            raise DataError(
-                f"X holds values of magnitude above {_MAX_ABS_VALUE:g}, too large for the "
-                "network's float32 arithmetic. Scale the features first (e.g. min-max)."
-            )
+        if check_magnitude:
+            _check_magnitude(X)
         return X
 
     def _validate_params(self) -> None:
@@ -1000,6 +994,20 @@ def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) ->
             # about 300 bytes per quantile while they are built, and the bucket table)
             total += d * (min(n, N_QUANTILES) * 300 + LUT_MAX * 8)
     return int(total)
+
+
+def _check_magnitude(X: np.ndarray | sp.csr_matrix, extremes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Raise DataError when a value of ``X`` is too large for float32; ``extremes``: its columns' minima and maxima."""
+    if extremes is not None:
+        largest = max(extremes[1].max(), -extremes[0].min()) if extremes[0].size else 0.0
+    else:
+        values = X.data if sp.issparse(X) else X
+        largest = max(values.max(), -values.min()) if values.size else 0.0
+    if largest > _MAX_ABS_VALUE:
+        raise DataError(
+            f"X holds values of magnitude above {_MAX_ABS_VALUE:g}, too large for the "
+            "network's float32 arithmetic. Scale the features first (e.g. min-max)."
+        )
 
 
 def _column_means(X: np.ndarray | sp.csr_matrix, rows: np.ndarray) -> np.ndarray:

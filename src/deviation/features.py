@@ -40,7 +40,7 @@ from ._limits import MAX_ABS_VALUE as MAX_VIEW_VALUE
 from .kernels import compile_errors, disable, for_rows
 from .quantile_map import NormalQuantileMap
 
-__all__ = ["InputView"]
+__all__ = ["InputView", "column_extremes"]
 
 #: Values mapped at a time by the view (rows times columns: its temporaries stay in cache),
 #: and threads mapping blocks.
@@ -60,7 +60,7 @@ QUANTILE_SUBSAMPLE = 100_000
 # make the score NaN. It is the bound DevNet puts on its inputs, so the network never reads
 # a larger value than the paper's model may.
 
-def _column_extremes(X: np.ndarray, group: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def column_extremes(X: np.ndarray, group: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Each column's minimum and maximum as float64, the values of ``X.min(0)`` and ``X.max(0)``.
 
     ``X.min(axis=0)`` of a C-ordered array runs its inner loop over one row's few
@@ -88,7 +88,8 @@ def _quantiles(X: np.ndarray, references: np.ndarray) -> np.ndarray:
     from one sort per column: ``np.percentile`` with 1,000 levels partitions the column
     1,000 times, which made the view's fit slower than training a network.
     """
-    ordered = np.sort(np.asarray(X, dtype=np.float64), axis=0)
+    ordered = np.array(X, dtype=np.float64, order="F")  # a copy whose columns are contiguous: faster to sort
+    ordered.sort(axis=0)
     position = references * (len(ordered) - 1)
     below = np.floor(position).astype(np.int64)
     above = np.minimum(below + 1, len(ordered) - 1)
@@ -137,7 +138,13 @@ class InputView:
 
     # ------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, X: np.ndarray, rng: np.random.Generator, with_binary: bool = True) -> "InputView":
+    def fit(
+        cls,
+        X: np.ndarray,
+        rng: np.random.Generator,
+        with_binary: bool = True,
+        extremes: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> "InputView":
         """Fit on dense training rows ``X`` (finite values).
 
         Parameters
@@ -149,12 +156,14 @@ class InputView:
             Whether the quantile network also reads the binary columns (when there
             is a continuous column). ``False`` is the view of model files written
             before it did, kept for comparisons (benchmarks/robustness.py).
+        extremes : (ndarray, ndarray), optional
+            ``column_extremes(X)``, when the caller has them.
 
         Returns
         -------
         InputView
         """
-        data_min, data_max = _column_extremes(X)
+        data_min, data_max = column_extremes(X) if extremes is None else extremes
         data_range = data_max - data_min
         data_range[data_range == 0] = 1.0
         # only a column whose minimum and maximum are 0 or 1 can be binary: check those alone
@@ -228,7 +237,7 @@ class InputView:
         """
         return np.hstack(self.network_inputs(X, exact=exact)) if self.n_continuous else self.network_inputs(X)[0]
 
-    def network_inputs(self, X: np.ndarray, *, exact: bool = False) -> list[np.ndarray]:
+    def network_inputs(self, X: np.ndarray, *, exact: bool = False, rows: np.ndarray | None = None) -> list[np.ndarray]:
         """:meth:`transform` cut into what each network reads, each C-contiguous float32.
 
         Parameters
@@ -236,6 +245,9 @@ class InputView:
         X : ndarray of shape (n, n_features_in)
         exact : bool, default=False
             As in :meth:`transform`.
+        rows : ndarray of int, optional
+            Map only these rows of ``X``, in this order: the result of ``X[rows]``
+            without that copy (each block of rows is gathered where it is mapped).
 
         Returns
         -------
@@ -246,21 +258,23 @@ class InputView:
             (each value on its own, so the result does not depend on them).
         """
         X = np.asarray(X)
+        n = X.shape[0] if rows is None else len(rows)
         d = self.n_features_in
-        parts = [np.empty((X.shape[0], d), dtype=np.float32)]
+        parts = [np.empty((n, d), dtype=np.float32)]
         if self.n_continuous:
-            parts.append(np.empty((X.shape[0], self.n_features_out - d), dtype=np.float32))
-        compiled = for_rows(X.shape[0], load=not exact)
+            parts.append(np.empty((n, self.n_features_out - d), dtype=np.float32))
+        compiled = for_rows(n, load=not exact)
 
         def block(start: int) -> None:
-            rows = slice(start, start + block_rows)
-            columns = self._block(X[rows], exact, compiled=compiled)
-            parts[0][rows] = columns[:d].T
+            part = slice(start, start + block_rows)
+            columns = self._block(X[part] if rows is None else np.take(X, rows[part], axis=0), exact,
+                                  compiled=compiled)
+            parts[0][part] = columns[:d].T
             if len(parts) == 2:
-                parts[1][rows] = columns[d:].T
+                parts[1][part] = columns[d:].T
 
         block_rows = self._block_rows()
-        starts = range(0, X.shape[0], block_rows)
+        starts = range(0, n, block_rows)
         if len(starts) <= 1:
             for start in starts:
                 block(start)

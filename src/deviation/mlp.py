@@ -439,3 +439,169 @@ def merge_networks(
             coefs.append(np.ascontiguousarray(block_diag(*kernels), dtype=np.float32))
             intercepts.append(np.concatenate(biases).astype(np.float32))
     return coefs, intercepts
+
+
+class PairParams:
+    """The weights of two networks of the same hidden layers, stacked for one step of both.
+
+    Network ``m``'s weights lie in row ``m`` of one (2, S) float32 buffer, in
+    :class:`FlatParams` order (kernels, then biases) and contiguous, so its flat
+    vector, and the global norm of its gradient, is what :class:`FlatParams` gives;
+    a network whose first kernel is narrower than the other's is preceded by zeros,
+    so that every later layer sits at the same place in both rows and the two
+    networks' layers are (2, in, out) views. Every elementwise operation on the
+    buffer is the same operation on each network's values, and each (2, ...)
+    product the same BLAS call per network, so both train as they do alone.
+
+    Parameters
+    ----------
+    members : sequence of two (coefs, intercepts)
+        Initial weights; the first kernels may differ in rows, the rest not.
+    """
+
+    def __init__(self, members: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]) -> None:
+        (coefs_a, biases_a), (coefs_b, biases_b) = members
+        tail = [c.shape for c in coefs_a[1:]] + [b.shape for b in biases_a]
+        if tail != [c.shape for c in coefs_b[1:]] + [b.shape for b in biases_b]:
+            raise ValueError("the two networks differ beyond their first kernel")
+        self.n_layers = len(coefs_a)
+        self.inputs = [coefs_a[0].shape[0], coefs_b[0].shape[0]]
+        width = coefs_a[0].shape[1]
+        first = max(self.inputs) * width
+        sizes = [int(np.prod(s)) for s in tail]
+        offsets = np.cumsum([first, *sizes])
+        # rows padded to 16 floats: both networks' vectors start 64-byte aligned when no zeros precede them
+        size = -(-int(offsets[-1]) // 16) * 16
+        self.flat = np.zeros((2, size), dtype=np.float32)
+        self.grad = np.zeros_like(self.flat)
+        self.starts = [first - n * width for n in self.inputs]
+        self.stop = int(offsets[-1])
+        self.hidden_stop = int(offsets[self.n_layers - 2]) if self.n_layers > 1 else 0
+        for m, (coefs, biases) in enumerate(members):
+            self.flat[m, self.starts[m] : first] = np.asarray(coefs[0], dtype=np.float32).ravel()
+            for a, lo, hi in zip((*coefs[1:], *biases), offsets[:-1], offsets[1:]):
+                self.flat[m, lo:hi] = np.asarray(a, dtype=np.float32).ravel()
+
+        def views(buf: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+            firsts = [buf[m, self.starts[m] : first].reshape(n, width) for m, n in enumerate(self.inputs)]
+            # kernels (2, in, out), biases (2, 1, out): a network's bias broadcast over its batch
+            stacked = [buf[:, lo:hi].reshape(2, *(s if len(s) == 2 else (1, *s)))
+                       for s, lo, hi in zip(tail, offsets[:-1], offsets[1:])]
+            return firsts, stacked[: self.n_layers - 1], stacked[self.n_layers - 1 :]
+
+        self.firsts, self.coefs, self.intercepts = views(self.flat)  # coefs: layers 1.. as (2, in, out)
+        self.grad_firsts, self.grad_coefs, self.grad_intercepts = views(self.grad)
+
+    def vector(self, buf: np.ndarray, m: int) -> np.ndarray:
+        """Network ``m``'s flat vector in ``buf`` (:attr:`flat` or :attr:`grad`), as :class:`FlatParams` lays it."""
+        return buf[m, self.starts[m] : self.stop]
+
+    def copy_weights(self, m: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Independent copies of network ``m``'s current kernels and biases."""
+        coefs = [self.firsts[m].copy(), *(c[m].copy() for c in self.coefs)]
+        return coefs, [b[m].reshape(-1).copy() for b in self.intercepts]
+
+
+def pair_gradients(
+    batches: Sequence[np.ndarray],
+    anomalies: slice | np.ndarray,
+    net: PairParams,
+    mu_r: float,
+    sigma_r: float,
+    margin: float,
+    l2: float,
+) -> list[float]:
+    """:func:`mlp_gradients` of both networks of ``net`` into ``net.grad``, the same values, fewer calls.
+
+    Parameters
+    ----------
+    batches : two ndarray of shape (B, in_m), float32, C-contiguous
+        Each network's batch (the same rows in its own input columns).
+    anomalies : slice or ndarray of int
+        The positions of the labeled anomalies in a batch (:func:`batch_anomalies`).
+    net : PairParams
+    mu_r, sigma_r, margin, l2 : float
+
+    Returns
+    -------
+    list of two float
+        Each network's loss.
+    """
+    n_hidden = net.n_layers - 1
+    B = batches[0].shape[0]
+    acts: list[Any] = [batches]  # acts[k]: input of layer k; (2, B, fan_in) from layer 1 on
+    for k in range(n_hidden):
+        if k == 0:
+            z = np.empty((2, B, net.firsts[0].shape[1]), dtype=np.float32)
+            for m in range(2):
+                np.matmul(batches[m], net.firsts[m], out=z[m])
+        else:
+            z = acts[k] @ net.coefs[k - 1]
+        z += net.intercepts[k]
+        np.maximum(z, _zeros(z.shape), out=z)  # as with 0.0, several times faster
+        acts.append(z)
+    if n_hidden:
+        scores = (acts[-1] @ net.coefs[-1])[:, :, 0]
+    else:
+        scores = np.stack([(batches[m] @ net.firsts[m])[:, 0] for m in range(2)])
+    scores += net.intercepts[-1][:, 0]  # (2, B) + (2, 1)
+    losses, g_scores = _stacked_deviation_loss(scores, anomalies, mu_r, sigma_r, margin)
+
+    g = g_scores[:, :, None]  # (2, B, 1)
+    ones = _ones_row(B, g.dtype)
+    for k in range(n_hidden, -1, -1):
+        if k == 0:
+            for m in range(2):
+                np.matmul(batches[m].T, g[m], out=net.grad_firsts[m])
+        else:
+            np.matmul(acts[k].transpose(0, 2, 1), g, out=net.grad_coefs[k - 1])
+        np.matmul(ones, g, out=net.grad_intercepts[k])
+        if k > 0:
+            kernel = net.coefs[k - 1]
+            g = g * kernel[:, None, :, 0] if k == n_hidden else g @ kernel.transpose(0, 2, 1)
+            g *= acts[k] > 0
+    kernels = [net.firsts, *([c[0], c[1]] for c in net.coefs[: n_hidden - 1])] if n_hidden else []
+    for k in range(n_hidden):
+        for m in range(2):
+            losses[m] += l2 * float(np.vdot(kernels[k][m], kernels[k][m]))
+    if n_hidden:
+        # the hidden kernels of each network are contiguous (the zeros before a narrower first kernel
+        # stay zero): one update for all of them
+        hidden = slice(0, net.hidden_stop)
+        net.grad[:, hidden] += (2.0 * l2) * net.flat[:, hidden]
+    return losses
+
+
+def batch_anomalies(labels: np.ndarray) -> slice | np.ndarray:
+    """The positions of the nonzero ``labels``: a slice when they are evenly spaced (as
+    :func:`deviation.sampling.balanced_batches` draws them), whose views are cheaper than indexing."""
+    positions = np.flatnonzero(labels != 0)
+    if len(positions) > 1 and np.all(np.diff(positions) == positions[1] - positions[0]):
+        return slice(int(positions[0]), int(positions[-1]) + 1, int(positions[1] - positions[0]))
+    return positions
+
+
+def _stacked_deviation_loss(
+    scores: np.ndarray, anomalies: slice | np.ndarray, mu_r: float, sigma_r: float, margin: float
+) -> tuple[list[float], np.ndarray]:
+    """:func:`deviation_loss_numpy` of each row of float32 ``scores`` (2, B), the same labels for both."""
+    n = scores.shape[1]
+    dev = scores - mu_r
+    dev *= 1.0 / sigma_r
+    per_row = np.abs(dev)
+    hinge = margin - dev[:, anomalies]
+    per_row[:, anomalies] = np.maximum(hinge, 0.0)
+    # a row's sum along the contiguous axis is the same pairwise sum as the 1-D sum
+    losses = [float(total) / n for total in per_row.sum(axis=1)]
+    grad = np.sign(dev)
+    grad[:, anomalies] = np.where(hinge > 0, np.float32(-1.0), np.float32(0.0))
+    grad *= 1.0 / (n * sigma_r)
+    return losses, grad
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros(shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only float32 array of zeros (``np.maximum`` with an array runs a faster loop than with 0.0)."""
+    zeros = np.zeros(shape, dtype=np.float32)
+    zeros.flags.writeable = False
+    return zeros

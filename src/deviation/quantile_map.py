@@ -179,10 +179,12 @@ class _Column:
             # is linear within a scale of the centre and logarithmic beyond
             self.inv_scale = 2.0**e / spread if spread > 0 else 1.0
             keys = self._keys(values).astype(np.int64)
+            first, last = int(keys[0]), int(keys[-1])
             for shift in range(0, 31):
-                b = keys >> shift
-                size = int(b[-1] - b[0]) + 1
+                # the table's size from the end keys alone (Python's >> floors as NumPy's does)
+                size = (last >> shift) - (first >> shift) + 1
                 if size <= LUT_MAX:
+                    b = keys >> shift
                     occupancy = int(np.bincount(b - b[0]).max())
                     if best is None or (occupancy, size) < best[0]:
                         best = ((occupancy, size), self.inv_scale, shift, int(b[0]))
@@ -258,6 +260,8 @@ class NormalQuantileMap:
         for j, off in enumerate(offsets):
             self.lowest[off : off + regions[j]] = quantiles[0, j]
             self.highest[off : off + regions[j]] = quantiles[-1, j]
+        self.column_lowest = quantiles[0][:, None].copy()
+        self.column_highest = quantiles[-1][:, None].copy()
         luts = [off + c.lut for c, off in zip(columns, offsets)]
         lut_offsets = np.r_[0, np.cumsum([len(lut) for lut in luts])[:-1]]
         self.lut = np.concatenate(luts).astype(np.int32)
@@ -362,9 +366,14 @@ class NormalQuantileMap:
         """
         k = self.locate(X)
         u = self.exact_u(X, k)
-        u[X + BOUNDS > self.highest.take(k)] = 1.0
-        u[X - BOUNDS < self.lowest.take(k)] = 0.0
-        self.normal_of_levels(u, out)
+        # a value's bounds are its column's extreme quantiles: compared per row of X, no gather
+        bound = X + BOUNDS
+        np.copyto(u, 1.0, where=bound > self.column_highest)
+        np.subtract(X, BOUNDS, out=bound)
+        np.copyto(u, 0.0, where=bound < self.column_lowest)
+        with np.errstate(divide="ignore"):
+            ndtri(u, out=u)
+        np.clip(u, Z_MIN, Z_MAX, out=out, casting="same_kind")
 
     @staticmethod
     def normal_of_levels(u: np.ndarray, out: np.ndarray) -> None:

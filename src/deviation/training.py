@@ -29,11 +29,11 @@ from threadpoolctl import ThreadpoolController
 
 from ._limits import WIDE_SPARSE_COLUMNS as DENSE_BATCH_MAX_COLUMNS
 from ._optional import import_optional
-from .mlp import FlatParams, mlp_gradients
+from .mlp import FlatParams, PairParams, batch_anomalies, mlp_gradients, pair_gradients
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "gather_rows", "require_torch", "train_numpy", "train_torch"]
+__all__ = ["TrainConfig", "TrainResult", "gather_rows", "require_torch", "train_numpy", "train_numpy_pair", "train_torch"]
 
 EpochCallback = Callable[[int, float], None]
 
@@ -197,6 +197,85 @@ def train_numpy(
             epoch_callback(epoch, keeper.curve[-1])
     best_coefs, best_intercepts = keeper.best  # type: ignore[misc]
     return TrainResult(best_coefs, best_intercepts, keeper.curve, keeper.best_epoch)
+
+
+@_one_blas_thread
+def train_numpy_pair(
+    inputs: list[np.ndarray],
+    rows: np.ndarray,
+    labels: np.ndarray,
+    members: list[tuple[list[np.ndarray], list[np.ndarray]]],
+    mu_r: float,
+    sigma_r: float,
+    config: TrainConfig,
+    epoch_callback: EpochCallback | None = None,
+) -> list[TrainResult]:
+    """:func:`train_numpy` of two networks on the same batches of rows, step by step together.
+
+    Each network gets the same arithmetic as when :func:`train_numpy` trains it alone
+    (:class:`~deviation.mlp.PairParams`), so the same weights, bit for bit; a step of
+    both is about half the NumPy calls of two steps, which are most of a step's time
+    on a few hundred rows of a few dozen columns.
+
+    Parameters
+    ----------
+    inputs : two ndarray of shape (n, D_m), float32, C-contiguous
+        What each network reads of the same ``n`` rows.
+    rows, labels, mu_r, sigma_r, config
+        As in :func:`train_numpy`.
+    members : two (coefs, intercepts)
+        Each network's initial weights (not modified).
+    epoch_callback : callable, optional
+        Called as ``epoch_callback(epoch, mean_loss)`` for every epoch of the first
+        network, then of the second (``epoch`` counting on), as when they are
+        trained one after the other: the second network's calls come at the end.
+
+    Returns
+    -------
+    list of two TrainResult
+    """
+    inputs = [np.ascontiguousarray(X, dtype=np.float32) for X in inputs]
+    net = PairParams(members)
+    sq_avg = np.zeros_like(net.flat)
+    step = np.empty_like(net.flat)
+    lr, rho, eps = config.learning_rate, config.rho, config.epsilon
+    keepers = [_BestKeeper(config.restore_best) for _ in range(2)]
+    anomalies = batch_anomalies(labels)
+    per_epoch, size = config.batches_per_epoch, rows.shape[1]
+    for epoch in range(config.epochs):
+        totals = [0.0, 0.0]
+        # an epoch's batches in one gather per network
+        drawn = rows[epoch * per_epoch : (epoch + 1) * per_epoch].reshape(-1)
+        batches = [X.take(drawn, axis=0).reshape(per_epoch, size, X.shape[1]) for X in inputs]
+        for j in range(per_epoch):
+            losses = pair_gradients([b[j] for b in batches], anomalies, net, mu_r, sigma_r,
+                                    config.margin, config.l2)
+            for m in range(2):
+                totals[m] += losses[m]
+                if config.clipnorm is not None:
+                    g = net.vector(net.grad, m)
+                    norm = float(np.sqrt(np.vdot(g, g)))
+                    if norm > config.clipnorm:
+                        g *= np.float32(config.clipnorm / norm)
+            # train_numpy's RMSprop, elementwise: on both networks' weights at once, each gets its own update
+            g = net.grad
+            sq_avg *= rho
+            np.multiply(g, g, out=step)
+            step *= 1.0 - rho
+            sq_avg += step
+            np.sqrt(sq_avg, out=step)
+            step += eps
+            np.divide(g, step, out=step)
+            step *= lr
+            net.flat -= step
+        for m in range(2):
+            keepers[m].end_epoch(epoch, totals[m] / per_epoch, lambda m=m: net.copy_weights(m))
+        if epoch_callback is not None:
+            epoch_callback(epoch, keepers[0].curve[-1])
+    if epoch_callback is not None:
+        for epoch, loss in enumerate(keepers[1].curve):
+            epoch_callback(config.epochs + epoch, loss)
+    return [TrainResult(*k.best, k.curve, k.best_epoch) for k in keepers]  # type: ignore[misc]
 
 
 def require_torch(what: str) -> Any:
