@@ -121,7 +121,6 @@ def _load_and_warm_up() -> None:
         view = InputView.fit(X, rng)
         for rows in (X, np.asfortranarray(X.astype(np.float32))):  # arrays; a DataFrame's values
             columns = view.transform_columns(rows, float32_rows=True)
-        view.transform_columns(X, exact=True)
         hidden = [rng.normal(size=(4, 4)).astype(np.float32), rng.normal(size=(4, 4)).astype(np.float32)]
         coefs = [np.zeros((8, 4), np.float32), np.zeros((4, 4), np.float32), np.ones((4, 1), np.float32)]
         coefs[0][:4, :2], coefs[0][4:, 2:] = hidden[0][:, :2], hidden[1][:, 2:]
