@@ -355,3 +355,14 @@ def test_debug_shows_the_memory_error_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(DevNet, "fit", out_of_memory)
     with pytest.raises(MemoryError):
         main(["fit", str(data), "--label", "y", "-o", str(tmp_path / "m.model"), "--debug"])
+
+
+def test_reuse_freed_memory_applies_on_glibc_only():
+    import platform
+    import sys
+
+    from deviation._memory import reuse_freed_memory
+
+    applies = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    # True exactly where glibc's mallopt took both settings (the command calls it before scoring)
+    assert reuse_freed_memory() is applies
