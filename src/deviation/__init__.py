@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .datasets import load_thyroid
@@ -51,20 +52,6 @@ _SOURCES = {
     "Preprocessor": ".preprocess",
 }
 
-
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module 'deviation' has no attribute {name!r}")
-    value = getattr(importlib.import_module(source, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -91,3 +78,5 @@ __all__ = [
     "save",
     "write_table",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)

@@ -179,24 +179,34 @@ def train_numpy(
             )[0]
             g = net.grad
             if config.clipnorm is not None:
-                norm = float(np.sqrt(np.vdot(g, g)))
-                if norm > config.clipnorm:
-                    g *= np.float32(config.clipnorm / norm)
-            # RMSprop as Keras: v = rho v + (1 - rho) g^2;  w -= lr g / (sqrt(v) + eps)
-            sq_avg *= rho
-            np.multiply(g, g, out=step)
-            step *= 1.0 - rho
-            sq_avg += step
-            np.sqrt(sq_avg, out=step)
-            step += eps
-            np.divide(g, step, out=step)
-            step *= lr
-            net.flat -= step
+                _clip(g, config.clipnorm)
+            _rmsprop(net.flat, g, sq_avg, step, lr, rho, eps)
         keeper.end_epoch(epoch, total / config.batches_per_epoch, net.copy_weights)
         if epoch_callback is not None:
             epoch_callback(epoch, keeper.curve[-1])
     best_coefs, best_intercepts = keeper.best  # type: ignore[misc]
     return TrainResult(best_coefs, best_intercepts, keeper.curve, keeper.best_epoch)
+
+
+def _clip(g: np.ndarray, clipnorm: float) -> None:
+    """Scale the gradient ``g`` in place to norm ``clipnorm`` when it is longer (Keras's clipnorm)."""
+    norm = float(np.sqrt(np.vdot(g, g)))
+    if norm > clipnorm:
+        g *= np.float32(clipnorm / norm)
+
+
+def _rmsprop(weights: np.ndarray, g: np.ndarray, sq_avg: np.ndarray, step: np.ndarray, lr: float, rho: float,
+             eps: float) -> None:
+    """RMSprop as Keras, in place: ``v = rho v + (1 - rho) g^2;  w -= lr g / (sqrt(v) + eps)`` (``step``: scratch)."""
+    sq_avg *= rho
+    np.multiply(g, g, out=step)
+    step *= 1.0 - rho
+    sq_avg += step
+    np.sqrt(sq_avg, out=step)
+    step += eps
+    np.divide(g, step, out=step)
+    step *= lr
+    weights -= step
 
 
 @_one_blas_thread
@@ -253,21 +263,9 @@ def train_numpy_pair(
             for m in range(2):
                 totals[m] += losses[m]
                 if config.clipnorm is not None:
-                    g = net.vector(net.grad, m)
-                    norm = float(np.sqrt(np.vdot(g, g)))
-                    if norm > config.clipnorm:
-                        g *= np.float32(config.clipnorm / norm)
+                    _clip(net.vector(net.grad, m), config.clipnorm)
             # train_numpy's RMSprop, elementwise: on both networks' weights at once, each gets its own update
-            g = net.grad
-            sq_avg *= rho
-            np.multiply(g, g, out=step)
-            step *= 1.0 - rho
-            sq_avg += step
-            np.sqrt(sq_avg, out=step)
-            step += eps
-            np.divide(g, step, out=step)
-            step *= lr
-            net.flat -= step
+            _rmsprop(net.flat, net.grad, sq_avg, step, lr, rho, eps)
         for m in range(2):
             keepers[m].end_epoch(epoch, totals[m] / per_epoch, lambda m=m: net.copy_weights(m))
         if epoch_callback is not None:

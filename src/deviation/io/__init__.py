@@ -35,8 +35,9 @@ Modules: ``sources`` (paths, compression, archives, error translation),
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .labels import to_binary_labels
@@ -67,18 +68,6 @@ _SOURCES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(source, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -97,3 +86,5 @@ __all__ = [
     "typed_frame",
     "write_table",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)
