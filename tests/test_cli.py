@@ -180,6 +180,19 @@ def test_output_in_missing_directory_and_usage_errors(workdir, model):
     assert r.returncode == 0
 
 
+def test_output_that_is_a_directory_or_the_input_is_refused_before_scoring(workdir, model):
+    folder = workdir / "scores.csv"
+    folder.mkdir(exist_ok=True)
+    r = run("score", str(model), str(workdir / "thyroid.csv"), "-o", str(folder))
+    assert r.returncode == 1 and "is a directory" in r.stderr and "Traceback" not in r.stderr
+    data = workdir / "copy.csv"
+    data.write_bytes((workdir / "thyroid.csv").read_bytes())
+    for command in ("score", "explain"):
+        r = run(command, str(model), str(data), "-o", str(data))
+        assert r.returncode == 1 and "is the input" in r.stderr, r.stderr
+        assert data.read_bytes() == (workdir / "thyroid.csv").read_bytes()  # the input is left as it was
+
+
 def test_debug_shows_the_traceback(workdir):
     r = run("fit", str(workdir / "nothing.csv"), "--label", "class", "-o", str(workdir / "x.model"), "--debug")
     assert r.returncode != 0 and "Traceback" in r.stderr

@@ -12,6 +12,7 @@ import ast
 import io
 import json
 import logging
+import os
 import re
 import shlex
 import sys
@@ -52,12 +53,20 @@ def _say(args: argparse.Namespace, message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def _check_output(path: str, suffixes: Sequence[str], what: str) -> Path:
+def _check_output(path: str, suffixes: Sequence[str], what: str, inputs: Sequence[str] = ()) -> Path:
+    """The output path, checked before any work: its suffix, its directory, and not an input or a directory."""
     out = Path(path)
     if not any(out.name.lower().endswith(s) for s in suffixes):
         raise UsageError(f"{what} {path!r} must end in one of {', '.join(suffixes)}")
     if not out.parent.exists():
         raise DeviationError(f"cannot write {path}: directory {str(out.parent)!r} does not exist")
+    if out.is_dir():
+        raise DeviationError(f"cannot write {path}: it is a directory; give the {what} a file name inside it or "
+                             "another name")
+    for source in inputs:
+        if out.exists() and Path(source).exists() and os.path.samefile(out, source):
+            raise DeviationError(f"cannot write {path}: it is the input {source}, which the command reads; write "
+                                 f"the {what} to another file")
     return out
 
 
@@ -421,7 +430,7 @@ def _score_numeric(args: argparse.Namespace, out: Path) -> bool:
 def cmd_score(args: argparse.Namespace) -> int:
     from ._memory import reuse_freed_memory
 
-    out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
+    out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file", inputs=(args.data, args.model))
     reuse_freed_memory()  # a batch's arrays reuse the previous batch's memory (half the system time)
     if _score_numeric(args, out):
         return 0
@@ -761,7 +770,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .io import write_table
     from .scoring import scored_frame, source_columns
 
-    out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file")
+    out = _check_output(args.output, _OUTPUT_SUFFIXES, "output file", inputs=(args.data, args.model))
     plot_path = _plot_output(args.plot)
     model = _load_devnet_model(args.model, "explain")
     devnet = _devnet(model)
