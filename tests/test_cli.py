@@ -181,11 +181,11 @@ def test_output_in_missing_directory_and_usage_errors(workdir, model):
 
 
 def test_output_that_is_a_directory_or_the_input_is_refused_before_scoring(workdir, model):
-    folder = workdir / "scores.csv"
-    folder.mkdir(exist_ok=True)
+    folder = workdir / "a-folder-named-like-output.csv"  # the fixture's directory is shared by the module's tests
+    folder.mkdir()
     r = run("score", str(model), str(workdir / "thyroid.csv"), "-o", str(folder))
     assert r.returncode == 1 and "is a directory" in r.stderr and "Traceback" not in r.stderr
-    data = workdir / "copy.csv"
+    data = workdir / "input-also-given-as-output.csv"
     data.write_bytes((workdir / "thyroid.csv").read_bytes())
     for command in ("score", "explain"):
         r = run(command, str(model), str(data), "-o", str(data))
