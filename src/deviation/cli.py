@@ -415,11 +415,12 @@ def _score_numeric(args: argparse.Namespace, out: Path) -> bool:
     from .scale.numeric import open_numeric_parquet, score_numeric_file
 
     model = read_numeric_model(args.model)
-    if model is None or open_numeric_parquet(args.data, model.columns) is None:
+    data = None if model is None else open_numeric_parquet(args.data, model.columns)
+    if data is None:
         return False
     confidence = _decision_choice(args, model)
-    with _progress(args, _row_count(args.data), "scoring", "rows") as bar:
-        summary = score_numeric_file(model, args.data, out, confidence=confidence, progress=bar.update)
+    with _progress(args, data.metadata.num_rows, "scoring", "rows") as bar:
+        summary = score_numeric_file(model, data, out, confidence=confidence, progress=bar.update)
     if summary is None:
         return False
     _say(args, f"scored {summary.n_rows} rows, {summary.n_flagged} above the threshold {summary.threshold:.3f} "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ..exceptions import ModelFileError
 from .container import one_line
 
@@ -62,3 +64,22 @@ def require(mapping: Any, key: str, kind: type | tuple[type, ...], where: str) -
             "the file is not a valid deviation model file."
         )
     return value
+
+
+def float_array_from_json(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Read a float64 array from a model file's JSON, checking its shape (``-1``: any length on that axis).
+
+    Raises
+    ------
+    ModelFileError
+        If the value is not a list of numbers of the expected shape.
+    """
+    if not isinstance(value, list):
+        raise ModelFileError(f"Preprocessor state: {what} must be a list, got {type(value).__name__}.")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"Preprocessor state: {what} is not a list of numbers ({exc}).") from None
+    if arr.ndim != len(shape) or any(s != -1 and s != a for s, a in zip(shape, arr.shape)):
+        raise ModelFileError(f"Preprocessor state: {what} has shape {arr.shape}, expected {shape}.")
+    return arr

@@ -24,6 +24,7 @@ from ..exceptions import ModelFileError
 from ..mlp import network_members
 from ..scale.numeric import NumericModel
 from . import ModelParts, container, load_tensors, verified_config
+from ._common import float_array_from_json
 from .view import view_from_tensors
 
 __all__ = ["read_numeric_model"]
@@ -65,16 +66,6 @@ def read_numeric_model(path: str | os.PathLike) -> NumericModel | None:
         return None  # load() says what is wrong with it
 
 
-def _floats(value: Any, n: int) -> np.ndarray | None:
-    """A finite float64 array of ``n`` JSON numbers, or None."""
-    if not isinstance(value, list) or len(value) != n or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
-        return None
-    array = np.asarray(value, dtype=np.float64)
-    return array if np.isfinite(array).all() else None
-
-
 def _numeric_model(config: dict[str, Any], parts: ModelParts) -> NumericModel | None:
     if config.get("model_type") != "Pipeline" or config.get("estimator") != _DEVNET:
         return None
@@ -113,17 +104,16 @@ def _numeric_model(config: dict[str, Any], parts: ModelParts) -> NumericModel | 
         return None
 
     d = len(numeric)
-    fill = _floats(pre["imputer"].get("statistics"), d)
+    fill = float_array_from_json(pre["imputer"].get("statistics"), "imputer statistics", (d,))
     scaler, scaling = pre.get("scaler"), pre.get("params", {}).get("scaling")
     if scaler is None and scaling == "none":
         scale = offset = None
     elif isinstance(scaler, dict) and scaler.get("kind") == "minmax" and scaling == "minmax":
-        scale, offset = _floats(scaler.get("scale"), d), _floats(scaler.get("min"), d)
-        if scale is None or offset is None:
-            return None
+        scale = float_array_from_json(scaler.get("scale"), "scaler scale_", (d,))
+        offset = float_array_from_json(scaler.get("min"), "scaler min_", (d,))
     else:
         return None
-    if fill is None:
+    if not all(np.isfinite(a).all() for a in (fill, scale, offset) if a is not None):
         return None
 
     params, fitted = config["params"], config["fitted"]

@@ -28,6 +28,7 @@ from ..exceptions import DataError, ModelFileError, NotFittedError
 from ..preprocess import Preprocessor
 from ..preprocess.columns import COUNT_ATTRIBUTES, SCALER_ATTRIBUTES, is_missing_category
 from ..preprocess.kinds import ColumnKind
+from ._common import float_array_from_json
 
 __all__ = ["STATE_FORMAT", "preprocessor_from_state", "preprocessor_to_state"]
 
@@ -64,25 +65,6 @@ def _json_value(value: Any, what: str) -> Any:
         raise DataError(f"Fitted attribute {what} holds non-finite values; cannot save it as JSON.")
     as_float64 = arr.astype(np.float64)
     return as_float64.tolist() if arr.ndim else float(as_float64)
-
-
-def _finite_float_array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Read a float64 array from the state, checking its shape (``-1``: any length on that axis).
-
-    Raises
-    ------
-    ModelFileError
-        If the value is not a list of numbers of the expected shape.
-    """
-    if not isinstance(value, list):
-        raise ModelFileError(f"Preprocessor state: {what} must be a list, got {type(value).__name__}.")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"Preprocessor state: {what} is not a list of numbers ({exc}).") from None
-    if arr.ndim != len(shape) or any(s != -1 and s != a for s, a in zip(shape, arr.shape)):
-        raise ModelFileError(f"Preprocessor state: {what} has shape {arr.shape}, expected {shape}.")
-    return arr
 
 
 def preprocessor_to_state(pre: Preprocessor) -> dict[str, Any]:
@@ -220,7 +202,7 @@ def _from_state_v1(state: dict[str, Any]) -> Preprocessor:
 
     imputer = None
     if state["imputer"] is not None:
-        stats = _finite_float_array(state["imputer"]["statistics"], "imputer statistics", (len(numeric),))
+        stats = float_array_from_json(state["imputer"]["statistics"], "imputer statistics", (len(numeric),))
         imputer = SimpleImputer(strategy="mean", keep_empty_features=True)
         imputer.fit(np.zeros((1, len(numeric))))
         imputer.statistics_ = stats
@@ -284,7 +266,7 @@ def _restore_scaler(scaler_state: dict[str, Any], params: dict[str, Any]) -> Any
         n_q = scaler_state["n_quantiles"]
         if not isinstance(n_q, int) or isinstance(n_q, bool) or n_q < 1:
             raise ModelFileError(f"Preprocessor state: invalid n_quantiles {n_q!r}.")
-        quantiles = _finite_float_array(scaler_state["quantiles"], "scaler quantiles_", (n_q, -1))
+        quantiles = float_array_from_json(scaler_state["quantiles"], "scaler quantiles_", (n_q, -1))
         n_features = quantiles.shape[1]
         scaler: Any = QuantileTransformer(
             n_quantiles=n_q, output_distribution="normal", subsample=params.get("subsample"),
@@ -292,7 +274,7 @@ def _restore_scaler(scaler_state: dict[str, Any], params: dict[str, Any]) -> Any
         )
         scaler.fit(np.repeat(np.arange(n_q, dtype=np.float64)[:, None], n_features, axis=1))
     else:
-        n_features = len(_finite_float_array(scaler_state["scale"], "scaler scale_", (-1,)))
+        n_features = len(float_array_from_json(scaler_state["scale"], "scaler scale_", (-1,)))
         if kind == "minmax":
             scaler = MinMaxScaler(feature_range=(0.0, 1.0), clip=False)
         elif kind == "standard":
@@ -310,10 +292,10 @@ def _restore_scaler(scaler_state: dict[str, Any], params: dict[str, Any]) -> Any
         elif value is None:
             pass
         elif attr == "quantiles_":
-            value = _finite_float_array(value, f"scaler {attr}", (scaler.n_quantiles_, n_features))
+            value = float_array_from_json(value, f"scaler {attr}", (scaler.n_quantiles_, n_features))
         elif attr == "references_":
-            value = _finite_float_array(value, f"scaler {attr}", (scaler.n_quantiles_,))
+            value = float_array_from_json(value, f"scaler {attr}", (scaler.n_quantiles_,))
         else:
-            value = _finite_float_array(value, f"scaler {attr}", (n_features,))
+            value = float_array_from_json(value, f"scaler {attr}", (n_features,))
         setattr(scaler, attr, value)
     return scaler

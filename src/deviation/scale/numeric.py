@@ -267,7 +267,7 @@ def _batches(model: NumericModel, handle: Any, batch_rows: int) -> Iterator[np.n
 
 def score_numeric_file(
     model: NumericModel,
-    data: str | os.PathLike,
+    data: str | os.PathLike | Any,
     out: str | os.PathLike,
     *,
     confidence: float | None = None,
@@ -284,8 +284,8 @@ def score_numeric_file(
     ----------
     model : NumericModel
         From :func:`deviation.persistence.numeric.read_numeric_model`.
-    data : path
-        A Parquet file.
+    data : path or pyarrow.parquet.ParquetFile
+        A Parquet file (or one :func:`open_numeric_parquet` opened).
     out : path
         ``.csv``, ``.csv.gz``, ``.tsv(.gz)`` or ``.parquet``.
     confidence : float, optional
@@ -308,7 +308,8 @@ def score_numeric_file(
     """
     from ..io.writer import BatchWriter
 
-    handle = open_numeric_parquet(data, model.columns)
+    # an already opened file (deviation score opens it to choose this path) is not opened again
+    handle = data if hasattr(data, "read_row_group") else open_numeric_parquet(data, model.columns)
     if handle is None:
         return None
     cut = model.threshold(confidence)
@@ -344,7 +345,7 @@ def score_numeric_file(
         writer.commit()
     except NeedsGeneralPath as exc:
         writer.abort()
-        logger.info("%s: the general path scores this file (%s)", data, exc)
+        logger.info("the general path scores this file (%s)", exc)
         return None
     except BaseException:
         writer.abort()
