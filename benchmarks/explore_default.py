@@ -103,7 +103,162 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "c_std": {"preset": "default", "scaling": "none", "combine": "std"},
     "c_std_cal10": {"preset": "default", "scaling": "none", "combine": "std", "cal": (0.1, 2000)},
     "c_l2_3e-2": {"preset": "default", "scaling": "none", "l2": 3e-2},
+    # issue 17, third search: the unlabeled rows hold anomalies (2% in the protocol); "trim":
+    # (mode, share, first epoch, ranking): from that epoch on, in each batch the unlabeled rows
+    # ranked highest (share of them) by the network's own deviation ("own"), the mean of both
+    # networks' ("joint") or the other network's ("cross") are left out of the loss ("drop"),
+    # given the anomalies' hinge instead ("hard") or half of each ("soft")
+    "t_drop2": {"preset": "default", "scaling": "none", "trim": ("drop", 0.02, 10, "own")},
+    "t_drop5": {"preset": "default", "scaling": "none", "trim": ("drop", 0.05, 10, "own")},
+    "t_drop5j": {"preset": "default", "scaling": "none", "trim": ("drop", 0.05, 10, "joint")},
+    "t_drop5x": {"preset": "default", "scaling": "none", "trim": ("drop", 0.05, 10, "cross")},
+    "t_hard2": {"preset": "default", "scaling": "none", "trim": ("hard", 0.02, 10, "own")},
+    "t_soft5": {"preset": "default", "scaling": "none", "trim": ("soft", 0.05, 10, "own")},
+    "t_drop10": {"preset": "default", "scaling": "none", "trim": ("drop", 0.10, 10, "own")},
+    "t_drop5_e0": {"preset": "default", "scaling": "none", "trim": ("drop", 0.05, 0, "own")},
+    # "noise": (share s, rows): Gaussian noise of s times each column's standard deviation among the
+    # batch's unlabeled rows added to the batch's labeled anomalies ("anom") or every row ("all")
+    "n_a05": {"preset": "default", "scaling": "none", "noise": (0.05, "anom")},
+    "n_a10": {"preset": "default", "scaling": "none", "noise": (0.10, "anom")},
+    "n_a20": {"preset": "default", "scaling": "none", "noise": (0.20, "anom")},
+    "n_all10": {"preset": "default", "scaling": "none", "noise": (0.10, "all")},
+    "n_a30": {"preset": "default", "scaling": "none", "noise": (0.30, "anom")},
+    "n_a50": {"preset": "default", "scaling": "none", "noise": (0.50, "anom")},
+    # "anom_g": the standard deviations of the unlabeled rows the batches draw, computed once
+    "n_g20": {"preset": "default", "scaling": "none", "noise": (0.20, "anom_g")},
+    "n_g30": {"preset": "default", "scaling": "none", "noise": (0.30, "anom_g")},
+    # "anom_s": the standard deviations of the labeled anomalies, computed once
+    "n_s30": {"preset": "default", "scaling": "none", "noise": (0.30, "anom_s")},
+    "n_s50": {"preset": "default", "scaling": "none", "noise": (0.50, "anom_s")},
+    "n_s70": {"preset": "default", "scaling": "none", "noise": (0.70, "anom_s")},
+    "n_s20": {"preset": "default", "scaling": "none", "noise": (0.20, "anom_s")},
+    "n_s40": {"preset": "default", "scaling": "none", "noise": (0.40, "anom_s")},
+    "n_s15": {"preset": "default", "scaling": "none", "noise": (0.15, "anom_s")},
+    # "average": the weights kept are an average instead of the lowest-loss epoch's:
+    # ("swa", first epoch): the mean of the weights at the end of every epoch from that one on;
+    # ("ema", decay): an exponential moving average over the updates
+    "w_swa25": {"preset": "default", "scaling": "none", "average": ("swa", 25)},
+    "w_swa40": {"preset": "default", "scaling": "none", "average": ("swa", 40)},
+    "w_ema99": {"preset": "default", "scaling": "none", "average": ("ema", 0.99)},
+    "w_ema995": {"preset": "default", "scaling": "none", "average": ("ema", 0.995)},
 }
+
+#: the trimming of the running fit ("trim" configurations; None: the library's loss)
+_TRIM: dict[str, Any] = {"spec": None, "calls": 0}
+
+
+def _trimmed_loss(scores: Any, anomalies: Any, mu_r: float, sigma_r: float, margin: float) -> Any:
+    losses, grad = _LIBRARY_LOSS(scores, anomalies, mu_r, sigma_r, margin)
+    spec = _TRIM["spec"]
+    _TRIM["calls"] += 1
+    if spec is None:
+        return losses, grad
+    mode, share, first_epoch, ranking = spec
+    if (_TRIM["calls"] - 1) // 20 < first_epoch:
+        return losses, grad
+    n = scores.shape[1]
+    dev = (scores - mu_r) / sigma_r
+    unl = np.ones(n, dtype=bool)
+    unl[anomalies] = False
+    unl_pos = np.flatnonzero(unl)
+    k = max(1, int(round(share * len(unl_pos))))
+    du = dev[:, unl_pos]
+    rank = {"own": du, "joint": np.broadcast_to(du.mean(axis=0), du.shape), "cross": du[::-1]}[ranking]
+    top = np.argpartition(-rank, k - 1, axis=1)[:, :k]
+    for m in range(2):
+        pos = unl_pos[top[m]]
+        d = dev[m, pos]
+        old = np.abs(d)
+        hinge = np.maximum(margin - d, 0.0)
+        g_hinge = np.where(margin - d > 0, -1.0, 0.0)
+        if mode == "drop":
+            new, g = 0.0 * d, 0.0 * d
+        elif mode == "hard":
+            new, g = hinge, g_hinge
+        else:
+            new, g = 0.5 * (old + hinge), 0.5 * (np.sign(d) + g_hinge)
+        losses[m] += float((new - old).sum()) / n
+        grad[m, pos] = (g / (n * sigma_r)).astype(np.float32)
+    return losses, grad
+
+
+import deviation.mlp as _mlp  # noqa: E402
+import deviation.training as _training  # noqa: E402
+
+_LIBRARY_LOSS = _mlp._stacked_deviation_loss
+_mlp._stacked_deviation_loss = _trimmed_loss
+_LIBRARY_PAIR_GRADIENTS = _training.pair_gradients
+
+
+def _noisy_pair_gradients(batches: Any, anomalies: Any, *args: Any) -> Any:
+    spec = _TRIM.get("noise")
+    if spec is not None:
+        share, which = spec
+        rng = _TRIM["rng"]
+        unl = np.ones(batches[0].shape[0], dtype=bool)
+        unl[anomalies] = False
+        noisy = []
+        for m, b in enumerate(batches):
+            b = b.copy()
+            std = _TRIM["std"][m] if which == "anom_g" else _TRIM["std_a"][m] if which == "anom_s" else b[unl].std(axis=0)
+            rows = slice(None) if which == "all" else anomalies
+            part = b[rows]
+            part += (share * std * rng.standard_normal(part.shape)).astype(np.float32)
+            b[rows] = part
+            noisy.append(b)
+        batches = noisy
+    return _LIBRARY_PAIR_GRADIENTS(batches, anomalies, *args)
+
+
+_training.pair_gradients = _noisy_pair_gradients
+_LIBRARY_RMSPROP = _training._rmsprop
+_LIBRARY_TRAIN_PAIR = _training.train_numpy_pair
+
+
+class _RecordedPair(_mlp.PairParams):
+    def __init__(self, members: Any) -> None:
+        super().__init__(members)
+        _TRIM["net"], _TRIM["steps"], _TRIM["avg"], _TRIM["count"] = self, 0, None, 0
+
+
+def _averaging_rmsprop(weights: Any, *args: Any) -> None:
+    _LIBRARY_RMSPROP(weights, *args)
+    spec, net = _TRIM.get("average"), _TRIM.get("net")
+    if spec is None or net is None or weights is not net.flat:
+        return
+    step = _TRIM["steps"]
+    _TRIM["steps"] += 1
+    kind, value = spec
+    if kind == "ema":
+        if _TRIM["avg"] is None:
+            _TRIM["avg"] = weights.astype(np.float64)
+        else:
+            _TRIM["avg"] *= value
+            _TRIM["avg"] += (1 - value) * weights
+    elif step % 20 == 19 and step // 20 >= value:
+        _TRIM["avg"] = weights.astype(np.float64) if _TRIM["avg"] is None else _TRIM["avg"] + weights
+        _TRIM["count"] += 1
+
+
+def _averaged_train_pair(*args: Any, **kwargs: Any) -> Any:
+    inputs, rows, labels = args[:3]
+    unlabeled = np.unique(rows[:, labels == 0])
+    _TRIM["std"] = [X[unlabeled].std(axis=0) for X in inputs]
+    _TRIM["std_a"] = [X[np.unique(rows[:, labels == 1])].std(axis=0) for X in inputs]
+    results = _LIBRARY_TRAIN_PAIR(*args, **kwargs)
+    if _TRIM.get("average") is None:
+        return results
+    net = _TRIM["net"]
+    avg = _TRIM["avg"] / max(_TRIM["count"], 1) if _TRIM["average"][0] == "swa" else _TRIM["avg"]
+    net.flat[...] = avg.astype(np.float32)
+    return [_training.TrainResult(*net.copy_weights(m), r.loss_curve, r.best_epoch) for m, r in enumerate(results)]
+
+
+_training.PairParams = _RecordedPair
+_training._rmsprop = _averaging_rmsprop
+import deviation.estimator as _estimator  # noqa: E402
+
+_estimator.train_numpy_pair = _averaged_train_pair
 
 
 # the d_* variants were run when the default preset's networks had one hidden layer of 20 units
@@ -120,6 +275,9 @@ def _fit_score(params: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, 
     cal = params.pop("cal", None)
     weights = params.pop("weights", None)
     combine = params.pop("combine", None)
+    _TRIM["spec"], _TRIM["calls"] = params.pop("trim", None), 0
+    _TRIM["noise"], _TRIM["rng"] = params.pop("noise", None), np.random.default_rng(seed)
+    _TRIM["average"], _TRIM["net"] = params.pop("average", None), None
     if cal is not None:  # "auto" with another share and cap
         params["calibration_size"] = min(int(round(cal[0] * int(np.sum(y_train == 0)))), cal[1])
     Xa, Xb = _scale(kind, X_train, X_test)

@@ -37,6 +37,7 @@ DEVNET_CONSTRAINTS: dict[str, list[Any]] = {
     "l2": [Interval(Real, 0, None, closed="left")],
     "clipnorm": [None, Interval(Real, 0, None, closed="neither")],
     "restore_best": ["boolean"],
+    "anomaly_noise": [StrOptions(("auto",)), Interval(Real, 0, None, closed="left")],
     "confidence": [Interval(Real, 0, 1, closed="neither")],
     "calibration_size": [
         StrOptions(("auto",)),

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from ._limits import WIDE_SPARSE_COLUMNS as DENSE_BATCH_MAX_COLUMNS
+from .augment import AnomalyNoise
 from ._optional import import_optional
 from .mlp import FlatParams, PairParams, batch_anomalies, mlp_gradients, pair_gradients
 
@@ -141,6 +142,7 @@ def train_numpy(
     sigma_r: float,
     config: TrainConfig,
     epoch_callback: EpochCallback | None = None,
+    noise: AnomalyNoise | None = None,
 ) -> TrainResult:
     """Train with the hand-written NumPy step (CPU).
 
@@ -158,6 +160,9 @@ def train_numpy(
     config : TrainConfig
     epoch_callback : callable, optional
         Called as ``epoch_callback(epoch, mean_loss)`` after each epoch.
+    noise : AnomalyNoise, optional
+        Gaussian noise added to the labeled anomalies of every batch (dense ``X`` only);
+        drawn an epoch at a time.
 
     Returns
     -------
@@ -172,8 +177,11 @@ def train_numpy(
     labels = labels.astype(np.float32)
     for epoch in range(config.epochs):
         total = 0.0
+        jitter = None if noise is None else noise.draw(config.batches_per_epoch)
         for j in range(config.batches_per_epoch):
             Xb = gather_rows(X, rows[epoch * config.batches_per_epoch + j])
+            if jitter is not None:
+                Xb[noise.positions] += jitter[j]  # type: ignore[union-attr]
             total += mlp_gradients(
                 Xb, labels, net.coefs, net.intercepts, mu_r, sigma_r, config.margin, config.l2, out
             )[0]
@@ -219,6 +227,7 @@ def train_numpy_pair(
     sigma_r: float,
     config: TrainConfig,
     epoch_callback: EpochCallback | None = None,
+    noises: list[AnomalyNoise] | None = None,
 ) -> list[TrainResult]:
     """:func:`train_numpy` of two networks on the same batches of rows, step by step together.
 
@@ -239,6 +248,8 @@ def train_numpy_pair(
         Called as ``epoch_callback(epoch, mean_loss)`` for every epoch of the first
         network, then of the second (``epoch`` counting on), as when they are
         trained one after the other: the second network's calls come at the end.
+    noises : two AnomalyNoise, optional
+        Each network's noise on the labeled anomalies (as ``noise`` of :func:`train_numpy`).
 
     Returns
     -------
@@ -257,6 +268,9 @@ def train_numpy_pair(
         # an epoch's batches in one gather per network
         drawn = rows[epoch * per_epoch : (epoch + 1) * per_epoch].reshape(-1)
         batches = [X.take(drawn, axis=0).reshape(per_epoch, size, X.shape[1]) for X in inputs]
+        if noises is not None:
+            for b, noise in zip(batches, noises):
+                b[:, noise.positions] += noise.draw(per_epoch)
         for j in range(per_epoch):
             losses = pair_gradients([b[j] for b in batches], anomalies, net, mu_r, sigma_r,
                                     config.margin, config.l2)
@@ -309,10 +323,12 @@ def train_torch(
     config: TrainConfig,
     device: str = "cpu",
     epoch_callback: EpochCallback | None = None,
+    noise: AnomalyNoise | None = None,
 ) -> TrainResult:
     """Train with torch autograd and ``torch.optim.RMSprop`` (any device).
 
-    Same parameters as :func:`train_numpy`, plus ``device``. Needs torch
+    Same parameters as :func:`train_numpy`, plus ``device``; the same ``noise`` stream
+    gives the same noise as there. Needs torch
     (``pip install 'deviation[torch]'``); without it raises
     :class:`~deviation.exceptions.MissingDependencyError`.
     """
@@ -334,8 +350,11 @@ def train_torch(
     keeper = _BestKeeper(config.restore_best)
     for epoch in range(config.epochs):
         total = 0.0
+        jitter = None if noise is None else noise.draw(config.batches_per_epoch)
         for j in range(config.batches_per_epoch):
             batch = gather_rows(X, rows[epoch * config.batches_per_epoch + j])
+            if jitter is not None:
+                batch[noise.positions] += jitter[j]  # type: ignore[index,union-attr]
             xb = torch.from_numpy(batch.toarray() if sp.issparse(batch) else batch)
             xb = xb.to(device)
             optimizer.zero_grad(set_to_none=True)

@@ -195,6 +195,8 @@ def _params_from_json(config: dict[str, Any], where: str) -> dict[str, Any]:
     params.setdefault("preset", "paper")
     # files written before calibration existed trained on every row
     params.setdefault("calibration_size", 0)
+    # files written before anomaly_noise existed trained without it
+    params.setdefault("anomaly_noise", 0.0)
     return params
 
 
