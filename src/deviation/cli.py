@@ -273,6 +273,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         l2=args.l2,
+        anomaly_noise=args.anomaly_noise,
         confidence=args.confidence,
         calibration_size=args.calibration_size,
         device=args.device,
@@ -975,6 +976,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="RMSprop step size (default: the preset's, 2e-3 for default and 1e-3 for paper)")
     fit.add_argument("--margin", type=devnet("margin"), default=5.0)
     fit.add_argument("--l2", type=devnet("l2"), default=0.01)
+    fit.add_argument("--anomaly-noise", type=devnet("anomaly_noise"), default="auto", metavar="S",
+                     help="Gaussian noise on the labeled anomalies of each batch, S times their spread in each "
+                          "column: 'auto' (0.3 for the default preset's two networks, else 0) or S >= 0")
     fit.add_argument("--confidence", type=confidence, default=0.95)
     fit.add_argument("--calibration-size", type=devnet("calibration_size"), default="auto", metavar="N",
                      help="unlabeled rows held out of training to calibrate p-values: 'auto' (20%%, at most "
