@@ -29,7 +29,9 @@ models' seeds only. DevNet is fitted there as
 
 Rows are appended to ``--out`` as each data set finishes. ``--fit`` fits only
 some methods (the seeds of the others are still drawn, so a method can be
-refit alone and its rows joined with the others'). ``devnet-continuous`` is the
+refit alone and its rows joined with the others'). ``devnet-no-noise`` is the
+default preset with ``anomaly_noise=0`` (as before the third search of issue 17).
+``devnet-continuous`` is the
 default preset as it was before issue 17 (its quantile network reads the
 continuous columns only), kept to compare against.
 """
@@ -63,9 +65,9 @@ BANK_GEN = Path("/work/shared/cases/real-tables/bank-transactions/gen.py")
 CONDITIONS = ("none", "uniform1", "mixed5")
 CONDITION_LABEL = {"none": "as is", "uniform1": "+1 uniform column", "mixed5": "+5 mixed columns"}
 #: Methods in the order their seeds are drawn (keep it: results stay comparable across runs).
-METHODS = ("devnet", "devnet-paper", "catboost", "devnet-continuous")
+METHODS = ("devnet", "devnet-paper", "catboost", "devnet-continuous", "devnet-no-noise")
 METHOD_LABEL = {"devnet": "default", "devnet-paper": "paper", "catboost": "CatBoost",
-                "devnet-continuous": "default before issue 17"}
+                "devnet-continuous": "default before issue 17", "devnet-no-noise": "default without anomaly noise"}
 
 
 def noise_columns(condition: str, n: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -95,8 +97,10 @@ def _append(X: Any, noise: np.ndarray | None) -> Any:
 
 def make_method(method: str, seed: int, tree_rows: int | None) -> Any:
     """An unfitted Pipeline for ``method`` (``devnet-continuous``: the default as before issue 17)."""
-    model = make_candidate("devnet" if method == "devnet-continuous" else method, seed)
+    model = make_candidate("devnet" if method in ("devnet-continuous", "devnet-no-noise") else method, seed)
     inner = model.steps[-1][1]
+    if method == "devnet-no-noise":
+        inner.set_params(anomaly_noise=0)
     if tree_rows is not None and hasattr(inner, "max_train_rows"):
         inner.set_params(max_train_rows=tree_rows)
     if hasattr(inner, "thread_count"):
@@ -135,6 +139,7 @@ def run_dataset(name: str, runs: int, seed: int, data_dir: Any, methods: tuple[s
             return rows
         seeds = {m: int(rng.integers(2**31 - 1)) for m in ("devnet", "devnet-paper", "catboost")}
         seeds["devnet-continuous"] = seeds["devnet"]  # the same seed: only the view differs
+        seeds["devnet-no-noise"] = seeds["devnet"]  # the same seed: only the noise differs
         for condition in conditions:
             noise_rng = np.random.default_rng([seed, run, 17, sum(map(ord, name)), CONDITIONS.index(condition)])
             X_train = _append(split.X_train, noise_columns(condition, split.X_train.shape[0], noise_rng))

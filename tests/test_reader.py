@@ -265,8 +265,10 @@ def test_npz_width_comes_from_the_model(tmp_path: Path) -> None:
 @pytest.mark.parametrize("preset", ["default", "paper"])
 def test_scores_unchanged_by_the_restructuring(preset: str) -> None:
     X, y = load_thyroid(return_X_y=True)
-    # calibration_size=0: training on every row, as when the scores were pinned
-    scores = DevNet(random_state=0, preset=preset, calibration_size=0).fit(X, y).decision_function(X)
+    # calibration_size=0 and anomaly_noise=0: training on every row, without noise on the labeled
+    # anomalies, as when the scores were pinned
+    scores = (DevNet(random_state=0, preset=preset, calibration_size=0, anomaly_noise=0)
+              .fit(X, y).decision_function(X))
     _assert_pinned(preset, scores, np.load(PINNED / f"thyroid-{preset}-seed0.npy"))
 
 
@@ -284,8 +286,8 @@ def _assert_pinned(preset: str, scores: np.ndarray, pinned: np.ndarray) -> None:
 
 
 def test_cli_scores_unchanged_by_the_restructuring(tmp_path: Path) -> None:
-    assert _run("fit", THYROID_CSV, "--label", "class", "--seed", "0", "--calibration-size", "0", "-q",
-                "-o", tmp_path / "m.model") == 0
+    assert _run("fit", THYROID_CSV, "--label", "class", "--seed", "0", "--calibration-size", "0",
+                "--anomaly-noise", "0", "-q", "-o", tmp_path / "m.model") == 0
     assert _run("score", tmp_path / "m.model", THYROID_CSV, "-q", "-o", tmp_path / "s.csv") == 0
     scores = pd.read_csv(tmp_path / "s.csv", float_precision="round_trip")["score"].to_numpy()
     _assert_pinned("default", scores, np.load(PINNED / "thyroid-cli-default-seed0.npy"))

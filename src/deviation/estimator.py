@@ -25,6 +25,7 @@ from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
 from ._memory import check_allocation
 from ._params import validate_params
+from .augment import AnomalyNoise
 from .calibration import (
     calibration_rows,
     check_resolution,
@@ -41,7 +42,6 @@ from .loss import draw_reference
 from .mlp import forward_numpy, glorot_uniform_init, merge_networks, network_members, score_dense
 from .quantile_map import LUT_MAX
 from .sampling import balanced_batches
-from .augment import AnomalyNoise
 from .training import TrainConfig, require_torch, train_numpy, train_numpy_pair, train_torch
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ class DevNet(BaseEstimator):
         still on the z scale of the prior. Each network has two hidden layers
         of 20 units at learning rate 2e-3 when the continuous columns are at
         least as many as the binary ones, else it is the paper's (one layer
-        of 20, 1e-3), which did better on binary and one-hot columns. It is
+        of 20, 1e-3), which did better on binary and one-hot columns; both
+        see the labeled anomalies with noise (``anomaly_noise="auto"``). It is
         more accurate on most data sets, as accurate as the paper's model
         when irrelevant columns are added, and costs 2 to 4 times the paper's
         fit time (``docs/ACCURACY.md``, ``docs/BENCHMARKS.md``). The two networks are stored as one

@@ -28,8 +28,8 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from ._limits import WIDE_SPARSE_COLUMNS as DENSE_BATCH_MAX_COLUMNS
-from .augment import AnomalyNoise
 from ._optional import import_optional
+from .augment import AnomalyNoise
 from .mlp import FlatParams, PairParams, batch_anomalies, mlp_gradients, pair_gradients
 
 logger = logging.getLogger(__name__)
