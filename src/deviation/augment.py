@@ -21,6 +21,9 @@ half as much and cost skin up to 0.08.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -76,3 +79,25 @@ class AnomalyNoise:
         noise = self.rng.standard_normal((n_batches, self.n_anomalies, len(self.scale)), dtype=np.float32)
         noise *= self.scale
         return noise
+
+    def epochs(self, n_epochs: int, n_batches: int) -> Iterator[np.ndarray]:
+        """:meth:`draw` of ``n_batches`` batches for each of ``n_epochs`` epochs, one epoch ahead.
+
+        The next epoch's noise is drawn in a background thread while the current one
+        trains (NumPy draws and scales without the GIL): the same values, in the same
+        order, as calling :meth:`draw` each epoch, at almost none of its time on two
+        cores (a third of the default preset's fit on thyroid when drawn in line).
+
+        Yields
+        ------
+        ndarray of shape (n_batches, A, D), float32
+        """
+        if n_epochs <= 0:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deviation-noise") as pool:
+            ahead = pool.submit(self.draw, n_batches)
+            for epoch in range(n_epochs):
+                current = ahead.result()
+                if epoch + 1 < n_epochs:
+                    ahead = pool.submit(self.draw, n_batches)
+                yield current

@@ -175,9 +175,10 @@ def train_numpy(
     lr, rho, eps = config.learning_rate, config.rho, config.epsilon
     keeper = _BestKeeper(config.restore_best)
     labels = labels.astype(np.float32)
+    jitters = None if noise is None else noise.epochs(config.epochs, config.batches_per_epoch)
     for epoch in range(config.epochs):
         total = 0.0
-        jitter = None if noise is None else noise.draw(config.batches_per_epoch)
+        jitter = None if jitters is None else next(jitters)
         for j in range(config.batches_per_epoch):
             Xb = gather_rows(X, rows[epoch * config.batches_per_epoch + j])
             if jitter is not None:
@@ -263,14 +264,15 @@ def train_numpy_pair(
     keepers = [_BestKeeper(config.restore_best) for _ in range(2)]
     anomalies = batch_anomalies(labels)
     per_epoch, size = config.batches_per_epoch, rows.shape[1]
+    jitters = None if noises is None else [noise.epochs(config.epochs, per_epoch) for noise in noises]
     for epoch in range(config.epochs):
         totals = [0.0, 0.0]
         # an epoch's batches in one gather per network
         drawn = rows[epoch * per_epoch : (epoch + 1) * per_epoch].reshape(-1)
         batches = [X.take(drawn, axis=0).reshape(per_epoch, size, X.shape[1]) for X in inputs]
         if noises is not None:
-            for b, noise in zip(batches, noises):
-                b[:, noise.positions] += noise.draw(per_epoch)
+            for b, noise, jitter in zip(batches, noises, jitters):  # type: ignore[arg-type]
+                b[:, noise.positions] += next(jitter)
         for j in range(per_epoch):
             losses = pair_gradients([b[j] for b in batches], anomalies, net, mu_r, sigma_r,
                                     config.margin, config.l2)
@@ -348,9 +350,10 @@ def train_torch(
     y = torch.from_numpy(labels.astype(np.float32)).to(device)
     params = list(model.parameters())
     keeper = _BestKeeper(config.restore_best)
+    jitters = None if noise is None else noise.epochs(config.epochs, config.batches_per_epoch)
     for epoch in range(config.epochs):
         total = 0.0
-        jitter = None if noise is None else noise.draw(config.batches_per_epoch)
+        jitter = None if jitters is None else next(jitters)
         for j in range(config.batches_per_epoch):
             batch = gather_rows(X, rows[epoch * config.batches_per_epoch + j])
             if jitter is not None:
