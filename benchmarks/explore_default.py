@@ -141,6 +141,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "w_swa40": {"preset": "default", "scaling": "none", "average": ("swa", 40)},
     "w_ema99": {"preset": "default", "scaling": "none", "average": ("ema", 0.99)},
     "w_ema995": {"preset": "default", "scaling": "none", "average": ("ema", 0.995)},
+    # the library's anomaly_noise (0.3), times these weights for the (min-max, quantile) networks
+    "nw_minmax": {"preset": "default", "scaling": "none", "noise_weights": (1.0, 0.0)},
+    "nw_quantile": {"preset": "default", "scaling": "none", "noise_weights": (0.0, 1.0)},
 }
 
 #: the trimming of the running fit ("trim" configurations; None: the library's loss)
@@ -259,6 +262,17 @@ _training._rmsprop = _averaging_rmsprop
 import deviation.estimator as _estimator  # noqa: E402
 
 _estimator.train_numpy_pair = _averaged_train_pair
+_LIBRARY_NOISE = _estimator.AnomalyNoise
+
+
+def _weighted_noise(X: Any, rows: Any, labels: Any, share: float, rng: Any) -> Any:
+    weights = _TRIM.get("noise_weights") or (1.0, 1.0)
+    m = _TRIM["noise_count"] % 2
+    _TRIM["noise_count"] += 1
+    return _LIBRARY_NOISE(X, rows, labels, share * weights[m], rng)
+
+
+_estimator.AnomalyNoise = _weighted_noise
 
 
 # the d_* variants were run when the default preset's networks had one hidden layer of 20 units
@@ -278,6 +292,7 @@ def _fit_score(params: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, 
     _TRIM["spec"], _TRIM["calls"] = params.pop("trim", None), 0
     _TRIM["noise"], _TRIM["rng"] = params.pop("noise", None), np.random.default_rng(seed)
     _TRIM["average"], _TRIM["net"] = params.pop("average", None), None
+    _TRIM["noise_weights"], _TRIM["noise_count"] = params.pop("noise_weights", None), 0
     if cal is not None:  # "auto" with another share and cap
         params["calibration_size"] = min(int(round(cal[0] * int(np.sum(y_train == 0)))), cal[1])
     Xa, Xb = _scale(kind, X_train, X_test)

@@ -156,3 +156,32 @@ def test_noise_on_the_labeled_anomalies_helps_on_real_data(name):
         model = DevNet(random_state=seed).fit(split.X_train, shuffled)
         assert auc["auto"] > evaluate_scores(split.y_test, model.decision_function(split.X_test))["auc_pr"] + 0.1
     assert np.mean(gains) > 0.0, gains
+
+
+def test_resolved_share_is_a_fitted_attribute_and_survives_a_model_file(thyroid, tmp_path):
+    import deviation
+
+    X, y = thyroid
+    short = dict(epochs=2, batches_per_epoch=3, random_state=0)
+    default = DevNet(**short).fit(X, y)
+    assert default.anomaly_noise_ == 0.3
+    assert DevNet(preset="paper", **short).fit(X, y).anomaly_noise_ == 0.0
+    assert DevNet(anomaly_noise=0.5, preset="paper", **short).fit(X, y).anomaly_noise_ == 0.5
+    deviation.save(default, tmp_path / "m.model")
+    loaded = deviation.load(tmp_path / "m.model")
+    assert loaded.anomaly_noise == "auto" and loaded.anomaly_noise_ == 0.3
+    np.testing.assert_array_equal(loaded.decision_function(X), default.decision_function(X))
+
+
+def test_a_share_beyond_ten_is_refused_and_a_diverged_fit_says_so(thyroid):
+    from deviation.exceptions import DataError
+
+    X, y = thyroid
+    short = dict(epochs=2, batches_per_epoch=3, random_state=0)
+    for bad in (10.5, 1e39, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="anomaly_noise"):
+            DevNet(anomaly_noise=bad, **short).fit(X, y)
+    DevNet(anomaly_noise=10, **short).fit(X, y)
+    # a loss that is NaN from the first epoch: one clear error, not an internal TypeError
+    with pytest.raises(DataError, match="training diverged"), np.errstate(all="ignore"):
+        DevNet(learning_rate=1e30, **short).fit(X * 1e20, y)

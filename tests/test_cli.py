@@ -78,6 +78,8 @@ def test_fit_score_evaluate_info_on_thyroid_csv(workdir, model):
     # the default preset on thyroid: 21 min-max + 21 quantile-view columns (6 continuous, 15 binary as they
     # are); binary columns outnumber continuous ones, so both networks are the paper's (one layer of 20)
     assert "layer widths [42, 40, 1] (2 networks side by side)" in r.stdout
+    # "auto" resolved: the default preset's two networks see the labeled anomalies with noise
+    assert "anomaly noise   0.3 of the labeled anomalies' spread per column" in r.stdout
 
 
 def test_same_seed_same_model_scores(workdir, model):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._params import Interval, Pattern, SequenceOf, StrOptions
 
-__all__ = ["DEVNET_CONSTRAINTS", "PRESETS"]
+__all__ = ["DEFAULT_ANOMALY_NOISE", "DEVNET_CONSTRAINTS", "PRESETS", "resolved_anomaly_noise"]
 
 #: The architectures of ``DevNet(preset=...)``: see :class:`deviation.DevNet`.
 PRESETS = ("default", "paper")
@@ -37,7 +37,8 @@ DEVNET_CONSTRAINTS: dict[str, list[Any]] = {
     "l2": [Interval(Real, 0, None, closed="left")],
     "clipnorm": [None, Interval(Real, 0, None, closed="neither")],
     "restore_best": ["boolean"],
-    "anomaly_noise": [StrOptions(("auto",)), Interval(Real, 0, None, closed="left")],
+    # a share of the labeled anomalies' spread: beyond a few, the noise drowns the points it blurs
+    "anomaly_noise": [StrOptions(("auto",)), Interval(Real, 0, 10, closed="both")],
     "confidence": [Interval(Real, 0, 1, closed="neither")],
     "calibration_size": [
         StrOptions(("auto",)),
@@ -49,3 +50,19 @@ DEVNET_CONSTRAINTS: dict[str, list[Any]] = {
     "random_state": [None, Interval(Integral, 0, None, closed="left"), np.random.Generator, np.random.RandomState],
     "verbose": ["boolean", Interval(Integral, 0, None, closed="left")],
 }
+
+
+#: ``anomaly_noise="auto"`` for the default preset's two networks (docs/ACCURACY.md,
+#: "Noise on the labeled anomalies: the third search").
+DEFAULT_ANOMALY_NOISE = 0.3
+
+
+def resolved_anomaly_noise(value: Any, preset: str, n_networks: int) -> float:
+    """The share of noise on the labeled anomalies a fit uses (``DevNet(anomaly_noise=value)``).
+
+    ``"auto"`` is :data:`DEFAULT_ANOMALY_NOISE` for the default preset's two networks and 0
+    for a single network; a number is itself.
+    """
+    if value == "auto":
+        return DEFAULT_ANOMALY_NOISE if preset == "default" and n_networks == 2 else 0.0
+    return float(value)

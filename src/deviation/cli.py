@@ -755,6 +755,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         # the sizes used, which hidden_layer_sizes=None (the preset's) does not show
         n = fitted.get("n_networks_", 1)
         print(f"network         layer widths {info['layers']}" + (f" ({n} networks side by side)" if n > 1 else ""))
+    if info.get("estimator") == "deviation.DevNet":
+        from ._devnet_params import resolved_anomaly_noise
+
+        # files written before the parameter existed trained without noise (as load reads them)
+        noise = resolved_anomaly_noise(params.get("anomaly_noise", 0.0), params.get("preset", "paper"),
+                                       fitted.get("n_networks_", 1))
+        print(f"anomaly noise   {noise:g} of the labeled anomalies' spread per column"
+              + (" (none)" if noise == 0 else ""))
     for key in ("threshold_", "best_epoch_", "reference_mean_", "reference_std_"):
         if key in fitted:
             print(f"{key:<15} {fitted[key]}")

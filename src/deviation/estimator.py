@@ -20,7 +20,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.utils import Tags, TargetTags
 from sklearn.utils.validation import validate_data
 
-from ._devnet_params import DEVNET_CONSTRAINTS
+from ._devnet_params import DEVNET_CONSTRAINTS, resolved_anomaly_noise
 from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
 from ._memory import check_allocation
@@ -62,9 +62,6 @@ PRESET_NETWORKS: dict[str, tuple[tuple[int, ...], float]] = {
     "paper": ((20,), 1e-3),
 }
 
-#: ``anomaly_noise="auto"`` for the default preset's two networks (docs/ACCURACY.md, "Noise on the labeled anomalies").
-DEFAULT_ANOMALY_NOISE = 0.3
-
 
 class DevNet(BaseEstimator):
     """Deviation Networks: anomaly scores learned from a few labeled anomalies.
@@ -104,7 +101,7 @@ class DevNet(BaseEstimator):
         of 20, 1e-3), which did better on binary and one-hot columns; both
         see the labeled anomalies with noise (``anomaly_noise="auto"``). It is
         more accurate on most data sets, as accurate as the paper's model
-        when irrelevant columns are added, and costs 2 to 4 times the paper's
+        when irrelevant columns are added (pima aside), and costs 2 to 3 times the paper's
         fit time (``docs/ACCURACY.md``, ``docs/BENCHMARKS.md``). The two networks are stored as one
         (block-diagonal hidden layers). Sparse input, and dense input without
         a continuous column, train the paper's single network (after min-max
@@ -144,7 +141,8 @@ class DevNet(BaseEstimator):
         AUC-PR on the search's data sets, ``docs/ACCURACY.md``), 0 for a
         single network (``preset="paper"``, sparse input, dense input without
         a continuous column), so the paper preset trains as before. A float
-        >= 0 applies to every network; it needs dense input.
+        in [0, 10] applies to every network; above 0 it needs dense input
+        (``ValueError`` otherwise). The share used is ``anomaly_noise_``.
     confidence : float, default=0.95
         Confidence level of :meth:`predict`: a row is flagged when its
         conformal p-value is at most ``1 - confidence`` (at most 5% of normal
@@ -206,6 +204,9 @@ class DevNet(BaseEstimator):
         Hidden layer sizes of each network: ``hidden_layer_sizes`` or the preset's.
     learning_rate_ : float
         The learning rate used: ``learning_rate`` or the preset's.
+    anomaly_noise_ : float
+        The share of noise on the labeled anomalies used (``anomaly_noise``
+        resolved; 0 in models saved before the parameter existed).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` in ``fit`` was a DataFrame with string column names.
@@ -379,8 +380,9 @@ class DevNet(BaseEstimator):
         noise_share = self._noise_share(n_views)
         if noise_share and sp.issparse(X):
             raise ValueError(
-                f"anomaly_noise={self.anomaly_noise!r} needs dense input and X is sparse; pass a dense array "
-                "or anomaly_noise=0 (or 'auto', which adds none to sparse input)."
+                f"anomaly_noise={self.anomaly_noise!r} needs dense input and X is sparse; pass a dense array, "
+                "or anomaly_noise=0 or 'auto' (on the command line --anomaly-noise 0 or auto), which add no "
+                "noise to sparse input."
             )
         config = TrainConfig(
             margin=float(self.margin),
@@ -417,6 +419,7 @@ class DevNet(BaseEstimator):
         self.n_networks_ = len(results)
         self.hidden_layer_sizes_ = hidden
         self.learning_rate_ = learning_rate
+        self.anomaly_noise_ = noise_share
         self.baseline_ = baseline
         self.coefs_ = coefs
         self.intercepts_ = intercepts
@@ -564,6 +567,7 @@ class DevNet(BaseEstimator):
         model.n_networks_ = n_networks
         model.hidden_layer_sizes_ = hidden
         model.learning_rate_ = learning_rate
+        model.anomaly_noise_ = model._noise_share(n_networks)
         model.coefs_ = [np.array(c, dtype=np.float32, order="C", copy=True) for c in coefs]
         model.intercepts_ = [np.array(b, dtype=np.float32, order="C", copy=True) for b in intercepts]
         if baseline is not None:
@@ -600,9 +604,7 @@ class DevNet(BaseEstimator):
 
     def _noise_share(self, n_networks: int) -> float:
         """The ``anomaly_noise`` of this fit: the parameter, or 0.3 for the default's two networks and 0 otherwise."""
-        if self.anomaly_noise == "auto":
-            return DEFAULT_ANOMALY_NOISE if self.preset == "default" and n_networks == 2 else 0.0
-        return float(self.anomaly_noise)
+        return resolved_anomaly_noise(self.anomaly_noise, self.preset, n_networks)
 
     def _train_views(
         self,

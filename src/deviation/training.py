@@ -30,6 +30,7 @@ from threadpoolctl import ThreadpoolController
 from ._limits import WIDE_SPARSE_COLUMNS as DENSE_BATCH_MAX_COLUMNS
 from ._optional import import_optional
 from .augment import AnomalyNoise
+from .exceptions import DataError
 from .mlp import FlatParams, PairParams, batch_anomalies, mlp_gradients, pair_gradients
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,21 @@ class _BestKeeper:
         if not self.restore_best or loss < self.best_loss:
             self.best_loss, self.best_epoch = loss, epoch
             self.best = snapshot()
+
+    def result(self) -> TrainResult:
+        """The kept weights and the loss curve.
+
+        Raises
+        ------
+        DataError
+            When no epoch had a finite loss (training diverged), or the kept epoch's did not.
+        """
+        if self.best is None or not np.isfinite(self.best_loss):
+            raise DataError(
+                "training diverged: the loss was NaN or infinite (features of huge magnitude, or a learning_rate "
+                "or anomaly_noise far too large); scale the features (e.g. min-max) or lower those parameters"
+            )
+        return TrainResult(*self.best, self.curve, self.best_epoch)
 
 
 _BLAS_CONTROLLER: list[ThreadpoolController] = []
@@ -193,8 +209,7 @@ def train_numpy(
         keeper.end_epoch(epoch, total / config.batches_per_epoch, net.copy_weights)
         if epoch_callback is not None:
             epoch_callback(epoch, keeper.curve[-1])
-    best_coefs, best_intercepts = keeper.best  # type: ignore[misc]
-    return TrainResult(best_coefs, best_intercepts, keeper.curve, keeper.best_epoch)
+    return keeper.result()
 
 
 def _clip(g: np.ndarray, clipnorm: float) -> None:
@@ -289,7 +304,7 @@ def train_numpy_pair(
     if epoch_callback is not None:
         for epoch, loss in enumerate(keepers[1].curve):
             epoch_callback(config.epochs + epoch, loss)
-    return [TrainResult(*k.best, k.curve, k.best_epoch) for k in keepers]  # type: ignore[misc]
+    return [k.result() for k in keepers]
 
 
 def require_torch(what: str) -> Any:
@@ -376,5 +391,4 @@ def train_torch(
         keeper.end_epoch(epoch, total / config.batches_per_epoch, model.to_numpy)
         if epoch_callback is not None:
             epoch_callback(epoch, keeper.curve[-1])
-    best_coefs, best_intercepts = keeper.best  # type: ignore[misc]
-    return TrainResult(best_coefs, best_intercepts, keeper.curve, keeper.best_epoch)
+    return keeper.result()
