@@ -144,6 +144,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # the library's anomaly_noise (0.3), times these weights for the (min-max, quantile) networks
     "nw_minmax": {"preset": "default", "scaling": "none", "noise_weights": (1.0, 0.0)},
     "nw_quantile": {"preset": "default", "scaling": "none", "noise_weights": (0.0, 1.0)},
+    # the default without the noise on the labeled anomalies (as before the third search)
+    "c_noise0": {"preset": "default", "scaling": "none", "anomaly_noise": 0},
 }
 
 #: the trimming of the running fit ("trim" configurations; None: the library's loss)
