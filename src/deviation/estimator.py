@@ -1019,7 +1019,8 @@ def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) ->
     batches are dense again when they are few) and the per-column counts that
     find them (25 bytes per column, and 12 for the column means); the column means of dense input copy 8,192 rows at a time.
     Dense input of the default preset is scaled into float32 views: about 16
-    bytes per cell of ``X``.
+    bytes per cell of ``X``. The noise on the labeled anomalies (``anomaly_noise``)
+    holds two epochs of draws per network.
     """
     n, d = X.shape
     hidden, _ = model._network_settings(n_networks)
@@ -1040,6 +1041,9 @@ def _fit_bytes(X: np.ndarray | sp.csr_matrix, model: DevNet, n_networks: int) ->
             # the quantile map's tables, at most every column continuous (deviation.quantile_map:
             # about 300 bytes per quantile while they are built, and the bucket table)
             total += d * (min(n, N_QUANTILES) * 300 + LUT_MAX * 8)
+        if model._noise_share(n_networks):
+            # the noise on the labeled anomalies: each network's current and next epoch (float32)
+            total += 2 * int(model.batches_per_epoch) * (int(model.batch_size) // 2) * d * 4 * n_networks
     return int(total)
 
 
