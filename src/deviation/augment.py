@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import scipy.sparse as sp
 
 from .mlp import batch_anomalies
 
@@ -38,7 +37,7 @@ class AnomalyNoise:
     Parameters
     ----------
     X : ndarray of shape (n, D)
-        The network's input (dense; sparse input gets no noise).
+        The network's input (dense: ``DevNet.fit`` refuses noise on sparse input).
     rows : ndarray of shape (n_steps, B)
         Row indices of every batch (:func:`deviation.sampling.balanced_batches`).
     labels : ndarray of shape (B,)
@@ -59,8 +58,6 @@ class AnomalyNoise:
 
     def __init__(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray, share: float,
                  rng: np.random.Generator) -> None:
-        if sp.issparse(X):
-            raise ValueError("anomaly noise needs dense input")
         self.positions = batch_anomalies(np.asarray(labels))
         self.n_anomalies = int(np.count_nonzero(labels))
         anomalies = np.unique(rows[:, self.positions])
