@@ -14,7 +14,7 @@ import numpy as np
 
 from ._params import Interval, Pattern, SequenceOf, StrOptions
 
-__all__ = ["DEFAULT_ANOMALY_NOISE", "DEVNET_CONSTRAINTS", "PRESETS", "resolved_anomaly_noise"]
+__all__ = ["DEFAULT_ANOMALY_NOISE", "DEVNET_CONSTRAINTS", "PAPER_L2", "PRESETS", "resolved_anomaly_noise", "resolved_l2"]
 
 #: The architectures of ``DevNet(preset=...)``: see :class:`deviation.DevNet`.
 PRESETS = ("default", "paper")
@@ -34,7 +34,7 @@ DEVNET_CONSTRAINTS: dict[str, list[Any]] = {
     "learning_rate": [None, Interval(Real, 0, None, closed="neither")],
     "rho": [Interval(Real, 0, 1, closed="left")],
     "epsilon": [Interval(Real, 0, None, closed="neither")],
-    "l2": [Interval(Real, 0, None, closed="left")],
+    "l2": [None, Interval(Real, 0, None, closed="left")],
     "clipnorm": [None, Interval(Real, 0, None, closed="neither")],
     "restore_best": ["boolean"],
     # a share of the labeled anomalies' spread: beyond a few, the noise drowns the points it blurs
@@ -66,3 +66,39 @@ def resolved_anomaly_noise(value: Any, preset: str, n_networks: int) -> float:
     if value == "auto":
         return DEFAULT_ANOMALY_NOISE if preset == "default" and n_networks == 2 else 0.0
     return float(value)
+
+
+#: The paper's L2 penalty (the authors' code): ``l2=None`` for a single network, and for
+#: the default preset's deeper networks on at least :data:`L2_ROWS` unlabeled training rows.
+PAPER_L2 = 0.01
+#: Below this many unlabeled training rows the deeper networks' penalty grows as 1 / rows ...
+L2_ROWS = 1000
+#: ... up to this (docs/ACCURACY.md, "Small training sets: a penalty that grows as the data shrink").
+MAX_L2 = 0.03
+
+
+def resolved_l2(value: Any, deeper: bool, n_unlabeled: int) -> float:
+    """The L2 penalty a fit uses (``DevNet(l2=value)``).
+
+    ``None`` is :data:`PAPER_L2` for the paper's network. For the default preset's deeper
+    networks (``deeper``) it is ``PAPER_L2 * L2_ROWS / n_unlabeled``, at least
+    :data:`PAPER_L2` and at most :data:`MAX_L2`: the penalty weighs against a loss that
+    averages over the batch, and the 1,000 updates of a fit draw each of a few hundred
+    unlabeled rows hundreds of times, so a small training set needs the stronger prior
+    on the weights (a Gaussian prior's weight relative to the mean log likelihood falls
+    as 1 / n). A number is itself.
+
+    Parameters
+    ----------
+    value : float or None
+        ``DevNet.l2``.
+    deeper : bool
+        Whether the networks are the default preset's two-layer ones.
+    n_unlabeled : int
+        Unlabeled rows trained on (the calibration hold-out excluded).
+    """
+    if value is not None:
+        return float(value)
+    if not deeper:
+        return PAPER_L2
+    return PAPER_L2 * min(MAX_L2 / PAPER_L2, max(1.0, L2_ROWS / max(int(n_unlabeled), 1)))

@@ -983,7 +983,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--learning-rate", type=devnet("learning_rate"), default=None,
                      help="RMSprop step size (default: the preset's, 2e-3 for default and 1e-3 for paper)")
     fit.add_argument("--margin", type=devnet("margin"), default=5.0)
-    fit.add_argument("--l2", type=devnet("l2"), default=0.01)
+    fit.add_argument("--l2", type=devnet("l2"), default=None,
+                     help="L2 penalty on the hidden kernels (default: the preset's, 0.01, or up to 0.03 for the "
+                          "default preset on fewer than 1,000 unlabeled training rows)")
     fit.add_argument("--anomaly-noise", type=devnet("anomaly_noise"), default="auto", metavar="S",
                      help="Gaussian noise on the labeled anomalies of each batch, S times their spread in each "
                           "column: 'auto' (0.3 for the default preset's two networks, else 0) or S >= 0")

@@ -20,7 +20,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.utils import Tags, TargetTags
 from sklearn.utils.validation import validate_data
 
-from ._devnet_params import DEVNET_CONSTRAINTS, resolved_anomaly_noise
+from ._devnet_params import DEVNET_CONSTRAINTS, resolved_anomaly_noise, resolved_l2
 from ._limits import MAX_ABS_VALUE as _MAX_ABS_VALUE
 from ._limits import SEED_BOUND, WIDE_SPARSE_COLUMNS
 from ._memory import check_allocation
@@ -125,8 +125,16 @@ class DevNet(BaseEstimator):
         RMSprop decay of the squared-gradient average (Keras ``rho``).
     epsilon : float, default=1e-7
         RMSprop epsilon, added outside the square root as in Keras.
-    l2 : float, default=0.01
+    l2 : float or None, default=None
         Penalty ``l2 * sum(W**2)`` on each hidden kernel, added to the loss.
+        ``None`` takes the preset's: 0.01 (the authors' code) for the paper's
+        network; for the default preset's two deeper networks, 0.01 on 1,000
+        or more unlabeled training rows and ``10 / n_unlabeled`` below, at
+        most 0.03 (from 333 rows down): the 1,000 updates of a fit draw each
+        row of a small training set hundreds of times, and the stronger
+        penalty keeps the deeper networks from memorising it (pima -0.03 to
+        about 0 against the paper's model, ``docs/ACCURACY.md``,
+        :func:`deviation._devnet_params.resolved_l2`). The penalty used is ``l2_``.
     clipnorm : float or None, default=1.0
         Clip the gradients to this global norm before each update.
     restore_best : bool, default=True
@@ -204,6 +212,8 @@ class DevNet(BaseEstimator):
         Hidden layer sizes of each network: ``hidden_layer_sizes`` or the preset's.
     learning_rate_ : float
         The learning rate used: ``learning_rate`` or the preset's.
+    l2_ : float
+        The L2 penalty used: ``l2`` or the preset's for this training set.
     anomaly_noise_ : float
         The share of noise on the labeled anomalies used (``anomaly_noise``
         resolved; 0 in models saved before the parameter existed).
@@ -273,7 +283,7 @@ class DevNet(BaseEstimator):
         learning_rate: float | None = None,
         rho: float = 0.9,
         epsilon: float = 1e-7,
-        l2: float = 0.01,
+        l2: float | None = None,
         clipnorm: float | None = 1.0,
         restore_best: bool = True,
         anomaly_noise: str | float = "auto",
@@ -377,6 +387,7 @@ class DevNet(BaseEstimator):
             view = InputView.fit(X, rng, extremes=extremes)
         n_views = 2 if view is not None and view.n_continuous else 1
         hidden, learning_rate = self._network_settings(n_views, view)
+        l2 = self._l2_penalty(n_views, view, len(unlabeled_idx))
         noise_share = self._noise_share(n_views)
         if noise_share and sp.issparse(X):
             raise ValueError(
@@ -386,7 +397,7 @@ class DevNet(BaseEstimator):
             )
         config = TrainConfig(
             margin=float(self.margin),
-            l2=float(self.l2),
+            l2=l2,
             learning_rate=learning_rate,
             rho=float(self.rho),
             epsilon=float(self.epsilon),
@@ -419,6 +430,7 @@ class DevNet(BaseEstimator):
         self.n_networks_ = len(results)
         self.hidden_layer_sizes_ = hidden
         self.learning_rate_ = learning_rate
+        self.l2_ = l2
         self.anomaly_noise_ = noise_share
         self.baseline_ = baseline
         self.coefs_ = coefs
@@ -510,8 +522,9 @@ class DevNet(BaseEstimator):
             The fitted attributes named in :attr:`FITTED_ATTRIBUTES`, plus
             optionally ``n_networks_`` (default 1), ``view_`` (default None),
             ``feature_names_in_``, ``baseline_`` and ``calibration_scores_``
-            (default None: p-values from the prior). ``hidden_layer_sizes_`` and
-            ``learning_rate_`` are derived from the parameters.
+            (default None: p-values from the prior). ``hidden_layer_sizes_``,
+            ``learning_rate_``, ``l2_`` and ``anomaly_noise_`` are derived from the
+            parameters (and ``n_unlabeled_``).
 
         Returns
         -------
@@ -567,6 +580,7 @@ class DevNet(BaseEstimator):
         model.n_networks_ = n_networks
         model.hidden_layer_sizes_ = hidden
         model.learning_rate_ = learning_rate
+        model.l2_ = model._l2_penalty(n_networks, view, int(fitted["n_unlabeled_"]))
         model.anomaly_noise_ = model._noise_share(n_networks)
         model.coefs_ = [np.array(c, dtype=np.float32, order="C", copy=True) for c in coefs]
         model.intercepts_ = [np.array(b, dtype=np.float32, order="C", copy=True) for b in intercepts]
@@ -593,14 +607,21 @@ class DevNet(BaseEstimator):
         have no binary columns in their view, so they keep the deeper networks they were
         trained with.
         """
-        mostly_binary = view is not None and view.n_binary > view.n_continuous
-        key = "default" if self.preset == "default" and n_networks == 2 and not mostly_binary else "paper"
-        hidden, learning_rate = PRESET_NETWORKS[key]
+        hidden, learning_rate = PRESET_NETWORKS["default" if self._deeper(n_networks, view) else "paper"]
         if self.hidden_layer_sizes is not None:
             hidden = tuple(int(h) for h in self.hidden_layer_sizes)
         if self.learning_rate is not None:
             learning_rate = float(self.learning_rate)
         return hidden, learning_rate
+
+    def _deeper(self, n_networks: int, view: InputView | None) -> bool:
+        """Whether the preset's networks are the default's deeper ones (see :meth:`_network_settings`)."""
+        mostly_binary = view is not None and view.n_binary > view.n_continuous
+        return self.preset == "default" and n_networks == 2 and not mostly_binary
+
+    def _l2_penalty(self, n_networks: int, view: InputView | None, n_unlabeled: int) -> float:
+        """The ``l2`` of this fit: the parameter, or the preset's for ``n_unlabeled`` training rows."""
+        return resolved_l2(self.l2, self._deeper(n_networks, view), n_unlabeled)
 
     def _noise_share(self, n_networks: int) -> float:
         """The ``anomaly_noise`` of this fit: the parameter, or 0.3 for the default's two networks and 0 otherwise."""
