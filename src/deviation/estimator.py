@@ -101,7 +101,7 @@ class DevNet(BaseEstimator):
         of 20, 1e-3), which did better on binary and one-hot columns; both
         see the labeled anomalies with noise (``anomaly_noise="auto"``). It is
         more accurate on most data sets, as accurate as the paper's model
-        when irrelevant columns are added (pima aside), and costs 2 to 3 times the paper's
+        when irrelevant columns are added, and costs 2 to 3 times the paper's
         fit time (``docs/ACCURACY.md``, ``docs/BENCHMARKS.md``). The two networks are stored as one
         (block-diagonal hidden layers). Sparse input, and dense input without
         a continuous column, train the paper's single network (after min-max
