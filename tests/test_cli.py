@@ -80,6 +80,8 @@ def test_fit_score_evaluate_info_on_thyroid_csv(workdir, model):
     assert "layer widths [42, 40, 1] (2 networks side by side)" in r.stdout
     # "auto" resolved: the default preset's two networks see the labeled anomalies with noise
     assert "anomaly noise   0.3 of the labeled anomalies' spread per column" in r.stdout
+    # l2=None resolved: thyroid's networks are the paper's, at the paper's penalty
+    assert "l2 penalty      0.01 on the hidden kernels (the preset's for " in r.stdout
 
 
 def test_same_seed_same_model_scores(workdir, model):

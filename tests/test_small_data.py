@@ -84,6 +84,26 @@ def test_penalty_survives_a_model_file_and_old_files_keep_theirs(tmp_path):
     assert deviation.load(tmp_path / "old.model").l2_ == 0.01
 
 
+def test_the_file_keeps_the_penalty_trained_with_and_info_shows_it(tmp_path, capsys):
+    from deviation.cli import main
+    from deviation.persistence import read_model_info
+
+    X, y = _continuous(400)
+    model = DevNet(**SHORT).fit(X, y)
+    path = tmp_path / "m.model"
+    deviation.save(model, path)
+    assert read_model_info(path)["fitted"]["l2_"] == MAX_L2
+    assert main(["info", str(path)]) == 0
+    assert "l2 penalty      0.03 on the hidden kernels (the preset's for 304 unlabeled training rows)" in (
+        capsys.readouterr().out)
+    # a stored value wins over the rule (a later rule must not rewrite what a model trained with)
+    fitted = {name: getattr(model, name) for name in DevNet.FITTED_ATTRIBUTES}
+    fitted.update(view_=model.view_, n_networks_=model.n_networks_, l2_=0.02)
+    assert DevNet.from_fitted(model.get_params(), fitted).l2_ == 0.02
+    del fitted["l2_"]
+    assert DevNet.from_fitted(model.get_params(), fitted).l2_ == MAX_L2
+
+
 def test_penalty_is_validated():
     X, y = _continuous(400)
     for bad in (-0.1, "big"):

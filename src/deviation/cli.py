@@ -763,6 +763,13 @@ def cmd_info(args: argparse.Namespace) -> int:
                                        fitted.get("n_networks_", 1))
         print(f"anomaly noise   {noise:g} of the labeled anomalies' spread per column"
               + (" (none)" if noise == 0 else ""))
+        # files written before l2_ was saved trained with the number in their parameters
+        l2 = fitted.get("l2_", params.get("l2"))
+        if l2 is not None:
+            unlabeled = fitted.get("n_unlabeled_")
+            print(f"l2 penalty      {float(l2):.4g} on the hidden kernels"
+                  + (f" (the preset's for {unlabeled:,} unlabeled training rows)"
+                     if params.get("l2") is None and unlabeled is not None else ""))
     for key in ("threshold_", "best_epoch_", "reference_mean_", "reference_std_"):
         if key in fitted:
             print(f"{key:<15} {fitted[key]}")

@@ -128,9 +128,10 @@ class DevNet(BaseEstimator):
     l2 : float or None, default=None
         Penalty ``l2 * sum(W**2)`` on each hidden kernel, added to the loss.
         ``None`` takes the preset's: 0.01 (the authors' code) for the paper's
-        network; for the default preset's two deeper networks, 0.01 on 1,000
-        or more unlabeled training rows and ``10 / n_unlabeled`` below, at
-        most 0.03 (from 333 rows down): the 1,000 updates of a fit draw each
+        network; for the default preset's two deeper networks (input with at
+        least as many continuous columns as binary ones, whatever
+        ``hidden_layer_sizes``), 0.01 on 1,000 or more unlabeled training rows
+        and ``10 / n_unlabeled`` below, at most 0.03 (from 333 rows down): the 1,000 updates of a fit draw each
         row of a small training set hundreds of times, and the stronger
         penalty keeps the deeper networks from memorising it (pima -0.03 to
         about 0 against the paper's model, ``docs/ACCURACY.md``,
@@ -500,7 +501,7 @@ class DevNet(BaseEstimator):
         return self
 
     #: Fitted attributes :meth:`from_fitted` needs (``feature_names_in_``, ``view_``,
-    #: ``baseline_``, ``n_networks_`` and ``calibration_scores_`` are optional).
+    #: ``baseline_``, ``n_networks_``, ``calibration_scores_`` and ``l2_`` are optional).
     FITTED_ATTRIBUTES: tuple[str, ...] = (
         "coefs_", "intercepts_", "n_features_in_", "best_epoch_", "n_labeled_anomalies_", "n_unlabeled_",
         "reference_mean_", "reference_std_", "threshold_", "loss_curve_", "device_", "engine_",
@@ -521,10 +522,11 @@ class DevNet(BaseEstimator):
         fitted : dict
             The fitted attributes named in :attr:`FITTED_ATTRIBUTES`, plus
             optionally ``n_networks_`` (default 1), ``view_`` (default None),
-            ``feature_names_in_``, ``baseline_`` and ``calibration_scores_``
-            (default None: p-values from the prior). ``hidden_layer_sizes_``,
-            ``learning_rate_``, ``l2_`` and ``anomaly_noise_`` are derived from the
-            parameters (and ``n_unlabeled_``).
+            ``feature_names_in_``, ``baseline_``, ``calibration_scores_``
+            (default None: p-values from the prior) and ``l2_`` (default: the
+            penalty ``l2`` resolves to for ``n_unlabeled_`` rows).
+            ``hidden_layer_sizes_``, ``learning_rate_`` and ``anomaly_noise_``
+            are derived from the parameters.
 
         Returns
         -------
@@ -545,7 +547,7 @@ class DevNet(BaseEstimator):
         missing = [name for name in cls.FITTED_ATTRIBUTES if name not in fitted]
         if missing:
             raise ValueError(f"fitted attributes {missing} are missing")
-        optional = {"n_networks_", "view_", "feature_names_in_", "baseline_", "calibration_scores_"}
+        optional = {"n_networks_", "view_", "feature_names_in_", "baseline_", "calibration_scores_", "l2_"}
         unknown = sorted(set(fitted) - set(cls.FITTED_ATTRIBUTES) - optional)
         if unknown:
             raise ValueError(f"unknown fitted attributes {unknown}")
@@ -580,7 +582,9 @@ class DevNet(BaseEstimator):
         model.n_networks_ = n_networks
         model.hidden_layer_sizes_ = hidden
         model.learning_rate_ = learning_rate
-        model.l2_ = model._l2_penalty(n_networks, view, int(fitted["n_unlabeled_"]))
+        # the penalty trained with when given (model files store it), else the rule's
+        model.l2_ = (float(fitted["l2_"]) if fitted.get("l2_") is not None
+                     else model._l2_penalty(n_networks, view, int(fitted["n_unlabeled_"])))
         model.anomaly_noise_ = model._noise_share(n_networks)
         model.coefs_ = [np.array(c, dtype=np.float32, order="C", copy=True) for c in coefs]
         model.intercepts_ = [np.array(b, dtype=np.float32, order="C", copy=True) for b in intercepts]

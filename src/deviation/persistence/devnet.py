@@ -161,6 +161,10 @@ def devnet_to_config(devnet: DevNet) -> tuple[dict[str, Any], dict[str, np.ndarr
     for attr in _FITTED_STRS:
         fitted[attr] = str(getattr(devnet, attr))
     fitted["loss_curve_"] = [float_to_json(v) for v in devnet.loss_curve_]
+    # the penalty trained with (l2=None resolves by the rows trained on): kept so that
+    # `deviation info` shows it and a later change of the rule does not rewrite it
+    if getattr(devnet, "l2_", None) is not None:
+        fitted["l2_"] = float_to_json(devnet.l2_)
     names = getattr(devnet, "feature_names_in_", None)
     fitted["feature_names_in_"] = None if names is None else [str(n) for n in names]
     calibration = getattr(devnet, "calibration_scores_", None)
@@ -237,6 +241,12 @@ def devnet_from_config(config: Any, tensors: dict[str, np.ndarray]) -> DevNet:
         values[attr] = require(fitted, attr, str, "config.json 'fitted'")
     curve = require(fitted, "loss_curve_", list, "config.json 'fitted'")
     values["loss_curve_"] = [float_from_json(v, "loss_curve_") for v in curve]
+    if fitted.get("l2_") is not None:
+        # files written before l2_ was saved derive it from l2 and n_unlabeled_ (from_fitted)
+        l2 = float_from_json(fitted["l2_"], "l2_")
+        if not (np.isfinite(l2) and l2 >= 0):
+            raise ModelFileError(f"config.json: l2_ must be a finite number >= 0, not {l2!r}.")
+        values["l2_"] = l2
     names = fitted.get("feature_names_in_")
     if names is not None:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
