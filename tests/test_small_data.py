@@ -105,10 +105,19 @@ def test_the_file_keeps_the_penalty_trained_with_and_info_shows_it(tmp_path, cap
 
 
 def test_penalty_is_validated():
+    import warnings
+
+    from deviation.exceptions import DataError
+
     X, y = _continuous(400)
     for bad in (-0.1, "big"):
         with pytest.raises(ValueError, match="l2"):
             DevNet(l2=bad, **SHORT).fit(X, y)
+    # an absurd penalty diverges: one error naming l2 among the causes, no NumPy warning on the way
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="training diverged.*l2"):
+            DevNet(l2=1e308, **SHORT).fit(X, y)
 
 
 def test_on_pima_the_default_keeps_level_with_the_paper_model_with_an_irrelevant_column():

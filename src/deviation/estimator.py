@@ -412,16 +412,19 @@ class DevNet(BaseEstimator):
             "fit: %d rows (%d labeled anomalies), %d features, preset=%s, engine=%s, device=%s",
             X.shape[0], len(anomaly_idx), X.shape[1], self.preset, self.engine_, self.device_,
         )
-        if n_views == 2:
-            results, mu_r, sigma_r = self._train_views(
-                X, view, anomaly_idx, unlabeled_idx, hidden, config, rng, callback, noise_share
-            )
-        else:
-            result, mu_r, sigma_r = self._train_one(
-                X if view is None else view.minmax(X), anomaly_idx, unlabeled_idx, hidden, config, rng, callback,
-                noise_share,
-            )
-            results = [result]
+        # a diverging fit overflows on its way to a non-finite loss, which training turns into one
+        # DataError ("training diverged"): NumPy's warnings on the way would only add noise
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if n_views == 2:
+                results, mu_r, sigma_r = self._train_views(
+                    X, view, anomaly_idx, unlabeled_idx, hidden, config, rng, callback, noise_share
+                )
+            else:
+                result, mu_r, sigma_r = self._train_one(
+                    X if view is None else view.minmax(X), anomaly_idx, unlabeled_idx, hidden, config, rng,
+                    callback, noise_share,
+                )
+                results = [result]
         if len(results) == 1:
             coefs, intercepts = results[0].coefs, results[0].intercepts
         else:

@@ -108,8 +108,8 @@ class _BestKeeper:
         """
         if self.best is None or not np.isfinite(self.best_loss):
             raise DataError(
-                "training diverged: the loss was NaN or infinite (features of huge magnitude, or a learning_rate "
-                "or anomaly_noise far too large); scale the features (e.g. min-max) or lower those parameters"
+                "training diverged: the loss was NaN or infinite (features of huge magnitude, or a learning_rate, "
+                "l2 or anomaly_noise far too large); scale the features (e.g. min-max) or lower those parameters"
             )
         return TrainResult(*self.best, self.curve, self.best_epoch)
 
