@@ -101,4 +101,4 @@ def resolved_l2(value: Any, deeper: bool, n_unlabeled: int) -> float:
         return float(value)
     if not deeper:
         return PAPER_L2
-    return PAPER_L2 * min(MAX_L2 / PAPER_L2, max(1.0, L2_ROWS / max(int(n_unlabeled), 1)))
+    return min(MAX_L2, max(PAPER_L2, PAPER_L2 * L2_ROWS / max(int(n_unlabeled), 1)))
