@@ -194,8 +194,10 @@ def test_epoch_callback_sees_every_epoch(thyroid, preset, n_networks):
     model = DevNet(random_state=0, epochs=4, batches_per_epoch=2, preset=preset)
     model.fit(X, y, epoch_callback=lambda e, l: seen.append((e, l)))
     assert model.n_networks_ == n_networks
-    # the epochs of the second network count on from the first's
-    assert [e for e, _ in seen] == list(range(4 * n_networks))
+    # the epochs of the second network count on from the first's; the numpy engine trains
+    # both together, so their calls alternate epoch by epoch (a progress bar moves steadily)
+    assert sorted(e for e, _ in seen) == list(range(4 * n_networks))
+    assert [e for e, _ in seen] == ([0, 1, 2, 3] if n_networks == 1 else [0, 4, 1, 5, 2, 6, 3, 7])
     assert all(np.isfinite(l) for _, l in seen)
 
 

@@ -341,7 +341,10 @@ class DevNet(BaseEstimator):
             Called as ``epoch_callback(epoch, mean_loss)`` after each epoch
             of each network (the command line uses it for its progress bar):
             ``epochs * n_networks_`` calls, ``epoch`` counting on from one
-            network to the next.
+            network to the next (the second network's epoch ``k`` is
+            ``epochs + k``). The numpy engine trains the default preset's two
+            networks together, so their calls alternate; the torch engine
+            trains them one after the other.
 
         Returns
         -------

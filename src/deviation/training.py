@@ -261,9 +261,9 @@ def train_numpy_pair(
     members : two (coefs, intercepts)
         Each network's initial weights (not modified).
     epoch_callback : callable, optional
-        Called as ``epoch_callback(epoch, mean_loss)`` for every epoch of the first
-        network, then of the second (``epoch`` counting on), as when they are
-        trained one after the other: the second network's calls come at the end.
+        Called as ``epoch_callback(epoch, mean_loss)`` after each epoch for each
+        network: ``epoch`` for the first, ``epochs + epoch`` for the second (counting
+        on, as when they are trained one after the other), so the calls alternate.
     noises : two AnomalyNoise, optional
         Each network's noise on the labeled anomalies (as ``noise`` of :func:`train_numpy`).
 
@@ -300,10 +300,9 @@ def train_numpy_pair(
         for m in range(2):
             keepers[m].end_epoch(epoch, totals[m] / per_epoch, lambda m=m: net.copy_weights(m))
         if epoch_callback is not None:
+            # both networks finished this epoch: a progress bar moves at the pace of training
             epoch_callback(epoch, keepers[0].curve[-1])
-    if epoch_callback is not None:
-        for epoch, loss in enumerate(keepers[1].curve):
-            epoch_callback(config.epochs + epoch, loss)
+            epoch_callback(config.epochs + epoch, keepers[1].curve[-1])
     return [k.result() for k in keepers]
 
 
