@@ -1088,7 +1088,8 @@ def _check_magnitude(X: np.ndarray | sp.csr_matrix, extremes: tuple[np.ndarray, 
     if largest > _MAX_ABS_VALUE:
         raise DataError(
             f"X holds values of magnitude above {_MAX_ABS_VALUE:g}, too large for the "
-            "network's float32 arithmetic. Scale the features first (e.g. min-max)."
+            "network's float32 arithmetic. Scale the features first (e.g. min-max; on the command line "
+            "--scaling minmax, the default, or drop the column with --drop COL)."
         )
 
 
