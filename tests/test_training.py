@@ -138,5 +138,8 @@ def test_pair_training_gives_each_network_its_own_bits(hidden, widths, config, a
         for a, b in zip(got.coefs + got.intercepts, expected.coefs + expected.intercepts):
             assert a.shape == b.shape and a.dtype == b.dtype
             np.testing.assert_array_equal(a, b)
-    # one call per epoch of the first network, then of the second, as when trained one after the other
-    assert seen == list(enumerate(alone[0].loss_curve + alone[1].loss_curve))
+    # one call per epoch of each network, numbered as when trained one after the other (the
+    # second's epoch k is epochs + k), made as each epoch ends: the two networks' calls alternate
+    n = len(alone[0].loss_curve)
+    expected = [call for k in range(n) for call in ((k, alone[0].loss_curve[k]), (n + k, alone[1].loss_curve[k]))]
+    assert seen == expected
