@@ -14,7 +14,10 @@ import numpy as np
 
 from ._params import Interval, Pattern, SequenceOf, StrOptions
 
-__all__ = ["DEFAULT_ANOMALY_NOISE", "DEVNET_CONSTRAINTS", "PAPER_L2", "PRESETS", "resolved_anomaly_noise", "resolved_l2"]
+__all__ = [
+    "DEFAULT_ANOMALY_NOISE", "DEVNET_CONSTRAINTS", "L2_ROWS", "MAX_L2", "PAPER_L2", "PRESETS",
+    "resolved_anomaly_noise", "resolved_l2",
+]
 
 #: The architectures of ``DevNet(preset=...)``: see :class:`deviation.DevNet`.
 PRESETS = ("default", "paper")
@@ -93,7 +96,9 @@ def resolved_l2(value: Any, deeper: bool, n_unlabeled: int) -> float:
     value : float or None
         ``DevNet.l2``.
     deeper : bool
-        Whether the networks are the default preset's two-layer ones.
+        Whether the networks are the default preset's deeper ones (its two networks on
+        input with at least as many continuous columns as binary ones, whatever
+        ``hidden_layer_sizes``; ``DevNet._deeper``).
     n_unlabeled : int
         Unlabeled rows trained on (the calibration hold-out excluded).
     """

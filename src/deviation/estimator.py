@@ -131,8 +131,9 @@ class DevNet(BaseEstimator):
         network; for the default preset's two deeper networks (input with at
         least as many continuous columns as binary ones, whatever
         ``hidden_layer_sizes``), 0.01 on 1,000 or more unlabeled training rows
-        and ``10 / n_unlabeled`` below, at most 0.03 (from 333 rows down): the 1,000 updates of a fit draw each
-        row of a small training set hundreds of times, and the stronger
+        and ``10 / n_unlabeled`` below, at most 0.03 (from 333 rows down):
+        the 1,000 updates of a fit draw each row of a small training set
+        hundreds of times, and the stronger
         penalty keeps the deeper networks from memorising it (pima -0.03 to
         about 0 against the paper's model, ``docs/ACCURACY.md``,
         :func:`deviation._devnet_params.resolved_l2`). The penalty used is ``l2_``.
